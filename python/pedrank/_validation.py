@@ -1,0 +1,277 @@
+"""Input validation shared by every score, backend and the command line.
+
+Every public entry point funnels its arrays through the helpers here, so that one
+set of rules (and one wording of the error messages) applies everywhere:
+
+* features are 2-D, numeric, real and finite; float32 and float64 are kept as they
+  are (no copy), float16 and integer features are up-cast (a copy: the caller's
+  array is never written to);
+* labels are 1-D with one entry per sample, any values (ints, strings,
+  non-contiguous), mapped to ``0..C-1`` in sorted order of their values;
+* torch tensors are accepted without importing torch here: they are recognised by
+  the module of their type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "PedrankValueError",
+    "is_torch_tensor",
+    "check_features",
+    "check_labels",
+    "check_classification",
+    "check_targets",
+    "check_positive",
+    "check_fraction",
+    "check_int",
+]
+
+
+class PedrankValueError(ValueError):
+    """Invalid input: the message names the argument, what was found and what was expected."""
+
+
+def is_torch_tensor(value: Any) -> bool:
+    """True for a ``torch.Tensor`` (checked without importing torch)."""
+    return type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach")
+
+
+def _describe(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None:
+        return f"{type(value).__name__} of shape {tuple(shape)} and dtype {dtype}"
+    return type(value).__name__
+
+
+def _first_bad_row(bad: np.ndarray) -> int:
+    return int(np.flatnonzero(bad.any(axis=1) if bad.ndim == 2 else bad)[0])
+
+
+def check_features(features: Any, *, name: str = "features", min_samples: int = 2) -> Any:
+    """Validate a feature matrix.
+
+    Parameters
+    ----------
+    features : array_like of shape (n_samples, n_features) or torch.Tensor
+        Real-valued features. float32/float64 NumPy arrays (C- or Fortran-ordered,
+        strided views, memmaps) are returned as they are, without a copy; float16,
+        integer and boolean arrays are up-cast to float32 / float64 (a copy).
+    name : str
+        Argument name used in error messages.
+    min_samples : int
+        Fewest rows accepted.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor of shape (n_samples, n_features)
+        float32 or float64; a torch tensor stays a tensor on its device.
+
+    Raises
+    ------
+    PedrankValueError
+        Not 2-D, not real-valued, too few samples, no feature columns, or
+        non-finite values (the message counts them and names the first row).
+    """
+    if is_torch_tensor(features):
+        return _check_torch_features(features, name=name, min_samples=min_samples)
+    try:
+        array = np.asarray(features)
+    except Exception as exc:  # ragged lists and the like
+        raise PedrankValueError(
+            f"{name}: could not be read as a numeric array ({exc}); expected a 2-D array "
+            "of shape (n_samples, n_features)"
+        ) from None
+    if array.ndim != 2:
+        raise PedrankValueError(
+            f"{name}: expected a 2-D array of shape (n_samples, n_features), found "
+            f"{_describe(array)} with {array.ndim} dimension(s)"
+        )
+    if array.dtype.kind in "biu":
+        array = array.astype(np.float64)
+    elif array.dtype == np.float16:
+        array = array.astype(np.float32)
+    elif array.dtype.kind != "f" or array.dtype.itemsize > 8:
+        raise PedrankValueError(
+            f"{name}: expected real numbers (float16/32/64 or integers), found dtype {array.dtype}"
+        )
+    n_samples, n_features = array.shape
+    if n_samples < min_samples:
+        raise PedrankValueError(
+            f"{name}: found {n_samples} sample(s) (shape {array.shape}); at least "
+            f"{min_samples} are needed"
+        )
+    if n_features < 1:
+        raise PedrankValueError(f"{name}: found 0 feature columns (shape {array.shape}); expected at least 1")
+    if not np.isfinite(array).all():
+        bad = ~np.isfinite(array)
+        raise PedrankValueError(
+            f"{name}: found {int(bad.sum())} non-finite value(s) (NaN or inf); the first is in "
+            f"row {_first_bad_row(bad)}. Expected finite features: drop or repair those samples"
+        )
+    return array
+
+
+def _check_torch_features(tensor: Any, *, name: str, min_samples: int) -> Any:
+    if tensor.ndim != 2:
+        raise PedrankValueError(
+            f"{name}: expected a 2-D tensor of shape (n_samples, n_features), found "
+            f"{_describe(tensor)}"
+        )
+    if tensor.is_complex():
+        raise PedrankValueError(f"{name}: expected real numbers, found dtype {tensor.dtype}")
+    if not tensor.is_floating_point():
+        tensor = tensor.double()
+    elif tensor.element_size() < 4:  # float16 / bfloat16
+        tensor = tensor.float()
+    n_samples, n_features = tensor.shape
+    if n_samples < min_samples:
+        raise PedrankValueError(
+            f"{name}: found {n_samples} sample(s) (shape {tuple(tensor.shape)}); at least "
+            f"{min_samples} are needed"
+        )
+    if n_features < 1:
+        raise PedrankValueError(f"{name}: found 0 feature columns; expected at least 1")
+    finite = tensor.isfinite()
+    if not bool(finite.all()):
+        bad = (~finite).cpu().numpy()
+        raise PedrankValueError(
+            f"{name}: found {int(bad.sum())} non-finite value(s) (NaN or inf); the first is in "
+            f"row {_first_bad_row(bad)}. Expected finite features: drop or repair those samples"
+        )
+    return tensor
+
+
+def _to_numpy(values: Any) -> np.ndarray:
+    if is_torch_tensor(values):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def check_labels(
+    labels: Any, n_samples: int, *, name: str = "labels", min_classes: int = 2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate class labels and map them to ``0..C-1``.
+
+    Parameters
+    ----------
+    labels : array_like of shape (n_samples,)
+        Any hashable, sortable values: integers (any range, gaps allowed), strings,
+        booleans. A torch tensor is moved to the host.
+    n_samples : int
+        Number of feature rows the labels must match.
+    name : str
+        Argument name used in error messages.
+    min_classes : int
+        Fewest distinct classes accepted.
+
+    Returns
+    -------
+    encoded : ndarray of shape (n_samples,), int64
+        Class index of each sample, in sorted order of the label values.
+    classes : ndarray of shape (n_classes,)
+        The distinct label values; ``classes[encoded]`` gives the labels back.
+    """
+    array = _to_numpy(labels)
+    if array.ndim == 2 and array.shape[1] == 1:
+        raise PedrankValueError(
+            f"{name}: found shape {array.shape}; expected a 1-D array of shape ({n_samples},) "
+            "(flatten the column vector, or use regression=True for targets)"
+        )
+    if array.ndim != 1:
+        raise PedrankValueError(
+            f"{name}: expected a 1-D array of shape ({n_samples},), found shape {array.shape}"
+        )
+    if array.shape[0] != n_samples:
+        raise PedrankValueError(
+            f"{name}: found {array.shape[0]} labels but the features have {n_samples} rows; "
+            "expected one label per sample"
+        )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise PedrankValueError(f"{name}: found {bad} NaN/inf label(s); expected a class for every sample")
+    if array.dtype.kind == "c":
+        raise PedrankValueError(f"{name}: found complex dtype {array.dtype}; expected class labels")
+    try:
+        classes, encoded = np.unique(array, return_inverse=True)
+    except TypeError as exc:
+        raise PedrankValueError(
+            f"{name}: label values could not be sorted ({exc}); expected values of one type"
+        ) from None
+    if classes.shape[0] < min_classes:
+        found = ", ".join(repr(c) for c in classes.tolist()[:3])
+        raise PedrankValueError(
+            f"{name}: found {classes.shape[0]} distinct class(es) ({found}); a transferability "
+            f"score needs at least {min_classes} classes"
+        )
+    return encoded.reshape(-1).astype(np.int64, copy=False), classes
+
+
+def check_classification(
+    features: Any, labels: Any, *, min_classes: int = 2
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """Validate a (features, labels) pair; see :func:`check_features` and :func:`check_labels`."""
+    checked = check_features(features)
+    encoded, classes = check_labels(labels, checked.shape[0], min_classes=min_classes)
+    return checked, encoded, classes
+
+
+def check_targets(targets: Any, n_samples: int, *, name: str = "labels") -> np.ndarray:
+    """Validate regression targets: shape (n_samples,) or (n_samples, n_targets), finite.
+
+    Returns a float64 array of shape (n_samples, n_targets) (a new array when a
+    conversion is needed; the input is never written to).
+    """
+    array = _to_numpy(targets)
+    if array.dtype.kind not in "biuf":
+        raise PedrankValueError(f"{name}: regression targets must be numeric, found dtype {array.dtype}")
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[0] != n_samples:
+        raise PedrankValueError(
+            f"{name}: expected regression targets of shape ({n_samples},) or ({n_samples}, K), "
+            f"found shape {array.shape}"
+        )
+    if array.shape[1] < 1:
+        raise PedrankValueError(f"{name}: found 0 target columns; expected at least 1")
+    array = np.asarray(array, dtype=np.float64)
+    if not np.isfinite(array).all():
+        bad = ~np.isfinite(array)
+        raise PedrankValueError(
+            f"{name}: found {int(bad.sum())} non-finite target value(s); the first is in row "
+            f"{_first_bad_row(bad)}"
+        )
+    return array
+
+
+def check_positive(value: Any, *, name: str, allow_zero: bool = False) -> float:
+    """A finite real number > 0 (or >= 0 with ``allow_zero``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PedrankValueError(f"{name}: expected a number, found {value!r}") from None
+    if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise PedrankValueError(f"{name}: expected a finite number {bound}, found {value!r}")
+    return number
+
+
+def check_fraction(value: Any, *, name: str) -> float:
+    """A number in [0, 1]."""
+    number = check_positive(value, name=name, allow_zero=True)
+    if number > 1:
+        raise PedrankValueError(f"{name}: expected a number in [0, 1], found {value!r}")
+    return number
+
+
+def check_int(value: Any, *, name: str, minimum: int) -> int:
+    """An integer >= minimum (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise PedrankValueError(f"{name}: expected an integer >= {minimum}, found {value!r}")
+    if value < minimum:
+        raise PedrankValueError(f"{name}: expected an integer >= {minimum}, found {value!r}")
+    return int(value)

@@ -1,0 +1,70 @@
+"""One entry point for every score, optionally after PED."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+from ._validation import PedrankValueError, check_classification
+from .gbc import gbc
+from .logme import logme
+from .ped import ped as run_ped
+from .sfda import sfda
+
+__all__ = ["METRICS", "score", "build_score"]
+
+PED_OPTIONS = ("reference", "radius", "elastic", "time_step", "exit_ratio", "max_steps")
+
+
+def _ped_options(ped: Any) -> dict | None:
+    if ped is False or ped is None:
+        return None
+    if ped is True:
+        return {}
+    if isinstance(ped, Mapping):
+        unknown = sorted(set(ped) - set(PED_OPTIONS))
+        if unknown:
+            raise PedrankValueError(f"ped: unknown option(s) {unknown}; expected some of {list(PED_OPTIONS)}")
+        return dict(ped)
+    raise PedrankValueError(f"ped: expected True, False or a dict of PED options, found {ped!r}")
+
+
+def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
+    """Make a ``score`` function over a metric table (shared by pedrank and pedrank.reference)."""
+
+    def score(features, labels, metric: str = "sfda", *, ped: Any = False, **metric_options) -> float:
+        """Score features with any metric, optionally after PED.
+
+        Parameters
+        ----------
+        features : array_like of shape (n_samples, n_features) or torch.Tensor
+        labels : array_like of shape (n_samples,)
+        metric : str, default "sfda"
+            One of ``METRICS``.
+        ped : bool or dict, default False
+            True runs PED with its defaults before scoring; a dict gives PED options
+            (reference, radius, elastic, time_step, exit_ratio, max_steps).
+        **metric_options
+            Passed to the metric (e.g. ``shrinkage`` for sfda, ``backend``).
+
+        Returns
+        -------
+        float
+        """
+        if metric not in metrics:
+            raise PedrankValueError(f"metric: expected one of {sorted(metrics)}, found {metric!r}")
+        options = _ped_options(ped)
+        if options is not None:
+            backend = metric_options.get("backend")
+            extra = {} if backend is None else {"backend": backend}
+            features = run_ped(features, labels, **options, **extra).features
+        return metrics[metric](features, labels, **metric_options)
+
+    return score
+
+
+_METRIC_FUNCTIONS: dict[str, Callable] = {"logme": logme, "sfda": sfda, "gbc": gbc}
+
+#: Names of the metrics :func:`score` accepts.
+METRICS: tuple[str, ...] = tuple(_METRIC_FUNCTIONS)
+
+score = build_score(_METRIC_FUNCTIONS, run_ped)
