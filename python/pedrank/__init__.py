@@ -8,10 +8,16 @@ holds pure-NumPy ports of the authors' algorithms (the parity oracle).
 
 from ._validation import PedrankValueError
 from .gbc import gbc
+from .hscore import h_score, regularized_h_score
+from .leep import leep
 from .logme import LogME, logme
+from .nce import nce
+from .nleep import nleep
+from .parc import parc
 from .ped import PEDResult, ped
 from .scoring import METRICS, score
 from .sfda import SFDA, sfda
+from .transrate import transrate
 
 __version__ = "0.1.0"
 
@@ -22,8 +28,15 @@ __all__ = [
     "PedrankValueError",
     "SFDA",
     "gbc",
+    "h_score",
+    "leep",
     "logme",
+    "nce",
+    "nleep",
+    "parc",
     "ped",
+    "regularized_h_score",
     "score",
     "sfda",
+    "transrate",
 ]

@@ -6,11 +6,20 @@ from typing import Any, Callable, Mapping
 
 from ._validation import PedrankValueError, check_classification
 from .gbc import gbc
+from .hscore import h_score, regularized_h_score
+from .leep import leep
 from .logme import logme
+from .nce import nce
+from .nleep import nleep
+from .parc import parc
 from .ped import ped as run_ped
 from .sfda import sfda
+from .transrate import transrate
 
 __all__ = ["METRICS", "score", "build_score"]
+
+#: Scores of a source model's outputs rather than of features: PED has nothing to move.
+SOURCE_OUTPUT_METRICS = ("leep", "nce")
 
 PED_OPTIONS = ("reference", "radius", "elastic", "time_step", "exit_ratio", "max_steps")
 
@@ -53,6 +62,11 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
         if metric not in metrics:
             raise PedrankValueError(f"metric: expected one of {sorted(metrics)}, found {metric!r}")
         options = _ped_options(ped)
+        if options is not None and metric in SOURCE_OUTPUT_METRICS:
+            raise PedrankValueError(
+                f"ped: {metric} scores the source model's predictions, not features, so PED "
+                "(which moves feature clusters) does not apply; use ped=False"
+            )
         if options is not None:
             backend = metric_options.get("backend")
             extra = {} if backend is None else {"backend": backend}
@@ -62,9 +76,22 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
     return score
 
 
-_METRIC_FUNCTIONS: dict[str, Callable] = {"logme": logme, "sfda": sfda, "gbc": gbc}
+_METRIC_FUNCTIONS: dict[str, Callable] = {
+    "logme": logme,
+    "sfda": sfda,
+    "gbc": gbc,
+    "nleep": nleep,
+    "parc": parc,
+    "h_score": h_score,
+    "regularized_h_score": regularized_h_score,
+    "transrate": transrate,
+    "leep": leep,
+    "nce": nce,
+}
 
 #: Names of the metrics :func:`score` accepts.
 METRICS: tuple[str, ...] = tuple(_METRIC_FUNCTIONS)
+#: The metrics that score features (and so can run after PED).
+FEATURE_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in SOURCE_OUTPUT_METRICS)
 
 score = build_score(_METRIC_FUNCTIONS, run_ped)

@@ -8,13 +8,44 @@ and memory-hungry on purpose (e.g. PED's C x C x D tensor), never the fast path.
 
 from ..scoring import build_score
 from .gbc import gbc
+from .hscore import h_score, regularized_h_score
+from .leep import leep
 from .logme import logme
+from .nce import nce
+from .nleep import nleep
+from .parc import parc
 from .ped import ped
 from .sfda import sfda
+from .transrate import transrate
 
-__all__ = ["METRICS", "gbc", "logme", "ped", "score", "sfda"]
+__all__ = [
+    "METRICS",
+    "gbc",
+    "h_score",
+    "leep",
+    "logme",
+    "nce",
+    "nleep",
+    "parc",
+    "ped",
+    "regularized_h_score",
+    "score",
+    "sfda",
+    "transrate",
+]
 
-_METRIC_FUNCTIONS = {"logme": logme, "sfda": sfda, "gbc": gbc}
+_METRIC_FUNCTIONS = {
+    "logme": logme,
+    "sfda": sfda,
+    "gbc": gbc,
+    "nleep": nleep,
+    "parc": parc,
+    "h_score": h_score,
+    "regularized_h_score": regularized_h_score,
+    "transrate": transrate,
+    "leep": leep,
+    "nce": nce,
+}
 METRICS = tuple(_METRIC_FUNCTIONS)
 
 

@@ -1,0 +1,279 @@
+// pedrank._core: the pybind11 surface of the kernels. Every kernel takes float32 or float64 features (any
+// non-negative strides, never copied as a whole), computes in float64 and releases the GIL while it works.
+// Bad shapes or labels raise ValueError (std::invalid_argument).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <tuple>
+
+#include "blas.hpp"
+#include "common.hpp"
+#include "gbc.hpp"
+#include "logme.hpp"
+#include "ped.hpp"
+#include "scatter.hpp"
+#include "sfda.hpp"
+
+namespace py = pybind11;
+using namespace pedrank;
+
+namespace {
+
+// The features argument, checked and viewed in place (a copy only for negative or unaligned strides).
+struct Features {
+  py::array array;
+  bool is_float32 = false;
+  Index n = 0, d = 0, row_stride = 0, col_stride = 0;
+
+  template <typename T>
+  FeatureView<T> view() const {
+    return FeatureView<T>{static_cast<const T*>(array.data()), n, d, row_stride, col_stride};
+  }
+};
+
+Features as_features(const py::object& obj, const char* name = "X") {
+  if (!py::isinstance<py::array>(obj))
+    throw std::invalid_argument(std::string(name) + " must be a numpy array, got " +
+                                std::string(py::str(py::type::of(obj).attr("__name__"))));
+  Features f;
+  f.array = py::reinterpret_borrow<py::array>(obj);
+  if (f.array.ndim() != 2)
+    throw std::invalid_argument(std::string(name) + " must be 2-D (n_samples, n_features), got " +
+                                std::to_string(f.array.ndim()) + "-D");
+  if (f.array.dtype().is(py::dtype::of<float>())) {
+    f.is_float32 = true;
+  } else if (!f.array.dtype().is(py::dtype::of<double>())) {
+    throw std::invalid_argument(std::string(name) + " must have dtype float32 or float64, got " +
+                                std::string(py::str(f.array.dtype())));
+  }
+  const auto item = static_cast<py::ssize_t>(f.array.itemsize());
+  auto strides_ok = [&]() {
+    return f.array.strides(0) >= 0 && f.array.strides(1) >= 0 && f.array.strides(0) % item == 0 &&
+           f.array.strides(1) % item == 0;
+  };
+  if (!strides_ok()) f.array = py::module_::import("numpy").attr("ascontiguousarray")(f.array);
+  f.n = f.array.shape(0);
+  f.d = f.array.shape(1);
+  f.row_stride = f.array.strides(0) / item;
+  f.col_stride = f.array.strides(1) / item;
+  return f;
+}
+
+using LabelArray = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+LabelArray as_labels(const py::object& obj, Index n) {
+  if (obj.is_none()) throw std::invalid_argument("labels must be a 1-D int64 array, got None");
+  LabelArray labels = LabelArray::ensure(obj);
+  if (!labels) throw py::error_already_set();
+  if (labels.ndim() != 1 || labels.shape(0) != n)
+    throw std::invalid_argument("labels must be 1-D of length " + std::to_string(n) + " (one per row of X), got shape " +
+                                std::string(py::str(obj.attr("shape"))));
+  return labels;
+}
+
+Vec as_vector(const py::object& obj, Index d, const char* name) {
+  auto arr = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(obj);
+  if (!arr || arr.ndim() != 1 || arr.shape(0) != d)
+    throw std::invalid_argument(std::string(name) + " must be a 1-D float array of length " + std::to_string(d));
+  return Eigen::Map<const Vec>(arr.data(), d);
+}
+
+py::array_t<double> to_numpy(const RowMat& m) {
+  py::array_t<double> out({m.rows(), m.cols()});
+  if (m.size()) std::memcpy(out.mutable_data(), m.data(), sizeof(double) * m.size());
+  return out;
+}
+
+py::array_t<double> to_numpy(const Mat& m) { return to_numpy(RowMat(m)); }
+
+py::array_t<double> to_numpy(const Vec& v) {
+  py::array_t<double> out(v.size());
+  if (v.size()) std::memcpy(out.mutable_data(), v.data(), sizeof(double) * v.size());
+  return out;
+}
+
+py::array_t<std::int64_t> to_numpy(const IVec& v) {
+  py::array_t<std::int64_t> out(v.size());
+  if (v.size()) std::memcpy(out.mutable_data(), v.data(), sizeof(std::int64_t) * v.size());
+  return out;
+}
+
+// Runs f(view) on the right scalar type with the GIL released.
+template <typename F>
+auto dispatch(const Features& X, F&& f) {
+  py::gil_scoped_release release;
+  if (X.is_float32) return f(X.view<float>());
+  return f(X.view<double>());
+}
+
+void load_scipy_linalg() {
+  auto pointer = [](const py::dict& capi, const char* name) -> void* {
+    py::object capsule = capi[name];
+    PyObject* raw = capsule.ptr();
+    void* p = PyCapsule_GetPointer(raw, PyCapsule_GetName(raw));
+    if (!p) throw py::error_already_set();
+    return p;
+  };
+  try {
+    py::dict blas = py::module_::import("scipy.linalg.cython_blas").attr("__pyx_capi__");
+    py::dict lapack = py::module_::import("scipy.linalg.cython_lapack").attr("__pyx_capi__");
+    linalg().dsyrk = reinterpret_cast<Linalg::dsyrk_t>(pointer(blas, "dsyrk"));
+    linalg().dsyevd = reinterpret_cast<Linalg::dsyevd_t>(pointer(lapack, "dsyevd"));
+  } catch (py::error_already_set&) {
+    linalg().dsyrk = nullptr;
+    linalg().dsyevd = nullptr;
+    PyErr_Clear();
+  }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "pedrank compiled kernels (C++17/Eigen). See TEAM.md's kernel contract for the semantics.";
+  load_scipy_linalg();
+
+  m.def(
+      "class_means",
+      [](const py::object& Xo, const py::object& labels_o, Index n_classes) {
+        const Features X = as_features(Xo);
+        const LabelArray labels = as_labels(labels_o, X.n);
+        const std::int64_t* y = labels.data();
+        auto [counts, means] = dispatch(X, [&](auto view) {
+          IVec counts = count_labels(y, view.n, n_classes);
+          return std::make_pair(counts, means_from_sums(class_sums(view, y, n_classes), counts));
+        });
+        return py::make_tuple(to_numpy(counts), to_numpy(means));
+      },
+      py::arg("X"), py::arg("labels"), py::arg("n_classes"),
+      "(counts int64[C], means float64[C, D]) per class; an empty class has mean 0.");
+
+  m.def(
+      "covariance",
+      [](const py::object& Xo) {
+        const Features X = as_features(Xo);
+        if (X.n < 1) throw std::invalid_argument("X must have at least one row, got 0");
+        auto [mean, cov] = dispatch(X, [&](auto view) {
+          const Vec mean = (transpose_times(view, Mat::Ones(view.n, 1)) / static_cast<double>(view.n)).col(0);
+          return std::make_pair(mean, centred_covariance(view, mean));
+        });
+        return py::make_tuple(to_numpy(mean), to_numpy(cov));
+      },
+      py::arg("X"), "(mean float64[D], cov float64[D, D]): population covariance (divides by N), centred first.");
+
+  m.def(
+      "logme",
+      [](const py::object& Xo, const py::object& labels_o, Index n_classes, const py::object& targets_o,
+         bool exact_dimension) {
+        const Features X = as_features(Xo);
+        LabelArray labels;
+        py::array_t<double, py::array::c_style | py::array::forcecast> targets;
+        const std::int64_t* y = nullptr;
+        const double* t = nullptr;
+        Index K = n_classes;
+        if (targets_o.is_none()) {
+          labels = as_labels(labels_o, X.n);
+          y = labels.data();
+        } else {
+          targets = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(targets_o);
+          if (!targets || targets.ndim() != 2 || targets.shape(0) != X.n)
+            throw std::invalid_argument("targets must be 2-D float64 with " + std::to_string(X.n) +
+                                        " rows (n_samples, n_targets)");
+          t = targets.data();
+          K = targets.shape(1);
+        }
+        LogMEResult r = dispatch(X, [&](auto view) { return logme(view, y, n_classes, t, K, exact_dimension); });
+        return py::make_tuple(to_numpy(r.evidence), to_numpy(r.alpha), to_numpy(r.beta), to_numpy(r.weights));
+      },
+      py::arg("X"), py::arg("labels"), py::arg("n_classes"), py::arg("targets") = py::none(),
+      py::arg("exact_dimension") = false,
+      "(evidence[K], alpha[K], beta[K], weights[D, K]). targets None: classification (K = n_classes).");
+
+  m.def(
+      "sfda_fit",
+      [](const py::object& Xo, const py::object& labels_o, Index n_classes, double shrinkage) {
+        const Features X = as_features(Xo);
+        const LabelArray labels = as_labels(labels_o, X.n);
+        const std::int64_t* y = labels.data();
+        LdaFit fit = dispatch(X, [&](auto view) { return sfda_fit(view, y, n_classes, shrinkage); });
+        return py::make_tuple(to_numpy(fit.coef), to_numpy(fit.intercept), fit.shrinkage);
+      },
+      py::arg("X"), py::arg("labels"), py::arg("n_classes"),
+      py::arg("shrinkage") = std::numeric_limits<double>::quiet_NaN(),
+      "(coef[C, D], intercept[C], shrinkage): shrinkage LDA; shrinkage NaN = the authors' adaptive rule.");
+
+  m.def(
+      "sfda_score",
+      [](const py::object& Xo, const py::object& labels_o, Index n_classes, double shrinkage) {
+        const Features X = as_features(Xo);
+        const LabelArray labels = as_labels(labels_o, X.n);
+        const std::int64_t* y = labels.data();
+        SfdaScore s = dispatch(X, [&](auto view) { return sfda_score(view, y, n_classes, shrinkage); });
+        return py::make_tuple(s.score, s.shrinkage);
+      },
+      py::arg("X"), py::arg("labels"), py::arg("n_classes"),
+      py::arg("shrinkage") = std::numeric_limits<double>::quiet_NaN(),
+      "(score, shrinkage): SFDA with ConfMix.");
+
+  m.def(
+      "gbc",
+      [](const py::object& Xo, const py::object& labels_o, Index n_classes, Index n_components, bool diagonal,
+         bool exact_logdet) {
+        const Features X = as_features(Xo);
+        const LabelArray labels = as_labels(labels_o, X.n);
+        const std::int64_t* y = labels.data();
+        return dispatch(X, [&](auto view) { return gbc(view, y, n_classes, n_components, diagonal, exact_logdet); });
+      },
+      py::arg("X"), py::arg("labels"), py::arg("n_classes"), py::arg("n_components") = 64,
+      py::arg("diagonal") = false, py::arg("exact_logdet") = false, "GBC score (<= 0, higher is better).");
+
+  m.def(
+      "ped_step",
+      [](const py::object& Xo, const py::object& labels_o, Index n_classes, const py::object& center_o,
+         const py::object& scale_o, double radius, double elastic, double time_step) {
+        const Features X = as_features(Xo);
+        const LabelArray labels = as_labels(labels_o, X.n);
+        const std::int64_t* y = labels.data();
+        const Vec center = as_vector(center_o, X.d, "center");
+        const Vec scale = as_vector(scale_o, X.d, "scale");
+        // output in the input's layout when that is Fortran order, else C order
+        const bool fortran = X.n > 1 && X.row_stride == 1 && X.col_stride == X.n;
+        py::array moved = X.is_float32
+                              ? py::array(py::array_t<float, py::array::f_style>({X.n, X.d}))
+                              : py::array(py::array_t<double, py::array::f_style>({X.n, X.d}));
+        if (!fortran)
+          moved = X.is_float32 ? py::array(py::array_t<float>({X.n, X.d})) : py::array(py::array_t<double>({X.n, X.d}));
+        const Index item = static_cast<Index>(moved.itemsize());
+        const Index out_rs = moved.strides(0) / item, out_cs = moved.strides(1) / item;
+        void* out = moved.mutable_data();
+        PedStep step;
+        {
+          py::gil_scoped_release release;
+          if (X.is_float32) {
+            auto view = X.view<float>();
+            step = ped_displacement(view, y, n_classes, center, scale, radius, elastic, time_step);
+            ped_move(view, y, step.displacement, scale, static_cast<float*>(out), out_rs, out_cs);
+          } else {
+            auto view = X.view<double>();
+            step = ped_displacement(view, y, n_classes, center, scale, radius, elastic, time_step);
+            ped_move(view, y, step.displacement, scale, static_cast<double*>(out), out_rs, out_cs);
+          }
+        }
+        return py::make_tuple(moved, to_numpy(step.displacement), step.energy, step.n_coincident);
+      },
+      py::arg("X"), py::arg("labels"), py::arg("n_classes"), py::arg("center"), py::arg("scale"),
+      py::arg("radius") = 0.6, py::arg("elastic") = 1.0, py::arg("time_step") = 0.1,
+      "(moved X (new array, X's dtype), displacement[C, D] (rescaled units), energy, n_coincident).");
+
+  m.def(
+      "set_blas", [](bool enabled) { linalg().enabled = enabled; }, py::arg("enabled"),
+      "Use SciPy's OpenBLAS/LAPACK for the Gram and eigen-decompositions (default) or Eigen only (for benchmarks).");
+  m.def("blas_backend", []() -> std::string {
+    const Linalg& la = linalg();
+    return la.enabled && la.available() ? "scipy-openblas" : "eigen";
+  });
+  m.def("num_threads", []() { return max_threads(); }, "OpenMP threads the kernels use.");
+}

@@ -1,0 +1,140 @@
+// Shared plumbing for the pedrank kernels: a read-only strided view of the caller's feature matrix (float32 or
+// float64, any non-negative strides, never copied as a whole), conversion of row blocks to float64, and the
+// OpenMP loop over row blocks with one accumulator per thread.
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace pedrank {
+
+using Index = Eigen::Index;
+using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using Mat = Eigen::MatrixXd;
+using Vec = Eigen::VectorXd;
+using IVec = Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>;
+
+inline int max_threads() {
+#ifdef _OPENMP
+  return std::max(1, omp_get_max_threads());
+#else
+  return 1;
+#endif
+}
+
+inline int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+// Features as the caller laid them out; strides are in elements.
+template <typename T>
+struct FeatureView {
+  const T* data = nullptr;
+  Index n = 0;
+  Index d = 0;
+  Index row_stride = 0;
+  Index col_stride = 0;
+
+  // rows [r0, r0 + nb) as float64 into out (nb x d, already sized)
+  void load_rows(Index r0, Index nb, Eigen::Ref<RowMat> out) const {
+    if (col_stride == 1) {
+      using Rows = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+                              Eigen::OuterStride<>>;
+      Rows rows(data + r0 * row_stride, nb, d, Eigen::OuterStride<>(row_stride));
+      out = rows.template cast<double>();
+    } else if (row_stride == 1) {
+      using Cols = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>, 0,
+                              Eigen::OuterStride<>>;
+      Cols cols(data + r0, nb, d, Eigen::OuterStride<>(col_stride));
+      out = cols.template cast<double>();
+    } else {
+      for (Index i = 0; i < nb; ++i) {
+        const T* row = data + (r0 + i) * row_stride;
+        for (Index j = 0; j < d; ++j) out(i, j) = static_cast<double>(row[j * col_stride]);
+      }
+    }
+  }
+
+  void load_rows(Index r0, Index nb, RowMat& out) const {
+    out.resize(nb, d);
+    load_rows(r0, nb, Eigen::Ref<RowMat>(out));
+  }
+
+  // columns [c0, c0 + nc) as float64 (n x nc)
+  void load_cols(Index c0, Index nc, Mat& out) const {
+    out.resize(n, nc);
+    for (Index j = 0; j < nc; ++j)
+      for (Index i = 0; i < n; ++i) out(i, j) = static_cast<double>(data[i * row_stride + (c0 + j) * col_stride]);
+  }
+};
+
+// Rows per block: about 4 MiB of float64 per block, enough inner dimension for an efficient rank-k update.
+inline Index block_rows(Index d) {
+  const Index target = (Index(1) << 19) / std::max<Index>(d, 1);
+  return std::clamp<Index>(target, 64, 4096);
+}
+
+// Calls body(thread, r0, nb) for every row block, blocks spread over the OpenMP threads. Returns the number of
+// threads that may have been used (size the per-thread accumulators with max_threads() before calling).
+template <typename Body>
+void for_row_blocks(Index n, Index bs, Body&& body) {
+  const Index nblocks = (n + bs - 1) / bs;
+  if (nblocks <= 1) {
+    if (n > 0) body(0, Index(0), n);
+    return;
+  }
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(std::min<Index>(nblocks, max_threads())))
+#endif
+  for (Index b = 0; b < nblocks; ++b) {
+    const Index r0 = b * bs;
+    body(thread_id(), r0, std::min(bs, n - r0));
+  }
+}
+
+inline void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+// Labels must be 0..C-1; returns the class counts.
+inline IVec count_labels(const std::int64_t* labels, Index n, Index n_classes) {
+  require(n_classes >= 1, "n_classes must be >= 1, got " + std::to_string(n_classes));
+  IVec counts = IVec::Zero(n_classes);
+  for (Index i = 0; i < n; ++i) {
+    const std::int64_t c = labels[i];
+    if (c < 0 || c >= n_classes)
+      throw std::invalid_argument("labels must lie in [0, " + std::to_string(n_classes) + "), found " +
+                                  std::to_string(c) + " at index " + std::to_string(i));
+    ++counts[c];
+  }
+  return counts;
+}
+
+inline void require_all_present(const IVec& counts) {
+  for (Index c = 0; c < counts.size(); ++c)
+    if (counts[c] == 0)
+      throw std::invalid_argument("every class 0..n_classes-1 must have at least one sample; class " +
+                                  std::to_string(c) + " has none");
+}
+
+// Sum of per-thread accumulators into the first one.
+template <typename M>
+M reduce_sum(std::vector<M>& parts) {
+  for (std::size_t t = 1; t < parts.size(); ++t) parts[0] += parts[t];
+  return std::move(parts[0]);
+}
+
+}  // namespace pedrank

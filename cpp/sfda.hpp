@@ -1,0 +1,165 @@
+// SFDA (Shao et al. 2022): shrinkage LDA, ConfMix, shrinkage LDA again.
+//
+// The authors solve the generalised eigenproblem Sb v = l Sw' v and form coef = M V V^T; with V^T Sw' V = I that
+// is M Sw'^-1, so a Cholesky solve replaces the eigensolver and the total scatter St is never needed. The
+// within-class scatter is one rank-k pass over rows centred by their own class mean (a one-sample class adds 0).
+// ConfMix is applied block by block inside the second pass: no N x D copy of the mixed features exists.
+#pragma once
+
+#include <cmath>
+#include <limits>
+
+#include "scatter.hpp"
+
+namespace pedrank {
+
+struct LdaFit {
+  RowMat coef;  // C x D
+  Vec intercept;
+  double shrinkage = 0.0;
+};
+
+namespace detail {
+
+// Largest eigenvalue of Sw by the authors' three rounds of power iteration started from the row sums.
+inline double power_iteration_lmax(const Mat& Sw) {
+  Vec v = Sw.rowwise().sum();
+  Vec w = v;
+  for (int round = 0; round < 3; ++round) {
+    w = Sw * v;
+    const double nw = w.norm();
+    if (!(nw > 0.0)) return 0.0;  // Sw v = 0: no spread to estimate (the authors divide by 0 here)
+    w /= nw;
+    v = Sw * w;
+    const double nv = v.norm();
+    if (!(nv > 0.0)) return 0.0;
+    v /= nv;
+  }
+  return v.dot(Sw * w);
+}
+
+inline double adaptive_shrinkage(const Mat& Sw) {
+  return std::max(std::exp(-5.0 * power_iteration_lmax(Sw)), 1e-10);
+}
+
+// coef = M Sw'^-1, intercept_c = -1/2 m_c . coef_c + log pi_c, Sw' = (1-s) Sw + s tr(Sw)/D I.
+inline LdaFit lda_from_scatter(const RowMat& means, const IVec& counts, Index n, const Mat& Sw, double shrinkage) {
+  const Index D = Sw.rows(), C = means.rows();
+  LdaFit fit;
+  fit.shrinkage = std::isnan(shrinkage) ? adaptive_shrinkage(Sw) : shrinkage;
+  const double s = fit.shrinkage;
+  Mat shrunk = (1.0 - s) * Sw;
+  shrunk.diagonal().array() += s * Sw.trace() / static_cast<double>(D);
+  Mat rhs = means.transpose();  // D x C
+  Eigen::LLT<Mat> llt(shrunk);
+  Mat solved;
+  if (llt.info() == Eigen::Success) {
+    solved = llt.solve(rhs);
+  } else {
+    Eigen::LDLT<Mat> ldlt(shrunk);
+    require(ldlt.info() == Eigen::Success, "shrunk within-class scatter could not be factorised");
+    solved = ldlt.solve(rhs);
+  }
+  fit.coef = solved.transpose();
+  fit.intercept.resize(C);
+  for (Index c = 0; c < C; ++c)
+    fit.intercept[c] = -0.5 * means.row(c).dot(fit.coef.row(c)) +
+                       std::log(static_cast<double>(counts[c]) / static_cast<double>(n));
+  return fit;
+}
+
+// Row-wise softmax in place.
+inline void softmax_rows(RowMat& z) {
+  for (Index i = 0; i < z.rows(); ++i) {
+    const double top = z.row(i).maxCoeff();
+    z.row(i) = (z.row(i).array() - top).exp();
+    z.row(i) /= z.row(i).sum();
+  }
+}
+
+}  // namespace detail
+
+template <typename T>
+LdaFit sfda_fit(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes, double shrinkage) {
+  require(X.n >= 1 && X.d >= 1, "features must have at least one row and one column");
+  const IVec counts = count_labels(labels, X.n, n_classes);
+  require_all_present(counts);
+  const RowMat means = means_from_sums(class_sums(X, labels, n_classes), counts);
+  const Mat Sw = within_scatter(X, labels, means) / static_cast<double>(X.n);
+  return detail::lda_from_scatter(means, counts, X.n, Sw, shrinkage);
+}
+
+struct SfdaScore {
+  double score = 0.0;
+  double shrinkage = 0.0;
+};
+
+template <typename T>
+SfdaScore sfda_score(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes, double shrinkage) {
+  const Index N = X.n, D = X.d, C = n_classes;
+  require(C >= 2, "SFDA needs at least 2 classes, got " + std::to_string(C));
+  require(N >= 1 && D >= 1, "features must have at least one row and one column");
+  const IVec counts = count_labels(labels, N, C);
+  require_all_present(counts);
+  const RowMat means = means_from_sums(class_sums(X, labels, C), counts);
+  const LdaFit first = detail::lda_from_scatter(
+      means, counts, N, within_scatter(X, labels, means) / static_cast<double>(N), shrinkage);
+  // mean of the other classes' means
+  const Eigen::RowVectorXd total = means.colwise().sum();
+  RowMat others(C, D);
+  for (Index c = 0; c < C; ++c) others.row(c) = (total - means.row(c)) / static_cast<double>(C - 1);
+
+  // ConfMix weight a_i = softmax(p(.|x_i))_{y_i}, and the class sums of the mixed rows.
+  Vec weight(N);
+  const int nt = max_threads();
+  std::vector<RowMat> parts(nt, RowMat::Zero(C, D));
+  for_row_blocks(N, block_rows(D), [&](int t, Index r0, Index nb) {
+    RowMat block;
+    X.load_rows(r0, nb, block);
+    RowMat prob = block * first.coef.transpose();
+    prob.rowwise() += first.intercept.transpose();
+    detail::softmax_rows(prob);
+    detail::softmax_rows(prob);  // the authors soften the probabilities once more
+    for (Index i = 0; i < nb; ++i) {
+      const Index c = labels[r0 + i];
+      const double a = prob(i, c);
+      weight[r0 + i] = a;
+      parts[t].row(c) += a * block.row(i) + (1.0 - a) * others.row(c);
+    }
+  });
+  const RowMat mixed_means = means_from_sums(reduce_sum(parts), counts);
+  auto mix = [&](Index r0, auto& block) {
+    for (Index i = 0; i < block.rows(); ++i) {
+      const Index c = labels[r0 + i];
+      const double a = weight[r0 + i];
+      block.row(i) = a * block.row(i) + (1.0 - a) * others.row(c);
+    }
+  };
+  const Mat Sw = gram_pass(X, [&](Index r0, auto& block) {
+                   mix(r0, block);
+                   for (Index i = 0; i < block.rows(); ++i) block.row(i) -= mixed_means.row(labels[r0 + i]);
+                 }) /
+                 static_cast<double>(N);
+  const LdaFit second = detail::lda_from_scatter(mixed_means, counts, N, Sw, first.shrinkage);
+
+  std::vector<double> score_parts(nt, 0.0);
+  for_row_blocks(N, block_rows(D), [&](int t, Index r0, Index nb) {
+    RowMat block;
+    X.load_rows(r0, nb, block);
+    mix(r0, block);
+    RowMat prob = block * second.coef.transpose();
+    prob.rowwise() += second.intercept.transpose();
+    detail::softmax_rows(prob);
+    double acc = 0.0;
+    for (Index i = 0; i < nb; ++i) acc += prob(i, labels[r0 + i]);
+    score_parts[t] += acc;
+  });
+  double total_p = 0.0;
+  for (double p : score_parts) total_p += p;
+  SfdaScore out;
+  out.score = total_p / static_cast<double>(N);
+  out.shrinkage = first.shrinkage;
+  return out;
+}
+
+}  // namespace pedrank

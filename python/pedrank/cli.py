@@ -1,0 +1,382 @@
+"""The ``pedrank`` command line: rank, evaluate, reproduce, plot, demo.
+
+Exit status: 0 success; 2 bad usage or bad input (the message on stderr names the file and the reason);
+1 the work could not be done for another reason (e.g. not enough memory, matplotlib missing). User errors never
+print a Python traceback; set ``PEDRANK_DEBUG=1`` to see one anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+_KNOWN_METRICS = ("logme", "sfda", "gbc")
+
+
+class UsageError(Exception):
+    """A bad combination of command-line options."""
+
+
+def _metrics() -> tuple[str, ...]:
+    try:
+        import pedrank
+
+        return tuple(pedrank.METRICS)
+    except (ImportError, AttributeError):
+        return _KNOWN_METRICS
+
+
+def _metric_option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, found {text!r}")
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value
+    return key.strip().replace("-", "_"), parsed
+
+
+def _model_path(text: str) -> tuple[str, str]:
+    model, sep, path = text.partition("=")
+    if not sep or not model or not path:
+        raise argparse.ArgumentTypeError(f"expected MODEL=PATH, found {text!r}")
+    return model, path
+
+
+def _add_ped_arguments(parser: argparse.ArgumentParser, *, flag: bool) -> None:
+    group = parser.add_argument_group("PED")
+    if flag:
+        group.add_argument("--ped", action="store_true", help="move the features with PED before scoring")
+    group.add_argument("--radius", type=float, help="radius coefficient (default 0.6)")
+    group.add_argument("--elastic", type=float, help="elastic coefficient k (default 1.0)")
+    group.add_argument("--time-step", type=float, help="time step t (default 0.1)")
+    group.add_argument("--exit-ratio", type=float, help="stop below this fraction of the first movement (default 0.5)")
+    group.add_argument("--max-steps", type=int, help="most steps (default 6)")
+
+
+def _ped_options(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("radius", "elastic", "time_step", "exit_ratio", "max_steps")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pedrank",
+        description="Rank pre-trained models by transferability scores (LogME, SFDA, GBC, ..., with PED).",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--no-progress", action="store_true", help="never show progress bars")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    # rank
+    p = commands.add_parser("rank", parents=[common], help="score and rank a pool of models",
+                            description="Score every model's features and print the pool ranked, best first.")
+    p.add_argument("paths", nargs="+", metavar="DIR_OR_FILE",
+                   help="directories or files: {model}_{dataset}_feature.npy (+ _label.npy), .npz, .pt")
+    p.add_argument("--dataset", help="in the authors' layout, the dataset to rank on")
+    p.add_argument("--labels", metavar="NPY", help="labels shared by plain .npy feature files")
+    p.add_argument("--metric", default="sfda", help="a name of pedrank.METRICS: logme, sfda, gbc, ... (default sfda)")
+    p.add_argument("--option", action="append", type=_metric_option, default=[], metavar="KEY=VALUE",
+                   help="an option of the metric, e.g. shrinkage=0.1 (repeatable)")
+    p.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"))
+    p.add_argument("--reference", action="append", type=_model_path, default=[], metavar="MODEL=PATH",
+                   help="PED's reference statistics for a model (features .npy, or .npz with mean/std)")
+    _add_ped_arguments(p, flag=True)
+    p.add_argument("--json", metavar="OUT", help="write the records as JSON ('-' for stdout instead of the table)")
+    p.add_argument("--csv", metavar="OUT", help="write the records as CSV ('-' for stdout instead of the table)")
+    p.set_defaults(handler=_run_rank)
+
+    # evaluate
+    p = commands.add_parser("evaluate", parents=[common], help="compare scores with ground-truth accuracies",
+                            description="Weighted Kendall tau, Kendall tau, Pearson and top-k relative accuracy.")
+    p.add_argument("scores", metavar="SCORES", help="the JSON (or CSV) that `pedrank rank` wrote")
+    p.add_argument("--truth", metavar="CSV",
+                   help="CSV with a 'model' column and one accuracy column per dataset "
+                        "(default: the PED paper's fine-tune accuracies)")
+    p.add_argument("--dataset", help="the truth column (default: the scores' dataset, or the only column)")
+    p.add_argument("--top-k", type=int, nargs="+", default=[1, 3], metavar="K")
+    p.add_argument("--json", metavar="OUT", help="write the metrics as JSON ('-' for stdout)")
+    p.set_defaults(handler=_run_evaluate)
+
+    # reproduce
+    p = commands.add_parser("reproduce", parents=[common], help="recompute the PED paper's weighted-tau table",
+                            description="For every paper (model, dataset) with features in FEATURE_DIR (authors' "
+                                        "layout), score LogME, SFDA, GBC with and without PED and print the weighted "
+                                        "tau next to the paper's.")
+    p.add_argument("feature_dir", metavar="FEATURE_DIR")
+    p.add_argument("--metrics", default="logme,sfda,gbc", help="comma-separated (default logme,sfda,gbc)")
+    p.add_argument("--dataset", action="append", dest="datasets", metavar="NAME",
+                   help="only this dataset (repeatable)")
+    _add_ped_arguments(p, flag=False)
+    p.add_argument("--json", metavar="OUT", help="write the cells and every model's score as JSON")
+    p.set_defaults(handler=_run_reproduce)
+
+    # plot
+    p = commands.add_parser("plot", parents=[common], help="draw a PED run or a score-vs-accuracy scatter (PNG)")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
+    q = kinds.add_parser("ped", parents=[common], help="class means before/after PED (2-D PCA) and the energy per step",
+                         description="Run PED on one model's features and draw it.")
+    q.add_argument("features", metavar="FILE", help="{model}_{dataset}_feature.npy, .npz or .pt")
+    q.add_argument("--labels", metavar="NPY", help="labels for a plain .npy")
+    q.add_argument("--reference", metavar="PATH", help="PED's reference statistics")
+    _add_ped_arguments(q, flag=False)
+    q.add_argument("-o", "--output", default="ped.png", metavar="PNG")
+    q.set_defaults(handler=_run_plot_ped)
+    q = kinds.add_parser("scores", parents=[common], help="scores against accuracies, one point per model",
+                         description="Scatter the scores of `pedrank rank --json` against ground-truth accuracies.")
+    q.add_argument("scores", metavar="SCORES")
+    q.add_argument("--truth", metavar="CSV", help="as for `pedrank evaluate`")
+    q.add_argument("--dataset")
+    q.add_argument("-o", "--output", default="scores.png", metavar="PNG")
+    q.set_defaults(handler=_run_plot_scores)
+
+    # demo
+    p = commands.add_parser("demo", parents=[common], help="a small real model-selection problem (digits), no download",
+                            description="Rank a dozen feature extractors on scikit-learn's digits, against a "
+                                        "logistic-regression probe's accuracy, with and without PED.")
+    p.add_argument("--output-dir", default="pedrank-demo", metavar="DIR", help="where the plots go")
+    p.add_argument("--metric", default="sfda", help="the metric whose tables are printed (default sfda)")
+    p.add_argument("--no-plots", action="store_true")
+    _add_ped_arguments(p, flag=False)
+    p.set_defaults(handler=_run_demo)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+def _progress_flag(args: argparse.Namespace) -> bool | None:
+    return False if args.no_progress else None
+
+
+def _check_metric(metric: str, options: dict[str, Any] | None = None) -> None:
+    if metric not in _metrics():
+        raise UsageError(f"--metric {metric!r} is not known; expected one of {', '.join(_metrics())}")
+    if not options:
+        return
+    import inspect
+
+    import pedrank
+
+    function = getattr(pedrank, metric, None)
+    if not callable(function):
+        return
+    parameters = inspect.signature(function).parameters
+    accepted = [name for name, p in parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "backend"]
+    unknown = [key for key in options if key not in accepted]
+    if unknown:
+        raise UsageError(f"--option {', '.join(unknown)}: not an option of {metric}; its options: "
+                         f"{', '.join(accepted) or 'none'}")
+
+
+def _write_text(destination: str, text: str) -> None:
+    if destination == "-":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        Path(destination).write_text(text if text.endswith("\n") else text + "\n")
+
+
+def _run_rank(args: argparse.Namespace) -> int:
+    from .io import find_features, load_reference
+    from .rank import rank
+
+    _check_metric(args.metric, dict(args.option))
+    ped = _ped_options(args)
+    if ped and not args.ped:
+        raise UsageError("--radius/--elastic/--time-step/--exit-ratio/--max-steps set PED's options: add --ped")
+    if args.reference and not args.ped:
+        raise UsageError("--reference gives PED's statistics: add --ped")
+    pool = find_features(args.paths, dataset=args.dataset, labels=args.labels)
+    references = {}
+    for model, path in args.reference:
+        if model not in pool:
+            raise UsageError(f"--reference {model}={path}: no model {model!r} in the pool ({', '.join(pool)})")
+        references[model] = load_reference(path)
+    datasets = {source.dataset for source in pool.values()}
+    dataset = args.dataset or (datasets.pop() if len(datasets) == 1 else None)
+    table = rank(
+        pool,
+        metric=args.metric,
+        ped=ped if args.ped else False,
+        backend=args.backend,
+        references=references,
+        dataset=dataset,
+        progress=_progress_flag(args),
+        **dict(args.option),
+    )
+    to_stdout = "-" in (args.json, args.csv)
+    if args.json:
+        _write_text(args.json, table.to_json())
+    if args.csv:
+        _write_text(args.csv, table.to_csv())
+    if not to_stdout:
+        print(table.to_string())
+    return EXIT_OK
+
+
+def _truth(args: argparse.Namespace, info: dict[str, Any]) -> tuple[dict[str, float], str | None]:
+    from . import paper
+    from .io import read_accuracies
+
+    dataset = args.dataset or info.get("dataset")
+    truth_file = args.truth or str(paper.GROUND_TRUTH_FILE)
+    return read_accuracies(truth_file, dataset), dataset
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+    from .io import read_scores
+
+    scores, info = read_scores(args.scores)
+    truth, dataset = _truth(args, info)
+    try:
+        result = evaluate(scores, truth, top_k=args.top_k)
+    except ValueError as exc:
+        raise ValueError(f"{args.scores}: {exc}") from exc
+    values = result.to_dict()
+    if args.json:
+        _write_text(args.json, json.dumps(values, indent=2))
+    if args.json != "-":
+        heading = f"{args.scores}" + (f" (dataset {dataset})" if dataset else "")
+        print(heading)
+        print(result.to_string())
+    return EXIT_OK
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    for metric in metrics:
+        _check_metric(metric)
+    result = reproduce(
+        args.feature_dir, metrics=metrics, ped=_ped_options(args) or True, datasets=args.datasets,
+        progress=_progress_flag(args),
+    )
+    if result.ignored:
+        print(f"ignored (not a paper model/dataset): {', '.join(result.ignored)}", file=sys.stderr)
+    print(result.to_string())
+    if args.json:
+        scores = [
+            {"method": method, "dataset": dataset, "model": model, "score": value}
+            for (method, dataset), by_model in result.scores.items()
+            for model, value in by_model.items()
+        ]
+        payload = {"cells": result.to_records(), "scores": scores}
+        _write_text(args.json, json.dumps(payload, indent=2, default=lambda v: None))
+    return EXIT_OK
+
+
+def _run_plot_ped(args: argparse.Namespace) -> int:
+    from .io import load_features, load_reference
+    from .plot import plot_ped
+
+    features, labels = load_features(args.features, args.labels)
+    reference = None if args.reference is None else load_reference(args.reference)
+    try:
+        result = plot_ped(features, labels, args.output, reference=reference, title=Path(args.features).name,
+                          **_ped_options(args))
+    except ValueError as exc:
+        raise ValueError(f"{args.features}: {exc}") from exc
+    energies = ", ".join(f"{e:.4g}" for e in result.energies)
+    print(f"{args.output}: {result.steps} PED step(s); potential energy per step: {energies}")
+    return EXIT_OK
+
+
+def _run_plot_scores(args: argparse.Namespace) -> int:
+    from .io import read_scores
+    from .plot import plot_scores
+
+    scores, info = read_scores(args.scores)
+    truth, dataset = _truth(args, info)
+    metric = info.get("metric", "score")
+    try:
+        evaluation = plot_scores(scores, truth, args.output, score_label=f"{metric} score",
+                                 accuracy_label=f"accuracy on {dataset}" if dataset else "accuracy",
+                                 title=dataset)
+    except ValueError as exc:
+        raise ValueError(f"{args.scores}: {exc}") from exc
+    tau = evaluation.weighted_tau
+    print(f"{args.output}: {evaluation.n_models} models, weighted tau {tau:.4f}" if not math.isnan(tau)
+          else f"{args.output}: {evaluation.n_models} models")
+    return EXIT_OK
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    _check_metric(args.metric)
+    run_demo(
+        None if args.no_plots else args.output_dir,
+        metric=args.metric,
+        metrics=[m for m in ("logme", "sfda", "gbc") if m in _metrics()],
+        ped=_ped_options(args) or True,
+        plots=not args.no_plots,
+        progress=_progress_flag(args),
+    )
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------ entry point
+
+
+def _fail(command: str | None, message: str, code: int) -> int:
+    prefix = f"pedrank {command}" if command else "pedrank"
+    print(f"{prefix}: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with status 2 and a usage message on bad syntax
+    command = args.command
+    if os.environ.get("PEDRANK_DEBUG"):
+        return args.handler(args)
+    try:
+        return args.handler(args)
+    except UsageError as exc:
+        return _fail(command, str(exc), EXIT_USAGE)
+    except ValueError as exc:  # every input problem pedrank detects is a ValueError (file errors included)
+        return _fail(command, str(exc), EXIT_USAGE)
+    except (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return _fail(command, f"{where}{exc.strerror or exc}", EXIT_USAGE)
+    except MemoryError as exc:
+        return _fail(command, f"not enough memory: {exc}", EXIT_FAILURE)
+    except ImportError as exc:
+        return _fail(command, str(exc), EXIT_FAILURE)
+    except OSError as exc:
+        return _fail(command, str(exc), EXIT_FAILURE)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _entry() -> None:
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Output piped into `head`: not an error; silence Python's complaint at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_OK
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    _entry()

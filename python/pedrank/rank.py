@@ -1,0 +1,306 @@
+"""Rank a pool of models by a transferability score: the question "which checkpoint do I fine-tune?".
+
+:func:`rank` scores every model of a pool on the same target data and returns a :class:`RankTable`, best
+first, with each model's score, the seconds it took and the number of PED steps taken.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _stringio
+import json
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from ._progress import progress as _progress
+
+__all__ = ["RankRecord", "RankTable", "rank"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_PED_OPTIONS = ("radius", "elastic", "time_step", "exit_ratio", "max_steps", "reference")
+
+
+@dataclass(frozen=True)
+class RankRecord:
+    """One model's line of a :class:`RankTable`.
+
+    Attributes
+    ----------
+    model : str
+    score : float
+        Higher is better for every pedrank metric. NaN if the score could not be computed.
+    seconds : float
+        Wall time of the score, PED included (loading the features from disk excluded).
+    ped_steps : int or None
+        PED's accepted steps; None when PED was not run.
+    """
+
+    model: str
+    score: float
+    seconds: float
+    ped_steps: int | None = None
+
+
+def _format_score(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-4):
+        return f"{value:.6e}"
+    return f"{value:.6f}"
+
+
+class RankTable(list):
+    """The ranking of a pool: a list of :class:`RankRecord`, best score first.
+
+    Attributes
+    ----------
+    metric : str
+        The score used.
+    ped : bool
+        Whether the features were moved by PED before scoring.
+    dataset : str or None
+        The target dataset's name, when known (for the records written to JSON/CSV).
+    """
+
+    def __init__(self, records=(), *, metric: str = "", ped: bool = False, dataset: str | None = None):
+        super().__init__(records)
+        self.metric = metric
+        self.ped = ped
+        self.dataset = dataset
+
+    @property
+    def models(self) -> list[str]:
+        """Model names, best first."""
+        return [record.model for record in self]
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """``{model: score}``, best first: what :func:`pedrank.evaluate` takes."""
+        return {record.model: record.score for record in self}
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Plain dicts, best first: ``rank``, ``model``, ``score``, ``seconds``, ``ped_steps``, ``metric`` and
+        (when known) ``dataset``. NaN scores become None."""
+        records = []
+        for position, record in enumerate(self, start=1):
+            row: dict[str, Any] = {"rank": position}
+            row.update(asdict(record))
+            if math.isnan(row["score"]):
+                row["score"] = None
+            row["metric"] = self.metric + ("+ped" if self.ped else "")
+            if self.dataset is not None:
+                row["dataset"] = self.dataset
+            records.append(row)
+        return records
+
+    def to_json(self, path: PathLike | None = None, *, indent: int | None = 2) -> str:
+        """The records as a JSON list (best first); also written to ``path`` when given."""
+        text = json.dumps(self.to_records(), indent=indent)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    def to_csv(self, path: PathLike | None = None) -> str:
+        """The records as CSV with a header row (best first); also written to ``path`` when given."""
+        records = self.to_records()
+        columns = ["rank", "model", "score", "seconds", "ped_steps", "metric"]
+        if self.dataset is not None:
+            columns.append("dataset")
+        buffer = _stringio.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in records:
+            writer.writerow({key: ("" if row.get(key) is None else row[key]) for key in columns})
+        text = buffer.getvalue()
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def to_string(self) -> str:
+        """A fixed-width text table, best first."""
+        header = ["rank", "model", "score", "seconds", "ped_steps"]
+        rows = [
+            [
+                str(position),
+                record.model,
+                _format_score(record.score),
+                f"{record.seconds:.3f}",
+                "-" if record.ped_steps is None else str(record.ped_steps),
+            ]
+            for position, record in enumerate(self, start=1)
+        ]
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        left_aligned = {1}
+
+        def line(cells):
+            return "  ".join(
+                cell.ljust(width) if i in left_aligned else cell.rjust(width)
+                for i, (cell, width) in enumerate(zip(cells, widths))
+            ).rstrip()
+
+        title = f"metric: {self.metric}" + (" after PED" if self.ped else "")
+        if self.dataset is not None:
+            title += f", dataset: {self.dataset}"
+        return "\n".join([title, line(header), *(line(row) for row in rows)])
+
+    def __str__(self) -> str:
+        return self.to_string()
+
+    def __repr__(self) -> str:
+        return f"RankTable(metric={self.metric!r}, ped={self.ped!r}, models={self.models!r})"
+
+
+def _resolve_entry(name: str, entry: Any, labels: Any) -> tuple[Any, Any, Any]:
+    """``(features, labels, reference)`` for one pool entry; files are read here, lazily."""
+    from .io import FeatureSource, load_features
+
+    reference = None
+    if isinstance(entry, FeatureSource):
+        features, entry_labels = entry.load()
+        return features, entry_labels, entry.load_reference()
+    if isinstance(entry, (str, os.PathLike)):
+        features, entry_labels = load_features(entry)
+        return features, entry_labels, None
+    if isinstance(entry, Mapping):
+        if "features" not in entry:
+            raise ValueError(f"pool[{name!r}] is a mapping without a 'features' key; found keys {sorted(entry)}")
+        features = entry["features"]
+        entry_labels = entry.get("labels", labels)
+        reference = entry.get("reference")
+    elif isinstance(entry, tuple):
+        if len(entry) != 2:
+            raise ValueError(f"pool[{name!r}] is a tuple of length {len(entry)}; expected (features, labels)")
+        features, entry_labels = entry
+    else:
+        features, entry_labels = entry, labels
+    if entry_labels is None:
+        raise ValueError(
+            f"pool[{name!r}] has no labels: pass labels=, or give the model as a (features, labels) pair"
+        )
+    return features, entry_labels, reference
+
+
+def _where(name: str, entry: Any, error: Exception) -> str:
+    """Which pool entry failed: the model, and its file unless the error already names it."""
+    from .io import FeatureFileError, FeatureSource
+
+    path = entry.path if isinstance(entry, FeatureSource) else entry if isinstance(entry, (str, os.PathLike)) else None
+    if path is None or isinstance(error, FeatureFileError):
+        return f"model {name!r}"
+    return f"model {name!r} ({path})"
+
+
+def _ped_options(ped: Any) -> dict[str, Any] | None:
+    if ped is False or ped is None:
+        return None
+    if ped is True:
+        return {}
+    if isinstance(ped, Mapping):
+        unknown = sorted(set(ped) - set(_PED_OPTIONS))
+        if unknown:
+            raise ValueError(f"ped has unknown options {unknown}; expected some of {list(_PED_OPTIONS)}")
+        return dict(ped)
+    raise ValueError(f"ped must be True, False or a dict of PED options, found {ped!r}")
+
+
+def rank(
+    pool: Mapping[str, Any],
+    labels: Any = None,
+    *,
+    metric: str = "sfda",
+    ped: bool | Mapping[str, Any] = False,
+    backend: str = "auto",
+    references: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+    progress: bool | None = None,
+    **metric_options: Any,
+) -> RankTable:
+    """Score every model of a pool on the same target data and rank them, best first.
+
+    Parameters
+    ----------
+    pool : mapping of str to model features
+        Model name to one of: an array (n_samples, n_features) scored with ``labels``; a
+        ``(features, labels)`` tuple; a dict with ``features``, optional ``labels`` and ``reference``; a path
+        to a feature file (see :mod:`pedrank.io`); a :class:`pedrank.io.FeatureSource` (as returned by
+        :func:`pedrank.io.find_features`). Files are read one model at a time.
+    labels : array-like of shape (n_samples,), optional
+        Target labels shared by the models given as bare arrays.
+    metric : str, default "sfda"
+        One of :data:`pedrank.METRICS`.
+    ped : bool or dict, default False
+        Move the features with PED before scoring: True for PED's defaults, or a dict of options of
+        :func:`pedrank.ped` (``radius``, ``elastic``, ``time_step``, ``exit_ratio``, ``max_steps``,
+        ``reference``).
+    backend : {"auto", "numpy", "torch"}, default "auto"
+    references : mapping of str to reference, optional
+        PED's reference per model (reference features M x D or a ``(mean, std)`` pair); overrides a reference
+        file found beside the features and ``ped["reference"]``.
+    dataset : str, optional
+        The target dataset's name, recorded in the table.
+    progress : bool or None, default None
+        A progress bar over the models: None shows one on a terminal when the work takes more than a second.
+    **metric_options
+        Passed to the metric (e.g. ``shrinkage=`` for SFDA).
+
+    Returns
+    -------
+    RankTable
+        One :class:`RankRecord` per model, sorted by score, best first (NaN scores last; ties keep the pool's
+        order).
+
+    Raises
+    ------
+    ValueError
+        Empty pool, unknown metric, bad PED options, or bad features/labels; the message names the model and,
+        for files, the file.
+    """
+    import pedrank
+
+    if not isinstance(pool, Mapping):
+        raise ValueError(
+            f"pool must be a mapping of model names to features, found {type(pool).__name__}; "
+            "for files on disk use pedrank.io.find_features(paths)"
+        )
+    if len(pool) == 0:
+        raise ValueError("pool is empty; expected at least one model")
+    if metric not in pedrank.METRICS:
+        raise ValueError(f"metric={metric!r} is not known; expected one of {list(pedrank.METRICS)}")
+    ped_options = _ped_options(ped)
+    references = dict(references or {})
+
+    records = []
+    description = metric + ("+PED" if ped_options is not None else "")
+    for name, entry in _progress(pool.items(), total=len(pool), desc=description, enabled=progress):
+        try:
+            features, model_labels, file_reference = _resolve_entry(name, entry, labels)
+            start = time.perf_counter()
+            if ped_options is None:
+                steps = None
+                value = pedrank.score(features, model_labels, metric, ped=False, backend=backend, **metric_options)
+            else:
+                options = dict(ped_options)
+                reference = options.pop("reference", None)
+                if file_reference is not None:
+                    reference = file_reference
+                reference = references.get(name, reference)
+                result = pedrank.ped(features, model_labels, reference=reference, backend=backend, **options)
+                steps = int(result.steps)
+                value = pedrank.score(result.features, model_labels, metric, ped=False, backend=backend, **metric_options)
+            seconds = time.perf_counter() - start
+        except ValueError as exc:
+            raise ValueError(f"{_where(name, entry, exc)}: {exc}") from exc
+        records.append(RankRecord(str(name), float(value), seconds, steps))
+
+    def best_first(i: int) -> tuple[bool, float, int]:
+        value = records[i].score
+        return (math.isnan(value), 0.0 if math.isnan(value) else -value, i)
+
+    order = sorted(range(len(records)), key=best_first)
+    return RankTable([records[i] for i in order], metric=metric, ped=ped_options is not None, dataset=dataset)

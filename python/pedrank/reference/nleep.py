@@ -1,0 +1,36 @@
+"""Reference NLEEP (Li et al., CVPR 2021), as the PED/SFDA authors compute it."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.mixture import GaussianMixture
+
+from .._validation import PedrankValueError, check_classification
+from ..nleep import check_nleep_options
+
+
+def nleep(features, labels, *, components_per_class=5, variance_kept=0.8, random_state=0, log=False):
+    """Reference NLEEP. See :func:`pedrank.nleep`."""
+    check_nleep_options(components_per_class, variance_kept)
+    features, encoded, classes = check_classification(features, labels)
+    features = np.asarray(features, dtype=np.float64)
+    if np.all(features == features[0]):
+        raise PedrankValueError("features: every column is constant (zero variance)")
+    n_samples = features.shape[0]
+    n_classes = classes.shape[0]
+    reduced = PCA(n_components=variance_kept, svd_solver="full").fit_transform(features)
+    n_components = min(components_per_class * n_classes, n_samples)
+    mixture = GaussianMixture(
+        n_components=n_components, covariance_type="full", random_state=random_state
+    ).fit(reduced)
+    posteriors = mixture.predict_proba(reduced)  # p(z | x)
+    joint = np.zeros((n_classes, n_components))  # P(y, z)
+    for y in range(n_classes):
+        joint[y] = posteriors[encoded == y].sum(axis=0) / n_samples
+    marginal = joint.sum(axis=0)
+    conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
+    per_sample = np.array(
+        [np.dot(posteriors[i], conditional[encoded[i]]) for i in range(n_samples)]
+    )
+    return float(np.mean(np.log(per_sample)) if log else np.mean(per_sample))

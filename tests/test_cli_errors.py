@@ -1,0 +1,78 @@
+"""The command line's contract for scripts: exit 2 with the file and the reason on stderr, no traceback."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from test_cli_rank import run_cli  # tests/ is on sys.path under pytest's default import mode
+
+
+def _good_pool(directory):
+    directory.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for model in ("a", "b"):
+        np.savez(directory / f"{model}.npz", features=rng.normal(size=(30, 4)), labels=np.arange(30) % 3)
+
+
+def _cases(tmp_path):
+    good = tmp_path / "good"
+    _good_pool(good)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    np.savez(bad / "nan.npz", features=np.full((6, 2), np.nan), labels=np.arange(6) % 2)
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    np.save(lonely / "m_ds_feature.npy", np.zeros((6, 2)))
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    np.savez(keys / "m.npz", X=np.zeros((6, 2)), y=np.zeros(6))
+    scores = tmp_path / "scores.json"
+    scores.write_text(json.dumps([{"model": "a", "score": 1.0}, {"model": "zz", "score": 2.0}]))
+    truth = tmp_path / "truth.csv"
+    truth.write_text("model,ds\na,90\nb,80\n")
+    not_json = tmp_path / "scores_broken.json"
+    not_json.write_text("{")
+    return {
+        "missing path": (["rank", tmp_path / "nope"], "nope"),
+        "nan features": (["rank", bad], "nan.npz"),
+        "missing labels file": (["rank", lonely], "m_ds_label.npy"),
+        "npz without keys": (["rank", keys], "m.npz"),
+        "unknown metric": (["rank", good, "--metric", "magic"], "magic"),
+        "ped option without --ped": (["rank", good, "--radius", "0.3"], "--ped"),
+        "negative radius": (["rank", good, "--ped", "--radius", "-1"], "radius"),
+        "unknown metric option": (["rank", good, "--option", "bogus=1"], "bogus"),
+        "model missing from truth": (["evaluate", scores, "--truth", truth], "zz"),
+        "unknown truth column": (["evaluate", scores, "--truth", truth, "--dataset", "other"], "other"),
+        "broken scores file": (["evaluate", not_json, "--truth", truth], "scores_broken.json"),
+        "plot of a missing file": (["plot", "ped", tmp_path / "none.npz"], "none.npz"),
+        "reproduce on a file": (["reproduce", truth], "truth.csv"),
+        "bad syntax": (["rank"], "usage"),
+        "unknown command": (["frobnicate"], "usage"),
+    }
+
+
+CASE_NAMES = [
+    "missing path", "nan features", "missing labels file", "npz without keys", "unknown metric",
+    "ped option without --ped", "negative radius", "unknown metric option", "model missing from truth",
+    "unknown truth column", "broken scores file", "plot of a missing file", "reproduce on a file", "bad syntax",
+    "unknown command",
+]
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_bad_input_exits_2_naming_the_problem_without_a_traceback(tmp_path, case):
+    args, expected = _cases(tmp_path)[case]
+    done = run_cli(*args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert expected in done.stderr
+    assert done.stdout == ""
+
+
+def test_success_exits_0(tmp_path):
+    _good_pool(tmp_path / "good")
+    done = run_cli("rank", tmp_path / "good", "--no-progress")
+    assert done.returncode == 0 and done.stderr == ""

@@ -1,0 +1,144 @@
+"""The public functions (compiled core) equal pedrank.reference, and the authors' vectors."""
+
+import numpy as np
+import pytest
+
+import pedrank
+import pedrank.reference as reference
+
+from pedrank.scoring import FEATURE_METRICS
+
+from conftest import CASES, make_problem
+
+RTOL = 1e-8
+
+SHAPES = [
+    # (n_samples, n_features, n_classes, imbalance)
+    (300, 10, 2, False),
+    (500, 40, 7, True),
+    (120, 60, 5, False),  # N > D but close
+    (60, 150, 4, True),  # D > N
+    (900, 32, 400, False),  # C close to N: many one- and two-sample classes
+    (1500, 24, 40, True),
+]
+
+
+def _problem(shape, seed=0):
+    n_samples, n_features, n_classes, imbalance = shape
+    return make_problem(n_samples, n_features, n_classes, seed=seed, imbalance=imbalance, separation=0.7)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("exact_dimension", [False, True])
+def test_logme(shape, exact_dimension):
+    features, labels = _problem(shape)
+    expected = reference.logme(features, labels, exact_dimension=exact_dimension)
+    assert pedrank.logme(features, labels, exact_dimension=exact_dimension) == pytest.approx(expected, rel=RTOL)
+
+
+@pytest.mark.parametrize("shape", SHAPES[:4])
+def test_logme_regression(shape):
+    features, _ = _problem(shape)
+    targets = np.random.default_rng(1).normal(size=(features.shape[0], 3))
+    expected = reference.logme(features, targets, regression=True)
+    assert pedrank.logme(features, targets, regression=True) == pytest.approx(expected, rel=RTOL)
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s[0] > s[1]])
+@pytest.mark.parametrize("shrinkage", [None, 0.3])
+def test_sfda(shape, shrinkage):
+    features, labels = _problem(shape)
+    expected = reference.sfda(features, labels, shrinkage=shrinkage)
+    assert pedrank.sfda(features, labels, shrinkage=shrinkage) == pytest.approx(expected, rel=RTOL)
+
+
+def test_sfda_wide_features():
+    # D > N: Sw is singular and the adaptive shrinkage tiny, so both solvers work on
+    # an ill-conditioned matrix; a fixed shrinkage keeps the comparison meaningful.
+    features, labels = _problem((60, 150, 4, True))
+    expected = reference.sfda(features, labels, shrinkage=0.05)
+    assert pedrank.sfda(features, labels, shrinkage=0.05) == pytest.approx(expected, rel=1e-7)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("covariance", ["spherical", "diagonal"])
+@pytest.mark.parametrize("exact_logdet", [False, True])
+def test_gbc(shape, covariance, exact_logdet):
+    features, labels = _problem(shape)
+    options = dict(covariance=covariance, exact_logdet=exact_logdet, n_components=16)
+    expected = reference.gbc(features, labels, **options)
+    assert pedrank.gbc(features, labels, **options) == pytest.approx(expected, rel=RTOL)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_ped_loop(shape):
+    features, labels = _problem(shape)
+    expected = reference.ped(features, labels, radius=1.0)
+    got = pedrank.ped(features, labels, radius=1.0)
+    assert got.steps == expected.steps
+    np.testing.assert_allclose(got.movements, expected.movements, rtol=RTOL)
+    np.testing.assert_allclose(got.energies, expected.energies, rtol=RTOL)
+    np.testing.assert_allclose(got.features, expected.features, rtol=RTOL, atol=1e-12)
+
+
+def test_ped_keeps_float32():
+    features, labels = _problem((400, 12, 6, False))
+    result = pedrank.ped(features.astype(np.float32), labels, radius=1.0)
+    assert result.features.dtype == np.float32 and result.steps > 0
+    expected = reference.ped(features.astype(np.float32), labels, radius=1.0)
+    np.testing.assert_allclose(result.features, expected.features, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_authors_vectors(vectors, case):
+    features, labels = vectors[f"s{case}_X"], vectors[f"s{case}_y"]
+    assert pedrank.logme(features, labels) == pytest.approx(float(vectors[f"s{case}_logme"]), rel=RTOL)
+    assert pedrank.sfda(features, labels) == pytest.approx(float(vectors[f"s{case}_sfda"]), rel=RTOL)
+    regression = pedrank.logme(features, vectors[f"s{case}_Yreg"], regression=True)
+    # see test_reference_vectors.REGRESSION_RTOL for why this one is 5e-8
+    assert regression == pytest.approx(float(vectors[f"s{case}_logme_regression"]), rel=5e-8)
+    step = pedrank.ped(features, labels, reference=vectors[f"s{case}_ref"], max_steps=1)
+    if step.steps:
+        np.testing.assert_allclose(step.features, vectors[f"s{case}_ped_step_X"], rtol=RTOL, atol=1e-12)
+        assert step.movements[0] == pytest.approx(float(vectors[f"s{case}_ped_step_movement"]), rel=RTOL)
+    for radius in (0.3, 0.6):
+        for metric in ("sfda", "logme"):
+            options = {"reference": vectors[f"s{case}_ref"], "radius": radius}
+            got = pedrank.score(features, labels, metric, ped=options)
+            assert got == pytest.approx(float(vectors[f"s{case}_ped_{metric}_r{radius}"]), rel=RTOL)
+
+
+def test_labels_of_any_values_give_the_same_score():
+    features, labels = _problem((300, 8, 4, True))
+    names = np.array(["zebra", "ant", "moose", "bee"])[labels]
+    gapped = np.array([-7, 3, 100, 42])[labels]
+    for metric in FEATURE_METRICS:
+        base = pedrank.score(features, labels, metric)
+        # string order: ant < bee < moose < zebra, a relabelling of 0..3
+        assert pedrank.score(features, names, metric) == pytest.approx(base, rel=1e-10)
+        assert pedrank.score(features, gapped, metric) == pytest.approx(base, rel=1e-10)
+
+
+def test_public_functions_never_mutate_inputs():
+    features, labels = _problem((200, 6, 3, False))
+    features_copy, labels_copy = features.copy(), labels.copy()
+    features.setflags(write=False)
+    for metric in FEATURE_METRICS:
+        pedrank.score(features, labels, metric, ped=True)
+    pedrank.SFDA().fit(features, labels)
+    pedrank.LogME().fit(features, labels)
+    np.testing.assert_array_equal(features, features_copy)
+    np.testing.assert_array_equal(labels, labels_copy)
+
+
+def test_estimators():
+    features, labels = _problem((300, 8, 3, False))
+    model = pedrank.LogME().fit(features, labels)
+    assert model.weights_.shape == (8, 3) and model.alphas_.shape == (3,) and model.betas_.shape == (3,)
+    assert model.score_ == pytest.approx(pedrank.logme(features, labels), rel=1e-12)
+    assert (model.predict(features) == labels).mean() > 0.5
+    sfda_model = pedrank.SFDA().fit(features, labels)
+    probabilities = sfda_model.predict_proba(features)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    assert (sfda_model.predict(features) == labels).mean() > 0.5
+    assert sfda_model.transform(features).shape == (300, 2)

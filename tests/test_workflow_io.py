@@ -1,0 +1,166 @@
+"""pedrank.io: feature files in the authors' layout, .npz and torch files; score and truth tables."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pedrank.io import (
+    FeatureFileError,
+    find_features,
+    load_features,
+    load_reference,
+    read_accuracies,
+    read_scores,
+)
+
+
+def _arrays(seed=0, n=12, d=3):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), np.arange(n) % 3
+
+
+def _authors(directory, model, dataset, seed=0):
+    x, y = _arrays(seed)
+    np.save(directory / f"{model}_{dataset}_feature.npy", x)
+    np.save(directory / f"{model}_{dataset}_label.npy", y)
+    return x, y
+
+
+def test_authors_layout_with_several_datasets(tmp_path):
+    a = _authors(tmp_path, "moco-v1", "cifar10", 0)
+    _authors(tmp_path, "moco-v1", "dtd", 1)
+    c = _authors(tmp_path, "deep_cluster", "cifar10", 2)  # an underscore in the model name
+    with pytest.raises(FeatureFileError, match="several datasets"):
+        find_features(tmp_path)
+    pool = find_features(tmp_path, dataset="cifar10")
+    assert list(pool) == ["deep_cluster", "moco-v1"]
+    assert pool["moco-v1"].dataset == "cifar10"
+    x, y = pool["moco-v1"].load()
+    np.testing.assert_array_equal(x, a[0])
+    np.testing.assert_array_equal(y, a[1])
+    np.testing.assert_array_equal(pool["deep_cluster"].load()[0], c[0])
+    with pytest.raises(FeatureFileError, match="'pets'.*cifar10, dtd|'pets'"):
+        find_features(tmp_path, dataset="pets")
+
+
+def test_npz_and_explicit_files(tmp_path):
+    x, y = _arrays(3)
+    np.savez(tmp_path / "vit.npz", features=x, labels=y)
+    pool = find_features([tmp_path / "vit.npz"])
+    assert list(pool) == ["vit"]
+    loaded = pool["vit"].load()
+    np.testing.assert_array_equal(loaded[0], x)
+    np.testing.assert_array_equal(loaded[1], y)
+
+
+def test_torch_files(tmp_path):
+    torch = pytest.importorskip("torch")
+    x, y = _arrays(4)
+    torch.save({"features": torch.from_numpy(x).to(torch.bfloat16), "labels": torch.from_numpy(y)},
+               tmp_path / "net.pt")
+    features, labels = load_features(tmp_path / "net.pt")
+    assert features.dtype == np.float32
+    np.testing.assert_allclose(features, x, rtol=1e-2, atol=1e-2)
+    np.testing.assert_array_equal(labels, y)
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(FeatureFileError, match="dict"):
+        load_features(tmp_path / "list.pt")
+
+
+def test_reference_files_are_found_beside_the_features_and_not_taken_for_models(tmp_path):
+    _authors(tmp_path, "byol", "pets")
+    ref = np.random.default_rng(9).normal(size=(20, 3))
+    np.save(tmp_path / "byol_reference.npy", ref)
+    np.savez(tmp_path / "swav_reference.npz", mean=np.zeros(3), std=np.ones(3))
+    x, y = _arrays(5)
+    np.savez(tmp_path / "swav.npz", features=x, labels=y)
+    pool = find_features(tmp_path)
+    assert list(pool) == ["byol", "swav"]
+    np.testing.assert_array_equal(pool["byol"].load_reference(), ref)
+    mean, std = pool["swav"].load_reference()
+    np.testing.assert_array_equal(std, np.ones(3))
+    with pytest.raises(FeatureFileError, match="mean"):
+        np.savez(tmp_path / "bad_reference.npz", average=np.zeros(3))
+        load_reference(tmp_path / "bad_reference.npz")
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda d: np.save(d / "m_ds_feature.npy", np.zeros((4, 2))), "m_ds_label.npy is missing"),
+        (lambda d: np.savez(d / "m.npz", feature=np.zeros((4, 2)), labels=np.zeros(4)), "missing 'features'"),
+        (lambda d: np.savez(d / "m.npz", features=np.zeros((4, 2)), labels=np.zeros(5)), "one label per row"),
+        (lambda d: np.savez(d / "m.npz", features=np.zeros(4), labels=np.zeros(4)), "2-D"),
+        (lambda d: (d / "m.npz").write_bytes(b"not a zip"), "not a readable"),
+    ],
+)
+def test_bad_files_name_the_file_and_the_reason(tmp_path, make, reason):
+    make(tmp_path)
+    with pytest.raises(FeatureFileError) as info:
+        for source in find_features(tmp_path).values():
+            source.load()
+    assert reason in str(info.value)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_an_empty_directory_and_a_missing_path(tmp_path):
+    with pytest.raises(FeatureFileError, match="no feature files"):
+        find_features(tmp_path)
+    with pytest.raises(FeatureFileError, match="no such file"):
+        find_features(tmp_path / "nope")
+
+
+def test_duplicate_models_are_refused(tmp_path):
+    x, y = _arrays()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    np.savez(tmp_path / "a" / "m.npz", features=x, labels=y)
+    np.savez(tmp_path / "b" / "m.npz", features=x, labels=y)
+    with pytest.raises(FeatureFileError, match="also given by"):
+        find_features([tmp_path / "a", tmp_path / "b"])
+
+
+def test_plain_npy_needs_shared_labels(tmp_path):
+    x, y = _arrays()
+    np.save(tmp_path / "feats.npy", x)
+    np.save(tmp_path / "labels.npy", y)
+    with pytest.raises(FeatureFileError, match="no labels"):
+        find_features([tmp_path / "feats.npy"])
+    pool = find_features([tmp_path / "feats.npy"], labels=tmp_path / "labels.npy")
+    np.testing.assert_array_equal(pool["feats"].load()[1], y)
+
+
+def test_read_accuracies(tmp_path):
+    path = tmp_path / "truth.csv"
+    path.write_text("model,cifar10,dtd\na,90.5,70\nb,80,\n")
+    assert read_accuracies(path, "cifar10") == {"a": 90.5, "b": 80.0}
+    assert read_accuracies(path, "dtd") == {"a": 70.0}
+    with pytest.raises(FeatureFileError, match="several dataset columns"):
+        read_accuracies(path)
+    with pytest.raises(FeatureFileError, match="'pets'"):
+        read_accuracies(path, "pets")
+    (tmp_path / "bad.csv").write_text("name,x\na,1\n")
+    with pytest.raises(FeatureFileError, match="'model' column"):
+        read_accuracies(tmp_path / "bad.csv")
+
+
+def test_read_scores_json_records_mapping_and_csv(tmp_path):
+    records = [{"model": "a", "score": 1.5, "dataset": "dtd", "metric": "sfda"},
+               {"model": "b", "score": None, "dataset": "dtd", "metric": "sfda"}]
+    (tmp_path / "s.json").write_text(json.dumps(records))
+    scores, info = read_scores(tmp_path / "s.json")
+    assert scores["a"] == 1.5 and np.isnan(scores["b"])
+    assert info == {"dataset": "dtd", "metric": "sfda"}
+    (tmp_path / "m.json").write_text(json.dumps({"a": 1, "b": 2}))
+    assert read_scores(tmp_path / "m.json") == ({"a": 1.0, "b": 2.0}, {})
+    (tmp_path / "s.csv").write_text("model,score\na,0.5\nb,0.25\n")
+    assert read_scores(tmp_path / "s.csv")[0] == {"a": 0.5, "b": 0.25}
+    (tmp_path / "broken.json").write_text("[{")
+    with pytest.raises(FeatureFileError, match="broken.json"):
+        read_scores(tmp_path / "broken.json")
+    (tmp_path / "norecord.json").write_text(json.dumps([{"name": "a"}]))
+    with pytest.raises(FeatureFileError, match="record 0"):
+        read_scores(tmp_path / "norecord.json")
