@@ -64,6 +64,11 @@ def _all_samples_identical():
     return features, labels
 
 
+def _all_zero():
+    features, labels = _clusters(40, 6, 4)
+    return np.zeros_like(features), labels
+
+
 def _duplicated_samples():
     features, labels = _clusters(40, 6, 4)
     return np.vstack([features, features]), np.concatenate([labels, labels])
@@ -107,6 +112,7 @@ CASES = {
     "D>>N": _far_more_features_than_samples,
     "constant-column": _constant_column,
     "all-samples-identical": _all_samples_identical,
+    "all-zero": _all_zero,
     "duplicated-samples": _duplicated_samples,
     "identical-within-class": _identical_samples_within_each_class,
     "two-samples": _two_samples,

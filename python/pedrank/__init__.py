@@ -1,12 +1,18 @@
 """pedrank: fast, exact transferability scores for choosing which pre-trained model to fine-tune.
 
-Scores (higher is better): :func:`logme`, :func:`sfda`, :func:`gbc`; :func:`ped`
-moves class clusters apart (potential-energy decline, Li et al., ICCV 2023) before
-scoring; :func:`score` runs any metric, with or without PED. ``pedrank.reference``
-holds pure-NumPy ports of the authors' algorithms (the parity oracle).
+Scores (higher is better): :func:`logme`, :func:`sfda`, :func:`gbc`, :func:`nleep`,
+:func:`parc`, :func:`h_score`, :func:`regularized_h_score`, :func:`transrate`, and on
+a source model's outputs :func:`leep`, :func:`nce`. :func:`ped` moves class clusters
+apart (potential-energy decline, Li et al., ICCV 2023) before scoring; :func:`score`
+runs any metric, with or without PED; :func:`rank` scores a pool of models and
+:func:`evaluate` judges a ranking against fine-tune accuracies.
+``pedrank.reference`` holds pure-NumPy ports of the authors' algorithms (the parity
+oracle and benchmark baseline).
 """
 
 from ._validation import PedrankValueError
+from .evaluate import evaluate
+from .extract import extract_features
 from .gbc import gbc
 from .hscore import h_score, regularized_h_score
 from .leep import leep
@@ -15,6 +21,7 @@ from .nce import nce
 from .nleep import nleep
 from .parc import parc
 from .ped import PEDResult, ped
+from .rank import RankTable, rank
 from .scoring import METRICS, score
 from .sfda import SFDA, sfda
 from .transrate import transrate
@@ -26,7 +33,10 @@ __all__ = [
     "LogME",
     "PEDResult",
     "PedrankValueError",
+    "RankTable",
     "SFDA",
+    "evaluate",
+    "extract_features",
     "gbc",
     "h_score",
     "leep",
@@ -35,6 +45,7 @@ __all__ = [
     "nleep",
     "parc",
     "ped",
+    "rank",
     "regularized_h_score",
     "score",
     "sfda",

@@ -40,6 +40,8 @@ LOGME_MAX_ITER = 11
 LOGME_TOL = 1e-3
 LOGME_EPS = 1e-5
 LOGME_RANK_TOL = 1e-10
+# Gram eigenvalues below lambda_max * max(N, D) * eps are rounding noise (see reference/logme.py).
+GRAM_EPSILON = float(np.finfo(np.float64).eps)
 SFDA_POWER_ROUNDS = 3
 GBC_VARIANCE_FLOOR = 1e-4
 # Elements of one (rows x C x D) block of pairwise mean differences in PED (and x n_components in GBC):
@@ -178,7 +180,7 @@ class ArrayKernels:
         if N > D:
             sigma, V = nx.eigh(self._f64(Xw.T @ Xw))
             s = nx.sqrt(nx.maximum(sigma, 0.0))
-            keep = s > LOGME_RANK_TOL
+            keep = (s > LOGME_RANK_TOL) & (sigma > nx.item(sigma.max()) * max(N, D) * GRAM_EPSILON)
             sigma, s, V = sigma[keep], s[keep], V[:, keep]
             if classification:
                 class_sums = nx.index_add(labels, Xw, int(n_classes))

@@ -262,16 +262,41 @@ def guard(
     features,
     n_classes: int,
     *,
-    implementation: str = "core",
+    implementation: str | None = None,
+    backend: str = "auto",
     n_components: int = 64,
 ) -> None:
     """Check the memory of ``metric`` on validated ``features`` before running it.
+
+    Parameters
+    ----------
+    metric : {"logme", "sfda", "gbc", "ped"}
+    features : ndarray or torch.Tensor of shape (n_samples, n_features)
+        Validated features (after :func:`pedrank._validation.check_features`).
+    n_classes : int
+        Classes, or regression targets for LogME.
+    implementation : {"core", "reference", "torch"} or None
+        None: "torch" for a tensor or ``backend="torch"``, else "core".
+    backend : str
+        The public functions' ``backend`` option.
+    n_components : int
+        GBC's PCA dimensions.
+
+    Tensors on an accelerator are not checked (host memory says nothing about them).
 
     Raises
     ------
     InsufficientMemoryError
         With the estimate, the available memory and what to do about it.
     """
+    from ._validation import is_torch_tensor
+
+    if is_torch_tensor(features):
+        if getattr(features.device, "type", "cpu") != "cpu":
+            return
+        implementation = implementation or "torch"
+    elif implementation is None:
+        implementation = "torch" if backend == "torch" else "core"
     n_samples, n_features = (int(size) for size in features.shape)
     itemsize = getattr(getattr(features, "dtype", None), "itemsize", None)
     if itemsize is None:  # torch dtypes

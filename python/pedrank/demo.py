@@ -278,10 +278,8 @@ def run_demo(
     width = max(len(m) for m in metric_list)
     print(f"{'metric'.ljust(width)}  without PED  with PED", file=out)
     for name in metric_list:
-        print(
-            f"{name.ljust(width)}  {result.weighted_tau[(name, False)]:>11.3f}  {result.weighted_tau[(name, True)]:>8.3f}",
-            file=out,
-        )
+        plain, moved = result.weighted_tau[(name, False)], result.weighted_tau[(name, True)]
+        print(f"{name.ljust(width)}  {plain:>11.3f}  {moved:>8.3f}", file=out)
 
     if plots and output_dir is not None:
         from .plot import plot_ped, plot_scores

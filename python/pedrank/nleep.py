@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.mixture import GaussianMixture
 
 from ._kernels import select_kernels
 from ._validation import PedrankValueError, check_classification, check_int
@@ -46,6 +44,10 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
             "features: every column is constant (zero variance); NLEEP's PCA and mixture "
             "need features that vary across samples"
         )
+    # scikit-learn is imported here, not at module level: it adds ~2 s to `import pedrank`.
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+
     reduced = PCA(n_components=variance_kept, svd_solver="full").fit_transform(features)
     # More components than samples cannot be fitted; C close to N caps the mixture at N.
     n_components = min(components_per_class * n_classes, features.shape[0])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
-from sklearn.decomposition import PCA
 
 from ._kernels import select_kernels
 from ._validation import PedrankValueError, check_classification, check_int
@@ -56,6 +54,8 @@ def parc_inputs(features, labels, *, n_components, max_samples, random_state, ba
             "two (raise max_samples or balance the classes)"
         )
     n_kept = min(n_components, *features.shape)
+    from sklearn.decomposition import PCA  # lazily: it adds ~2 s to `import pedrank`
+
     pca = PCA(n_components=n_kept, svd_solver="full").fit(features)
     variances = pca.explained_variance_
     informative = variances > COMPONENT_VARIANCE_RTOL * variances[0]
@@ -74,6 +74,8 @@ def spearman_with_binary(values, indicator):
     The indicator's ranks are an increasing affine map of it, so this is the Pearson
     correlation of rank(values) with the indicator itself.
     """
+    from scipy.stats import rankdata
+
     ranks = rankdata(values)
     ones = int(np.count_nonzero(indicator))
     total = ranks.shape[0]

@@ -292,7 +292,9 @@ def rank(
                 reference = references.get(name, reference)
                 result = pedrank.ped(features, model_labels, reference=reference, backend=backend, **options)
                 steps = int(result.steps)
-                value = pedrank.score(result.features, model_labels, metric, ped=False, backend=backend, **metric_options)
+                value = pedrank.score(
+                    result.features, model_labels, metric, ped=False, backend=backend, **metric_options
+                )
             seconds = time.perf_counter() - start
         except ValueError as exc:
             raise ValueError(f"{_where(name, entry, exc)}: {exc}") from exc

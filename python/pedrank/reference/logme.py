@@ -21,7 +21,12 @@ def _factorise(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         # Their "truncated SVD": an SVD of the D x D Gram matrix, null directions dropped.
         _, gram_singular, vh = np.linalg.svd(features.T @ features)
         singular = np.sqrt(gram_singular)
-        kept = singular > 1e-10
+        # The authors keep s > 1e-10 only; on rank-deficient features (dead ReLUs, constant
+        # pixels) the Gram's null eigenvalues come out as rounding noise ~1e-10 and pass
+        # that test, and u = X v / s then divides noise by noise. Directions below the
+        # Gram's rounding level are dropped too (identical on full-rank features).
+        noise_level = gram_singular[0] * max(n_samples, n_features) * np.finfo(np.float64).eps
+        kept = (singular > 1e-10) & (gram_singular > noise_level)
         singular, vh = singular[kept], vh[kept]
         u = (features @ vh.T) / singular
     else:
