@@ -10,6 +10,7 @@ runs any metric, with or without PED; :func:`rank` scores a pool of models and
 oracle and benchmark baseline).
 """
 
+from ._memory import InsufficientMemoryError
 from ._validation import PedrankValueError
 from .evaluate import evaluate
 from .extract import extract_features
@@ -30,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "METRICS",
+    "InsufficientMemoryError",
     "LogME",
     "PEDResult",
     "PedrankValueError",

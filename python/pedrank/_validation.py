@@ -28,7 +28,12 @@ __all__ = [
     "check_positive",
     "check_fraction",
     "check_int",
+    "check_finite_score",
+    "LARGEST_FEATURE",
 ]
+
+#: Largest |feature| accepted: sums of squares of larger float64 values overflow.
+LARGEST_FEATURE = 1e150
 
 
 class PedrankValueError(ValueError):
@@ -113,7 +118,24 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
             f"{name}: found {int(bad.sum())} non-finite value(s) (NaN or inf); the first is in "
             f"row {_first_bad_row(bad)}. Expected finite features: drop or repair those samples"
         )
+    if array.dtype == np.float64 and array.size:
+        # float32 cannot exceed 3.4e38; max/min avoid an N x D temporary.
+        peak = max(float(array.max()), -float(array.min()))
+        if peak > LARGEST_FEATURE:
+            bad = np.abs(array) > LARGEST_FEATURE
+            raise PedrankValueError(
+                f"{name}: found |value| up to {peak:.3g} (first in row {_first_bad_row(bad)}); values "
+                f"beyond {LARGEST_FEATURE:.0e} overflow float64 sums of squares. Rescale the features "
+                "(e.g. divide by their standard deviation)"
+            )
     return array
+
+
+def check_finite_score(value: float, *, metric: str, hint: str) -> float:
+    """Return ``value`` if finite; otherwise raise an error that explains the degenerate input."""
+    if not np.isfinite(value):
+        raise PedrankValueError(f"{metric}: the score is {value} on these features: {hint}")
+    return value
 
 
 def _check_torch_features(tensor: Any, *, name: str, min_samples: int) -> Any:

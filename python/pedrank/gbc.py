@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._kernels import select_kernels
+from ._memory import guard
 from ._validation import PedrankValueError, check_classification, check_int
 
 __all__ = ["gbc"]
@@ -54,6 +55,7 @@ def gbc(
     check_gbc_options(n_components, covariance)
     checked, encoded, classes = check_classification(features, labels)
     kernels = select_kernels(checked, backend)
+    guard("gbc", checked, classes.shape[0], backend=backend, n_components=n_components)
     return float(
         kernels.gbc(
             checked, encoded, classes.shape[0], int(n_components), covariance == "diagonal", bool(exact_logdet)

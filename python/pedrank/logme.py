@@ -5,9 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import select_kernels
-from ._validation import check_classification, check_features, check_targets, is_torch_tensor
+from ._memory import guard
+from ._validation import (
+    check_classification,
+    check_features,
+    check_finite_score,
+    check_targets,
+    is_torch_tensor,
+)
 
 __all__ = ["LogME", "logme"]
+
+LOGME_DEGENERATE = (
+    "every singular value of the features is at most 1e-10 (all-zero features, or features "
+    "scaled below about 1e-10), so the evidence is degenerate; rescale the features "
+    "(e.g. standardise them)"
+)
 
 
 def _as_host(values):
@@ -25,6 +38,7 @@ def _fit(features, labels, regression, exact_dimension, backend):
         checked, encoded, classes = check_classification(features, labels)
         targets, n_targets = None, classes.shape[0]
     kernels = select_kernels(checked, backend)
+    guard("logme", checked, n_targets, backend=backend)
     evidence, alphas, betas, weights = kernels.logme(
         checked, encoded, n_targets, targets, bool(exact_dimension)
     )
@@ -62,7 +76,7 @@ def logme(features, labels, *, regression=False, exact_dimension=False, backend=
     float
     """
     _, evidence, _, _, _ = _fit(features, labels, regression, exact_dimension, backend)
-    return float(np.mean(evidence))
+    return check_finite_score(float(np.mean(evidence)), metric="logme", hint=LOGME_DEGENERATE)
 
 
 class LogME:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._kernels import select_kernels
+from ._memory import guard
 from ._validation import (
     PedrankValueError,
     check_classification,
@@ -215,6 +216,7 @@ def ped(
     """
     check_ped_options(radius, elastic, time_step, exit_ratio, max_steps)
     checked, encoded, classes = check_classification(features, labels)
+    guard("ped", checked, classes.shape[0], backend=backend)
     center, scale = rescaling_statistics(reference, checked)
     kernels = select_kernels(checked, backend)
     n_classes = classes.shape[0]

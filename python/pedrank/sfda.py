@@ -6,6 +6,7 @@ import numpy as np
 from scipy import linalg
 
 from ._kernels import select_kernels
+from ._memory import guard
 from ._validation import PedrankValueError, check_classification, check_features, check_fraction
 
 __all__ = ["SFDA", "sfda"]
@@ -45,6 +46,7 @@ def sfda(features, labels, *, shrinkage=None, backend="auto") -> float:
     """
     checked, encoded, classes = check_classification(features, labels)
     kernels = select_kernels(checked, backend)
+    guard("sfda", checked, classes.shape[0], backend=backend)
     score, _ = kernels.sfda_score(checked, encoded, classes.shape[0], _check_shrinkage(shrinkage))
     return float(score)
 
@@ -87,6 +89,7 @@ class SFDA:
         checked, encoded, classes = check_classification(features, labels)
         kernels = select_kernels(checked, self.backend)
         n_classes = classes.shape[0]
+        guard("sfda", checked, n_classes, backend=self.backend)
         coef, intercept, shrinkage = kernels.sfda_fit(
             checked, encoded, n_classes, _check_shrinkage(self.shrinkage)
         )

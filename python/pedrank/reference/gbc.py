@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._memory import guard
 from .._validation import check_classification
 from ..gbc import check_gbc_options
 
@@ -27,6 +28,7 @@ def gbc(features, labels, *, n_components=64, covariance="spherical", exact_logd
     """Reference GBC score in [-C(C-1), 0]. See :func:`pedrank.gbc`."""
     check_gbc_options(n_components, covariance)
     features, encoded, classes = check_classification(features, labels)
+    guard("gbc", features, classes.shape[0], implementation="reference", n_components=n_components)
     features = np.asarray(features, dtype=np.float64)
     n_components = min(n_components, *features.shape)
     projected = pca_project(features, n_components)

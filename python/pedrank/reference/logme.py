@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_classification, check_features, check_targets
+from .._memory import guard
+from .._validation import check_classification, check_features, check_finite_score, check_targets
+from ..logme import LOGME_DEGENERATE
 
 MAX_ITERATIONS = 11
 TOLERANCE = 1e-3
@@ -73,6 +75,7 @@ def logme_fit(features, labels, *, regression=False, exact_dimension=False):
     else:
         features, encoded, classes = check_classification(features, labels)
         targets = (encoded[:, None] == np.arange(classes.shape[0])[None, :]).astype(np.float64)
+    guard("logme", features, targets.shape[1], implementation="reference")
     features = np.asarray(features, dtype=np.float64)
     u, singular, vh = _factorise(features)
     results = [
@@ -91,4 +94,4 @@ def logme(features, labels, *, regression=False, exact_dimension=False):
     evidence, _, _, _ = logme_fit(
         features, labels, regression=regression, exact_dimension=exact_dimension
     )
-    return float(np.mean(evidence))
+    return check_finite_score(float(np.mean(evidence)), metric="logme", hint=LOGME_DEGENERATE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._memory import guard
 from .._validation import check_classification
 from ..ped import check_ped_options, rescaling_statistics, run_ped_loop
 
@@ -49,6 +50,7 @@ def ped(
     """Reference PED loop. Parameters and result as :func:`pedrank.ped`."""
     check_ped_options(radius, elastic, time_step, exit_ratio, max_steps)
     checked, encoded, classes = check_classification(features, labels)
+    guard("ped", checked, classes.shape[0], implementation="reference")
     center, scale = rescaling_statistics(reference, checked)
     n_classes = classes.shape[0]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from .._validation import check_classification
+from .._memory import guard
+from .._validation import PedrankValueError, check_classification, check_fraction
 
 
 def _population_covariance(features):
@@ -30,9 +31,15 @@ def power_iteration_eigenvalue(matrix, rounds=3):
     v = matrix.sum(axis=1)
     for _ in range(rounds):
         w = matrix @ v
-        w = w / np.linalg.norm(w, 2)
+        norm = np.linalg.norm(w, 2)
+        if not norm > 0:  # no spread left to measure (the authors divide 0 by 0 here)
+            return 0.0
+        w = w / norm
         v = matrix @ w
-        v = v / np.linalg.norm(v, 2)
+        norm = np.linalg.norm(v, 2)
+        if not norm > 0:
+            return 0.0
+        v = v / norm
     return float(v @ matrix @ w)
 
 
@@ -48,6 +55,12 @@ def sfda_fit(features, encoded, n_classes, shrinkage=None):
     within = np.zeros((n_features, n_features))
     for c in range(n_classes):
         within += priors[c] * _population_covariance(features[encoded == c])
+    if not np.trace(within) > 0:
+        raise PedrankValueError(
+            "sfda: the within-class scatter is zero (every class's samples are identical, e.g. one "
+            "sample per class); the Fisher discriminant is undefined. Expected at least one class "
+            "with two different samples"
+        )
     if shrinkage is None:
         shrinkage = adaptive_shrinkage(within)
     total = _shrink(_population_covariance(features), shrinkage)
@@ -72,9 +85,12 @@ def predict_proba(features, coef, intercept):
 
 def sfda(features, labels, *, shrinkage=None):
     """Reference SFDA score: mean p(y_i | x_i) after ConfMix. See :func:`pedrank.sfda`."""
+    if shrinkage is not None:
+        shrinkage = check_fraction(shrinkage, name="shrinkage")
     features, encoded, classes = check_classification(features, labels)
-    features = np.array(features, dtype=np.float64)  # private copy: ConfMix writes into it
     n_classes = classes.shape[0]
+    guard("sfda", features, n_classes, implementation="reference")
+    features = np.array(features, dtype=np.float64)  # private copy: ConfMix writes into it
     coef, intercept, shrinkage = sfda_fit(features, encoded, n_classes, shrinkage)
     probabilities = _softmax(predict_proba(features, coef, intercept))  # the authors' second softmax
     means = np.stack([features[encoded == c].mean(axis=0) for c in range(n_classes)])
