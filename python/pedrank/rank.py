@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any, Union
 
 from ._progress import progress as _progress
+from .scoring import ped_options as parse_ped_options
 
 __all__ = ["RankRecord", "RankTable", "rank"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_PED_OPTIONS = ("radius", "elastic", "time_step", "exit_ratio", "max_steps", "reference")
 
 
 @dataclass(frozen=True)
@@ -196,19 +196,6 @@ def _where(name: str, entry: Any, error: Exception) -> str:
     return f"model {name!r} ({path})"
 
 
-def _ped_options(ped: Any) -> dict[str, Any] | None:
-    if ped is False or ped is None:
-        return None
-    if ped is True:
-        return {}
-    if isinstance(ped, Mapping):
-        unknown = sorted(set(ped) - set(_PED_OPTIONS))
-        if unknown:
-            raise ValueError(f"ped has unknown options {unknown}; expected some of {list(_PED_OPTIONS)}")
-        return dict(ped)
-    raise ValueError(f"ped must be True, False or a dict of PED options, found {ped!r}")
-
-
 def rank(
     pool: Mapping[str, Any],
     labels: Any = None,
@@ -272,7 +259,7 @@ def rank(
         raise ValueError("pool is empty; expected at least one model")
     if metric not in pedrank.METRICS:
         raise ValueError(f"metric={metric!r} is not known; expected one of {list(pedrank.METRICS)}")
-    ped_options = _ped_options(ped)
+    ped_options = parse_ped_options(ped)
     references = dict(references or {})
 
     records = []

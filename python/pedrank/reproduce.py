@@ -160,13 +160,13 @@ def reproduce(
 
     from .evaluate import evaluate
     from .io import FeatureFileError, find_authors_layout
-    from .rank import _ped_options
+    from .scoring import ped_options as parse_ped_options
 
     metrics = list(metrics)
     unknown = [m for m in metrics if m not in pedrank.METRICS]
     if unknown or not metrics:
         raise ValueError(f"metrics: unknown {unknown or 'none given'}; expected some of {list(pedrank.METRICS)}")
-    ped_options = _ped_options(ped)
+    ped_options = parse_ped_options(ped)
     wanted = None if datasets is None else set(datasets)
 
     paper_models, paper_datasets = paper.models(), paper.datasets()

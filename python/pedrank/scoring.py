@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from ._validation import PedrankValueError, check_classification
+from ._validation import PedrankValueError
 from .gbc import gbc
 from .hscore import h_score, regularized_h_score
 from .leep import leep
@@ -16,7 +16,7 @@ from .ped import ped as run_ped
 from .sfda import sfda
 from .transrate import transrate
 
-__all__ = ["METRICS", "score", "build_score"]
+__all__ = ["METRICS", "FEATURE_METRICS", "build_score", "ped_options", "score"]
 
 #: Scores of a source model's outputs rather than of features: PED has nothing to move.
 SOURCE_OUTPUT_METRICS = ("leep", "nce")
@@ -24,7 +24,8 @@ SOURCE_OUTPUT_METRICS = ("leep", "nce")
 PED_OPTIONS = ("reference", "radius", "elastic", "time_step", "exit_ratio", "max_steps")
 
 
-def _ped_options(ped: Any) -> dict | None:
+def ped_options(ped: Any) -> dict | None:
+    """Read a ``ped=`` argument: None for no PED, else the dict of PED options."""
     if ped is False or ped is None:
         return None
     if ped is True:
@@ -61,7 +62,7 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
         """
         if metric not in metrics:
             raise PedrankValueError(f"metric: expected one of {sorted(metrics)}, found {metric!r}")
-        options = _ped_options(ped)
+        options = ped_options(ped)
         if options is not None and metric in SOURCE_OUTPUT_METRICS:
             raise PedrankValueError(
                 f"ped: {metric} scores the source model's predictions, not features, so PED "

@@ -6,7 +6,7 @@ the parity oracle of the compiled core and the baseline of the benchmarks: slow
 and memory-hungry on purpose (e.g. PED's C x C x D tensor), never the fast path.
 """
 
-from ..scoring import build_score
+from ..scoring import METRICS, build_score
 from .gbc import gbc
 from .hscore import h_score, regularized_h_score
 from .leep import leep
@@ -34,19 +34,6 @@ __all__ = [
     "transrate",
 ]
 
-_METRIC_FUNCTIONS = {
-    "logme": logme,
-    "sfda": sfda,
-    "gbc": gbc,
-    "nleep": nleep,
-    "parc": parc,
-    "h_score": h_score,
-    "regularized_h_score": regularized_h_score,
-    "transrate": transrate,
-    "leep": leep,
-    "nce": nce,
-}
-METRICS = tuple(_METRIC_FUNCTIONS)
-
-
+#: Same metric names, in the same order, as :data:`pedrank.METRICS`.
+_METRIC_FUNCTIONS = {name: globals()[name] for name in METRICS}
 score = build_score(_METRIC_FUNCTIONS, ped)
