@@ -29,6 +29,7 @@ ROWS = {
         ("SFDA", "large", "sfda"),
         ("GBC", "large", "gbc"),
         ("PED step", "large", "ped_step"),
+        ("PED forces", "large", "ped_forces"),
     ],
     "many_classes": [
         ("PED step", "many_classes", "ped_step"),
@@ -75,6 +76,7 @@ def child(shape_name, task, implementation):
     import pedrank.reference
     from pedrank import _core
     from pedrank.ped import rescaling_statistics
+    from pedrank.reference.ped import ped_forces as reference_ped_forces
     from pedrank.reference.ped import ped_step as reference_ped_step
 
     module = pedrank if implementation == "pedrank" else pedrank.reference
@@ -83,9 +85,15 @@ def child(shape_name, task, implementation):
     elif task in ("logme", "sfda", "gbc"):
         call = lambda: getattr(module, task)(features, labels)  # noqa: E731
     elif task == "ped_step":
+        # forces, then the moved features written to a new array (the reference's step does the same work)
         center, scale = rescaling_statistics(None, features)
         step = _core.ped_step if implementation == "pedrank" else reference_ped_step
         call = lambda: float(np.abs(step(features, labels, n_classes, center, scale, 0.6, 1.0, 0.1)[1]).sum())  # noqa: E731
+    elif task == "ped_forces":
+        # the statistics pass and the pairwise forces, without writing moved features
+        center, scale = rescaling_statistics(None, features)
+        forces = _core.ped_forces if implementation == "pedrank" else reference_ped_forces
+        call = lambda: float(np.abs(forces(features, labels, n_classes, center, scale, 0.6, 1.0, 0.1)[0]).sum())  # noqa: E731
     elif task == "ped_sfda":
         call = lambda: module.score(features, labels, "sfda", ped=True)  # noqa: E731
     else:
@@ -134,7 +142,7 @@ def main(argv=None):
 
     shapes = ["large", "many_classes"] if args.shape == "both" else [args.shape]
     results = []
-    header = (f"{'score':<9} {'shape (N, D, C)':<20} {'reference s':>11} {'pedrank s':>9} {'gram32 s':>8} "
+    header = (f"{'score':<10} {'shape (N, D, C)':<20} {'reference s':>11} {'pedrank s':>9} {'gram32 s':>8} "
               f"{'gram64 s':>8} {'ref/ped':>7} {'ped/g32':>7} {'ped/g64':>7} {'ped peak':>10} {'ref peak':>10} "
               f"{'rel diff':>8}")
     print(f"# {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
@@ -152,7 +160,7 @@ def main(argv=None):
             ref_s = ref["seconds"] if ref else float("nan")
             rel = (abs(ours["value"] - ref["value"]) / abs(ref["value"])
                    if ref and ours["value"] is not None and ref["value"] not in (None, 0) else float("nan"))
-            print(f"{label:<9} {f'({n}, {d}, {c})':<20} {ref_s:>11.2f} {ours['seconds']:>9.2f} "
+            print(f"{label:<10} {f'({n}, {d}, {c})':<20} {ref_s:>11.2f} {ours['seconds']:>9.2f} "
                   f"{gram32['seconds']:>8.2f} {gram64['seconds']:>8.2f} {ref_s / ours['seconds']:>7.1f} "
                   f"{ours['seconds'] / gram32['seconds']:>7.2f} {ours['seconds'] / gram64['seconds']:>7.2f} "
                   f"{fmt_bytes(ours['peak_bytes']):>10} {fmt_bytes(ref['peak_bytes']) if ref else '-':>10} "

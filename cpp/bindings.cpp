@@ -1,9 +1,12 @@
 // pedrank._core: the pybind11 surface of the kernels. Every kernel takes float32 or float64 features (any
 // non-negative strides, never copied as a whole), computes in float64 and releases the GIL while it works.
-// Bad shapes or labels raise ValueError (std::invalid_argument).
+// Bad shapes or labels, and internal failures, raise pedrank's PedrankValueError (a ValueError).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+
+#include <dlfcn.h>
+#include <link.h>
 
 #include <cmath>
 #include <cstring>
@@ -110,6 +113,82 @@ auto dispatch(const Features& X, F&& f) {
   return f(X.view<double>());
 }
 
+// PED displacement argument: 2-D float64 with d columns (C rows).
+RowMat as_displacement(const py::object& obj, Index d) {
+  auto arr = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(obj);
+  if (!arr || arr.ndim() != 2 || arr.shape(1) != d || arr.shape(0) < 1)
+    throw std::invalid_argument("displacement must be a 2-D float array of shape (n_classes, " + std::to_string(d) +
+                                ")");
+  return Eigen::Map<const RowMat>(arr.data(), arr.shape(0), d);
+}
+
+// ped_apply's destination: a writable float32/float64 array of X's shape, either X itself or not overlapping it.
+py::array as_output(const py::object& obj, const Features& X) {
+  if (!py::isinstance<py::array>(obj))
+    throw std::invalid_argument("out must be a numpy array, got " +
+                                std::string(py::str(py::type::of(obj).attr("__name__"))));
+  py::array out = py::reinterpret_borrow<py::array>(obj);
+  if (out.ndim() != 2 || out.shape(0) != X.n || out.shape(1) != X.d)
+    throw std::invalid_argument("out must have X's shape (" + std::to_string(X.n) + ", " + std::to_string(X.d) +
+                                "), got " + std::string(py::str(obj.attr("shape"))));
+  if (!out.dtype().is(py::dtype::of<float>()) && !out.dtype().is(py::dtype::of<double>()))
+    throw std::invalid_argument("out must have dtype float32 or float64, got " + std::string(py::str(out.dtype())));
+  if (!out.writeable()) throw std::invalid_argument("out must be writable (it is read-only)");
+  const auto item = static_cast<py::ssize_t>(out.itemsize());
+  if (out.strides(0) < 0 || out.strides(1) < 0 || out.strides(0) % item != 0 || out.strides(1) % item != 0)
+    throw std::invalid_argument("out must have non-negative strides that are multiples of its item size");
+  const bool same = out.data() == X.array.data() && out.itemsize() == X.array.itemsize() &&
+                    out.strides(0) == X.array.strides(0) && out.strides(1) == X.array.strides(1);
+  if (!same && X.n > 0 && X.d > 0) {
+    const bool overlap =
+        py::module_::import("numpy").attr("may_share_memory")(X.array, out).cast<bool>();
+    if (overlap)
+      throw std::invalid_argument("out overlaps X without being X itself; pass X (in-place) or a separate array");
+  }
+  return out;
+}
+
+template <typename T>
+void apply_typed(const FeatureView<T>& view, const std::int64_t* y, const RowMat& displacement, const Vec& scale,
+                 py::array& out) {
+  const Index item = static_cast<Index>(out.itemsize());
+  const Index rs = out.strides(0) / item, cs = out.strides(1) / item;
+  void* dst = out.mutable_data();
+  py::gil_scoped_release release;
+  if (out.dtype().is(py::dtype::of<float>()))
+    ped_apply(view, y, displacement, scale, static_cast<float*>(dst), rs, cs);
+  else
+    ped_apply(view, y, displacement, scale, static_cast<double*>(dst), rs, cs);
+}
+
+void apply_into(const Features& X, const std::int64_t* y, const RowMat& displacement, const Vec& scale,
+                py::array& out) {
+  if (X.is_float32)
+    apply_typed(X.view<float>(), y, displacement, scale, out);
+  else
+    apply_typed(X.view<double>(), y, displacement, scale, out);
+}
+
+// openblas_set_num_threads_local from SciPy's (32-bit integer) OpenBLAS, found among the loaded libraries.
+Linalg::set_threads_local_t find_openblas_threads_local() {
+  std::string path;
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* info, size_t, void* data) -> int {
+        const std::string name = info->dlpi_name ? info->dlpi_name : "";
+        if (name.find("scipy_openblas") != std::string::npos && name.find("openblas64") == std::string::npos &&
+            name.find("scipy.libs") != std::string::npos) {
+          *static_cast<std::string*>(data) = name;
+          return 1;
+        }
+        return 0;
+      },
+      &path);
+  if (path.empty()) return nullptr;
+  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  if (!handle) return nullptr;
+  return reinterpret_cast<Linalg::set_threads_local_t>(dlsym(handle, "openblas_set_num_threads_local"));
+}
+
 void load_scipy_linalg() {
   auto pointer = [](const py::dict& capi, const char* name) -> void* {
     py::object capsule = capi[name];
@@ -122,10 +201,15 @@ void load_scipy_linalg() {
     py::dict blas = py::module_::import("scipy.linalg.cython_blas").attr("__pyx_capi__");
     py::dict lapack = py::module_::import("scipy.linalg.cython_lapack").attr("__pyx_capi__");
     linalg().dsyrk = reinterpret_cast<Linalg::dsyrk_t>(pointer(blas, "dsyrk"));
+    linalg().dgemm = reinterpret_cast<Linalg::dgemm_t>(pointer(blas, "dgemm"));
     linalg().dsyevd = reinterpret_cast<Linalg::dsyevd_t>(pointer(lapack, "dsyevd"));
+    linalg().dsyevr = reinterpret_cast<Linalg::dsyevr_t>(pointer(lapack, "dsyevr"));
+    linalg().set_threads_local = find_openblas_threads_local();
   } catch (py::error_already_set&) {
     linalg().dsyrk = nullptr;
+    linalg().dgemm = nullptr;
     linalg().dsyevd = nullptr;
+    linalg().dsyevr = nullptr;
     PyErr_Clear();
   }
 }
@@ -135,6 +219,23 @@ void load_scipy_linalg() {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pedrank compiled kernels (C++17/Eigen). See TEAM.md's kernel contract for the semantics.";
   load_scipy_linalg();
+  // Bad input and internal failures (std::invalid_argument) surface as pedrank's own ValueError subclass, like the
+  // errors of the Python layer; plain ValueError when pedrank._validation cannot be imported.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const std::invalid_argument& e) {
+      PyObject* type = PyExc_ValueError;
+      py::object cls;
+      try {
+        cls = py::module_::import("pedrank._validation").attr("PedrankValueError");
+        type = cls.ptr();
+      } catch (py::error_already_set&) {
+        PyErr_Clear();
+      }
+      PyErr_SetString(type, e.what());
+    }
+  });
 
   m.def(
       "class_means",
@@ -157,6 +258,7 @@ PYBIND11_MODULE(_core, m) {
         const Features X = as_features(Xo);
         if (X.n < 1) throw std::invalid_argument("X must have at least one row, got 0");
         auto [mean, cov] = dispatch(X, [&](auto view) {
+          SerialScope serial(linalg().use_syrk(view.d, view.n));
           const Vec mean = (transpose_times(view, Mat::Ones(view.n, 1)) / static_cast<double>(view.n)).col(0);
           return std::make_pair(mean, centred_covariance(view, mean));
         });
@@ -231,6 +333,51 @@ PYBIND11_MODULE(_core, m) {
       py::arg("diagonal") = false, py::arg("exact_logdet") = false, "GBC score (<= 0, higher is better).");
 
   m.def(
+      "mean_std",
+      [](const py::object& Xo) {
+        const Features X = as_features(Xo);
+        auto [mean, sd] = dispatch(X, [&](auto view) { return mean_std(view); });
+        return py::make_tuple(to_numpy(mean), to_numpy(sd));
+      },
+      py::arg("X"),
+      "(mean float64[D], std float64[D]): column means and population standard deviations (PED's rescaling "
+      "statistics), one pass, O(D) memory.");
+
+  m.def(
+      "ped_forces",
+      [](const py::object& Xo, const py::object& labels_o, Index n_classes, const py::object& center_o,
+         const py::object& scale_o, double radius, double elastic, double time_step) {
+        const Features X = as_features(Xo);
+        const LabelArray labels = as_labels(labels_o, X.n);
+        const std::int64_t* y = labels.data();
+        const Vec center = as_vector(center_o, X.d, "center");
+        const Vec scale = as_vector(scale_o, X.d, "scale");
+        PedForces f = dispatch(
+            X, [&](auto view) { return ped_forces(view, y, n_classes, center, scale, radius, elastic, time_step); });
+        return py::make_tuple(to_numpy(f.displacement), f.energy, f.n_coincident);
+      },
+      py::arg("X"), py::arg("labels"), py::arg("n_classes"), py::arg("center"), py::arg("scale"),
+      py::arg("radius") = 0.6, py::arg("elastic") = 1.0, py::arg("time_step") = 0.1,
+      "(displacement[C, D] (rescaled units), energy, n_coincident) of one PED step; one pass over X.");
+
+  m.def(
+      "ped_apply",
+      [](const py::object& Xo, const py::object& labels_o, const py::object& displacement_o,
+         const py::object& scale_o, const py::object& out_o) {
+        const Features X = as_features(Xo);
+        const LabelArray labels = as_labels(labels_o, X.n);
+        const RowMat displacement = as_displacement(displacement_o, X.d);
+        count_labels(labels.data(), X.n, displacement.rows());
+        const Vec scale = as_vector(scale_o, X.d, "scale");
+        py::array out = as_output(out_o, X);
+        apply_into(X, labels.data(), displacement, scale, out);
+        return out;
+      },
+      py::arg("X"), py::arg("labels"), py::arg("displacement"), py::arg("scale"), py::arg("out"),
+      "Writes X + displacement[labels] * scale into out (X's shape, float32 or float64, writable; may be X itself "
+      "for an in-place update) and returns out.");
+
+  m.def(
       "ped_step",
       [](const py::object& Xo, const py::object& labels_o, Index n_classes, const py::object& center_o,
          const py::object& scale_o, double radius, double elastic, double time_step) {
@@ -239,38 +386,30 @@ PYBIND11_MODULE(_core, m) {
         const std::int64_t* y = labels.data();
         const Vec center = as_vector(center_o, X.d, "center");
         const Vec scale = as_vector(scale_o, X.d, "scale");
+        PedForces f = dispatch(
+            X, [&](auto view) { return ped_forces(view, y, n_classes, center, scale, radius, elastic, time_step); });
         // output in the input's layout when that is Fortran order, else C order
         const bool fortran = X.n > 1 && X.row_stride == 1 && X.col_stride == X.n;
-        py::array moved = X.is_float32
-                              ? py::array(py::array_t<float, py::array::f_style>({X.n, X.d}))
-                              : py::array(py::array_t<double, py::array::f_style>({X.n, X.d}));
-        if (!fortran)
+        py::array moved;
+        if (fortran)
+          moved = X.is_float32 ? py::array(py::array_t<float, py::array::f_style>({X.n, X.d}))
+                               : py::array(py::array_t<double, py::array::f_style>({X.n, X.d}));
+        else
           moved = X.is_float32 ? py::array(py::array_t<float>({X.n, X.d})) : py::array(py::array_t<double>({X.n, X.d}));
-        const Index item = static_cast<Index>(moved.itemsize());
-        const Index out_rs = moved.strides(0) / item, out_cs = moved.strides(1) / item;
-        void* out = moved.mutable_data();
-        PedStep step;
-        {
-          py::gil_scoped_release release;
-          if (X.is_float32) {
-            auto view = X.view<float>();
-            step = ped_displacement(view, y, n_classes, center, scale, radius, elastic, time_step);
-            ped_move(view, y, step.displacement, scale, static_cast<float*>(out), out_rs, out_cs);
-          } else {
-            auto view = X.view<double>();
-            step = ped_displacement(view, y, n_classes, center, scale, radius, elastic, time_step);
-            ped_move(view, y, step.displacement, scale, static_cast<double*>(out), out_rs, out_cs);
-          }
-        }
-        return py::make_tuple(moved, to_numpy(step.displacement), step.energy, step.n_coincident);
+        apply_into(X, y, f.displacement, scale, moved);
+        return py::make_tuple(moved, to_numpy(f.displacement), f.energy, f.n_coincident);
       },
       py::arg("X"), py::arg("labels"), py::arg("n_classes"), py::arg("center"), py::arg("scale"),
       py::arg("radius") = 0.6, py::arg("elastic") = 1.0, py::arg("time_step") = 0.1,
-      "(moved X (new array, X's dtype), displacement[C, D] (rescaled units), energy, n_coincident).");
+      "(moved X (new array, X's dtype), displacement[C, D] (rescaled units), energy, n_coincident): ped_forces "
+      "then ped_apply into a new array.");
 
   m.def(
       "set_blas", [](bool enabled) { linalg().enabled = enabled; }, py::arg("enabled"),
       "Use SciPy's OpenBLAS/LAPACK for the Gram and eigen-decompositions (default) or Eigen only (for benchmarks).");
+  m.def(
+      "set_eig_threads", [](int n) { linalg().eig_threads = n; }, py::arg("n"),
+      "OpenBLAS threads for the symmetric eigensolver (default 1; 0 = OpenBLAS's own default). For benchmarks.");
   m.def("blas_backend", []() -> std::string {
     const Linalg& la = linalg();
     return la.enabled && la.available() ? "scipy-openblas" : "eigen";

@@ -16,8 +16,21 @@ namespace pedrank {
 struct Linalg {
   using dsyrk_t = void (*)(char*, char*, int*, int*, double*, double*, int*, double*, double*, int*);
   using dsyevd_t = void (*)(char*, char*, int*, double*, int*, double*, double*, int*, int*, int*, int*);
+  using dsyevr_t = void (*)(char*, char*, char*, int*, double*, int*, double*, double*, int*, int*, double*, int*,
+                            double*, double*, int*, int*, double*, int*, int*, int*, int*);
+  using dgemm_t = void (*)(char*, char*, int*, int*, int*, double*, double*, int*, double*, int*, double*, double*,
+                           int*);
+  using set_threads_local_t = int (*)(int);
+  dgemm_t dgemm = nullptr;
   dsyrk_t dsyrk = nullptr;
+  // OpenBLAS's per-calling-thread thread count (openblas_set_num_threads_local, OpenBLAS >= 0.3.26), if found.
+  set_threads_local_t set_threads_local = nullptr;
+  // Threads for dsyevd (0 = OpenBLAS's default). Its thousands of small level-2 calls each synchronise
+  // OpenBLAS's workers: on a 2-core machine shared with other work that made np.linalg.eigh(2048) take 10 s
+  // instead of 1 s, while one thread stays near 1.5 s whatever the load.
+  int eig_threads = 1;
   dsyevd_t dsyevd = nullptr;
+  dsyevr_t dsyevr = nullptr;  // top-k eigenpairs only (GBC's PCA)
   bool enabled = true;  // switched off by _core.set_blas(False), e.g. to measure Eigen's path
 
   // OpenBLAS's threads and ours spin-wait against each other on a small machine, which costs up to ~0.1 s per
@@ -26,7 +39,7 @@ struct Linalg {
     return enabled && dsyrk != nullptr && n >= 256 && static_cast<double>(n) * n * k_total >= 1e9;
   }
   bool use_syevd(Index n) const { return enabled && dsyevd != nullptr && n >= 256; }
-  bool available() const { return dsyrk != nullptr && dsyevd != nullptr; }
+  bool available() const { return dsyrk != nullptr && dsyevd != nullptr && dgemm != nullptr; }
 };
 
 inline Linalg& linalg() {
@@ -53,17 +66,69 @@ inline void syrk_lower(Mat& acc, const double* a, Index n, Index k, Index lda) {
   }
 }
 
+// out (m x n, row-major) = A (m x k, row-major) * Bt^T, Bt given row-major n x k. BLAS when with_blas.
+inline void matmul_transposed(const RowMat& A, const double* bt, Index n, RowMat& out, bool with_blas) {
+  const Index m = A.rows(), k = A.cols();
+  out.resize(m, n);
+  Linalg& la = linalg();
+  if (with_blas && la.enabled && la.dgemm != nullptr && m > 0 && n > 0 && k > 0 && fits_int(m) && fits_int(n) &&
+      fits_int(k)) {
+    // column-major view: out^T (n x m) = Bt (n x k) * A^T (k x m)
+    char ta = 'T', tb = 'N';
+    int m_ = static_cast<int>(n), n_ = static_cast<int>(m), k_ = static_cast<int>(k);
+    double one = 1.0, zero = 0.0;
+    la.dgemm(&ta, &tb, &m_, &n_, &k_, &one, const_cast<double*>(bt), &k_, const_cast<double*>(A.data()), &k_, &zero,
+             out.data(), &m_);
+  } else {
+    Eigen::Map<const RowMat> Bt(bt, n, k);
+    out.noalias() = A * Bt.transpose();
+  }
+}
+
 // Eigen-decomposition of a symmetric matrix (ascending eigenvalues, eigenvectors in columns).
 struct SymEig {
   Vec values;
   Mat vectors;
 };
 
-inline SymEig sym_eig(Mat a) {
+namespace detail {
+
+// what: which matrix, for the message ("the D x D Gram matrix X^T X").
+inline void require_finite_matrix(const Mat& a, const char* what) {
+  if (!a.allFinite())
+    throw std::invalid_argument(std::string(what) +
+                                " has non-finite entries: the features hold inf or NaN, or values so large that "
+                                "their squares overflow float64 (|x| above about 1e150). Remove non-finite values "
+                                "or rescale the features (e.g. divide by their largest absolute value)");
+}
+
+[[noreturn]] inline void eig_failed(const char* what, const std::string& detail) {
+  throw std::invalid_argument(std::string("eigen-decomposition of ") + what + " failed (" + detail +
+                              "). This happens with extreme magnitudes or badly scaled features: rescale them "
+                              "(e.g. standardise each column, or divide by the largest absolute value)");
+}
+
+// OpenBLAS threads for the LAPACK eigensolvers, restored on exit.
+struct EigThreadsGuard {
+  Linalg& la;
+  int previous = -1;
+  explicit EigThreadsGuard(Linalg& l) : la(l) {
+    if (la.set_threads_local && la.eig_threads > 0) previous = la.set_threads_local(la.eig_threads);
+  }
+  ~EigThreadsGuard() {
+    if (previous > 0) la.set_threads_local(previous);
+  }
+};
+
+}  // namespace detail
+
+inline SymEig sym_eig(Mat a, const char* what = "a symmetric matrix") {
   const Index n = a.rows();
+  detail::require_finite_matrix(a, what);
   SymEig out;
   Linalg& la = linalg();
   if (n > 0 && la.use_syevd(n) && fits_int(n)) {
+    detail::EigThreadsGuard guard(la);
     char jobz = 'V', uplo = 'L';
     int n_ = static_cast<int>(n), lda = n_, info = 0, lwork = -1, liwork = -1, iwork_query = 0;
     double work_query = 0.0;
@@ -77,18 +142,61 @@ inline SymEig sym_eig(Mat a) {
       std::vector<int> iwork(static_cast<std::size_t>(std::max(liwork, 1)));
       la.dsyevd(&jobz, &uplo, &n_, a.data(), &lda, out.values.data(), work.data(), &lwork, iwork.data(), &liwork,
                 &info);
-      if (info == 0) {
+      if (info == 0 && out.values.allFinite()) {
         out.vectors = std::move(a);
         return out;
       }
     }
-    throw std::runtime_error("LAPACK dsyevd failed with info = " + std::to_string(info));
+    detail::eig_failed(what, "LAPACK dsyevd returned info = " + std::to_string(info));
   }
   Eigen::SelfAdjointEigenSolver<Mat> eig(a);
-  if (eig.info() != Eigen::Success) throw std::runtime_error("symmetric eigen-decomposition did not converge");
+  if (eig.info() != Eigen::Success) detail::eig_failed(what, "the iteration did not converge");
   out.values = eig.eigenvalues();
   out.vectors = eig.eigenvectors();
   return out;
+}
+
+// The k largest eigenpairs, in ascending order like sym_eig (LAPACK dsyevr with an index range when available:
+// the tridiagonal reduction plus k eigenvectors, instead of all n).
+inline SymEig sym_eig_top(Mat a, Index k, const char* what = "a symmetric matrix") {
+  const Index n = a.rows();
+  k = std::min(k, n);
+  Linalg& la = linalg();
+  if (!(n > 0 && k < n && la.enabled && la.dsyevr != nullptr && n >= 256 && fits_int(n))) {
+    SymEig all = sym_eig(std::move(a), what);
+    SymEig out;
+    out.values = all.values.tail(k);
+    out.vectors = all.vectors.rightCols(k);
+    return out;
+  }
+  detail::require_finite_matrix(a, what);
+  detail::EigThreadsGuard guard(la);
+  char jobz = 'V', range = 'I', uplo = 'L';
+  int n_ = static_cast<int>(n), lda = n_, il = n_ - static_cast<int>(k) + 1, iu = n_, m = 0, ldz = n_, info = 0;
+  double vl = 0.0, vu = 0.0, abstol = 0.0;  // abstol 0: LAPACK's default tolerance
+  SymEig out;
+  Vec w(n);
+  Mat z(n, k);
+  std::vector<int> isuppz(static_cast<std::size_t>(2 * k));
+  int lwork = -1, liwork = -1, iwork_query = 0;
+  double work_query = 0.0;
+  la.dsyevr(&jobz, &range, &uplo, &n_, a.data(), &lda, &vl, &vu, &il, &iu, &abstol, &m, w.data(), z.data(), &ldz,
+            isuppz.data(), &work_query, &lwork, &iwork_query, &liwork, &info);
+  if (info == 0) {
+    lwork = static_cast<int>(work_query) + 1;
+    liwork = std::max(iwork_query, 1);
+    std::vector<double> work(static_cast<std::size_t>(lwork));
+    std::vector<int> iwork(static_cast<std::size_t>(liwork));
+    la.dsyevr(&jobz, &range, &uplo, &n_, a.data(), &lda, &vl, &vu, &il, &iu, &abstol, &m, w.data(), z.data(), &ldz,
+              isuppz.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
+    if (info == 0 && m == static_cast<int>(k) && w.head(k).allFinite()) {
+      out.values = w.head(k);
+      out.vectors = std::move(z);
+      return out;
+    }
+  }
+  detail::eig_failed(what, "LAPACK dsyevr returned info = " + std::to_string(info) + " with " + std::to_string(m) +
+                               " of " + std::to_string(k) + " eigenpairs");
 }
 
 }  // namespace pedrank

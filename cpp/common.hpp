@@ -1,6 +1,6 @@
 // Shared plumbing for the pedrank kernels: a read-only strided view of the caller's feature matrix (float32 or
 // float64, any non-negative strides, never copied as a whole), conversion of row blocks to float64, and the
-// OpenMP loop over row blocks with one accumulator per thread.
+// OpenMP loop over row blocks with one accumulator per segment of blocks (deterministic reduction order).
 #pragma once
 
 #include <Eigen/Dense>
@@ -23,13 +23,36 @@ using Mat = Eigen::MatrixXd;
 using Vec = Eigen::VectorXd;
 using IVec = Eigen::Matrix<std::int64_t, Eigen::Dynamic, 1>;
 
+// Cap on our own OpenMP threads for the calling thread (0 = none). Kernels that hand their heavy products to
+// OpenBLAS run their own loops on one thread: OpenBLAS's workers and ours spin-wait against each other otherwise
+// (measured: GBC 3.7 s with OMP_NUM_THREADS=1 against 9 to 22 s with both pools on 2 cores).
+inline int& thread_cap() {
+  thread_local int cap = 0;
+  return cap;
+}
+
 inline int max_threads() {
 #ifdef _OPENMP
-  return std::max(1, omp_get_max_threads());
+  const int n = std::max(1, omp_get_max_threads());
+  return thread_cap() > 0 ? std::min(n, thread_cap()) : n;
 #else
   return 1;
 #endif
 }
+
+// While alive, our loops run on the calling thread only (if serial is true).
+class SerialScope {
+ public:
+  explicit SerialScope(bool serial) : saved_(thread_cap()) {
+    if (serial) thread_cap() = 1;
+  }
+  ~SerialScope() { thread_cap() = saved_; }
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+
+ private:
+  int saved_;
+};
 
 inline int thread_id() {
 #ifdef _OPENMP
@@ -87,8 +110,17 @@ inline Index block_rows(Index d) {
   return std::clamp<Index>(target, 64, 4096);
 }
 
-// Calls body(thread, r0, nb) for every row block, blocks spread over the OpenMP threads. Returns the number of
-// threads that may have been used (size the per-thread accumulators with max_threads() before calling).
+// Number of accumulators for_row_blocks uses (one per segment of consecutive blocks); size per-segment
+// accumulators with max_threads(), which is never smaller.
+inline Index row_segments(Index n, Index bs) {
+  const Index nblocks = (n + bs - 1) / bs;
+  return std::max<Index>(1, std::min<Index>(nblocks, max_threads()));
+}
+
+// Calls body(segment, r0, nb) for every row block. The blocks are cut into row_segments() runs of consecutive
+// blocks; each run is visited in block order by one thread, into its own accumulator (index segment). The cut
+// depends only on n, bs and the thread count, never on scheduling, so reducing the accumulators in segment order
+// gives bitwise identical results from run to run.
 template <typename Body>
 void for_row_blocks(Index n, Index bs, Body&& body) {
   const Index nblocks = (n + bs - 1) / bs;
@@ -96,12 +128,16 @@ void for_row_blocks(Index n, Index bs, Body&& body) {
     if (n > 0) body(0, Index(0), n);
     return;
   }
+  const Index nseg = row_segments(n, bs);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(static_cast<int>(std::min<Index>(nblocks, max_threads())))
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(nseg))
 #endif
-  for (Index b = 0; b < nblocks; ++b) {
-    const Index r0 = b * bs;
-    body(thread_id(), r0, std::min(bs, n - r0));
+  for (Index s = 0; s < nseg; ++s) {
+    const Index b0 = s * nblocks / nseg, b1 = (s + 1) * nblocks / nseg;
+    for (Index b = b0; b < b1; ++b) {
+      const Index r0 = b * bs;
+      body(static_cast<int>(s), r0, std::min(bs, n - r0));
+    }
   }
 }
 
@@ -130,10 +166,11 @@ inline void require_all_present(const IVec& counts) {
                                   std::to_string(c) + " has none");
 }
 
-// Sum of per-thread accumulators into the first one.
+// Sum of per-segment accumulators, in segment order (empty ones skipped) into the first one.
 template <typename M>
 M reduce_sum(std::vector<M>& parts) {
-  for (std::size_t t = 1; t < parts.size(); ++t) parts[0] += parts[t];
+  for (std::size_t t = 1; t < parts.size(); ++t)
+    if (parts[t].size() != 0) parts[0] += parts[t];
   return std::move(parts[0]);
 }
 

@@ -2,13 +2,14 @@
 // eigen-decomposition of a Gram matrix.
 //
 // Factorisation. N > D: eigen-decompose X^T X (D x D) like the authors' truncated_svd; s = sqrt(sigma) and only
-// components with s > 1e-10 are kept. N <= D: the authors take a thin SVD of X and keep all min(N, D) = N
+// components with s > 1e-10 and sigma above the Gram matrix's rounding level are kept. N <= D: the authors take a thin SVD of X and keep all min(N, D) = N
 // singular values, zeros included; we eigen-decompose X X^T (N x N), whose eigenvectors are u directly, clamp
 // round-off negatives to 0 and likewise keep all N components. Keeping them matters: each (near-)zero
 // component still adds -1/2 log(alpha) to the evidence, so dropping them would not reproduce the authors.
 #pragma once
 
 #include <cmath>
+#include <limits>
 
 #include "scatter.hpp"
 
@@ -68,7 +69,7 @@ inline Vec solve_targets(const Vec& sigma, const Mat& x, const Vec& tt, double n
   out.beta.resize(K);
   Vec lam(K);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static) if (K * sigma.size() > 100000)
+#pragma omp parallel for schedule(static) num_threads(max_threads()) if (K * sigma.size() > 100000)
 #endif
   for (Index c = 0; c < K; ++c)
     lam[c] = logme_fixed_point(sigma, x.col(c).data(), tt[c], n, dim_term, out.evidence[c], out.alpha[c],
@@ -99,13 +100,19 @@ LogMEResult logme(const FeatureView<T>& X, const std::int64_t* labels, Index n_c
   const double n = static_cast<double>(N);
 
   if (N > D) {
+    SerialScope serial(linalg().use_syrk(D, N));
     // X^T t for every target: class sums or X^T Y.
     Mat xt = regression ? transpose_times(X, Mat(Y)) : Mat(class_sums(X, labels, n_classes).transpose());
-    const SymEig eig = sym_eig(gram(X));
+    const SymEig eig = sym_eig(gram(X), "the D x D Gram matrix X^T X (LogME)");
     const Vec& all_sigma = eig.values;
+    // Directions below the Gram matrix's rounding level (sigma_max * max(N, D) * eps) are noise: on
+    // rank-deficient features they pass the authors' s > 1e-10 test and u = X v / s divides noise by noise.
+    // Identical to the authors' rule on full-rank features (see reference/logme.py).
+    const double noise_level = all_sigma.maxCoeff() * static_cast<double>(std::max(N, D)) *
+                               std::numeric_limits<double>::epsilon();
     std::vector<Index> keep;
     for (Index j = D - 1; j >= 0; --j)
-      if (all_sigma[j] > 0.0 && std::sqrt(all_sigma[j]) > 1e-10) keep.push_back(j);
+      if (all_sigma[j] > 0.0 && std::sqrt(all_sigma[j]) > 1e-10 && all_sigma[j] > noise_level) keep.push_back(j);
     const Index k = static_cast<Index>(keep.size());
     Vec sigma(k);
     Mat V(D, k);
@@ -122,7 +129,7 @@ LogMEResult logme(const FeatureView<T>& X, const std::int64_t* labels, Index n_c
       for (Index j = 0; j < k; ++j) proj(j, c) /= lam[c] + sigma[j];
     out.weights = V * proj;
   } else {
-    const SymEig eig = sym_eig(row_gram(X));
+    const SymEig eig = sym_eig(row_gram(X), "the N x N Gram matrix X X^T (LogME)");
     // descending order like an SVD, negatives from round-off clamped to 0
     Vec sigma = eig.values.reverse().cwiseMax(0.0);
     Mat U = eig.vectors.rowwise().reverse();  // N x N

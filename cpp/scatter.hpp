@@ -108,19 +108,22 @@ Mat row_gram(const FeatureView<T>& X) {
       syrk_lower(g, block.data(), X.n, nc, X.n);
     }
   } else {
+    // Column blocks cut into fixed runs, one accumulator per run, summed in run order: deterministic.
     const Index nblocks = (X.d + bs - 1) / bs;
-    const int nt = static_cast<int>(std::max<Index>(1, std::min<Index>(nblocks, max_threads())));
-    std::vector<Mat> parts(nt);
+    const Index nseg = std::max<Index>(1, std::min<Index>(nblocks, max_threads()));
+    std::vector<Mat> parts(nseg);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(nseg))
 #endif
-    for (Index b = 0; b < nblocks; ++b) {
-      const Index c0 = b * bs;
+    for (Index s = 0; s < nseg; ++s) {
       Mat block;
-      X.load_cols(c0, std::min(bs, X.d - c0), block);
-      Mat& acc = parts[thread_id()];
-      if (acc.size() == 0) acc = Mat::Zero(X.n, X.n);
-      acc.selfadjointView<Eigen::Lower>().rankUpdate(block);
+      for (Index b = s * nblocks / nseg; b < (s + 1) * nblocks / nseg; ++b) {
+        const Index c0 = b * bs;
+        X.load_cols(c0, std::min(bs, X.d - c0), block);
+        Mat& acc = parts[s];
+        if (acc.size() == 0) acc = Mat::Zero(X.n, X.n);
+        acc.selfadjointView<Eigen::Lower>().rankUpdate(block);
+      }
     }
     for (auto& part : parts)
       if (part.size() != 0) g += part;

@@ -45,6 +45,13 @@ inline double adaptive_shrinkage(const Mat& Sw) {
 // coef = M Sw'^-1, intercept_c = -1/2 m_c . coef_c + log pi_c, Sw' = (1-s) Sw + s tr(Sw)/D I.
 inline LdaFit lda_from_scatter(const RowMat& means, const IVec& counts, Index n, const Mat& Sw, double shrinkage) {
   const Index D = Sw.rows(), C = means.rows();
+  require(Sw.allFinite(),
+          "sfda: the within-class scatter has non-finite entries: the features hold inf or NaN, or values so large "
+          "that their squares overflow float64; remove them or rescale the features");
+  if (!(Sw.trace() > 0.0))
+    throw std::invalid_argument(
+        "sfda: the within-class scatter is zero (every class's samples are identical, e.g. one sample per class); "
+        "the Fisher discriminant is undefined. Expected at least one class with two different samples");
   LdaFit fit;
   fit.shrinkage = std::isnan(shrinkage) ? adaptive_shrinkage(Sw) : shrinkage;
   const double s = fit.shrinkage;
@@ -57,7 +64,9 @@ inline LdaFit lda_from_scatter(const RowMat& means, const IVec& counts, Index n,
     solved = llt.solve(rhs);
   } else {
     Eigen::LDLT<Mat> ldlt(shrunk);
-    require(ldlt.info() == Eigen::Success, "shrunk within-class scatter could not be factorised");
+    require(ldlt.info() == Eigen::Success,
+            "sfda: the shrunk within-class scatter could not be factorised; rescale the features (e.g. standardise "
+            "each column) or pass a larger shrinkage");
     solved = ldlt.solve(rhs);
   }
   fit.coef = solved.transpose();
@@ -82,6 +91,7 @@ inline void softmax_rows(RowMat& z) {
 template <typename T>
 LdaFit sfda_fit(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes, double shrinkage) {
   require(X.n >= 1 && X.d >= 1, "features must have at least one row and one column");
+  SerialScope serial(linalg().use_syrk(X.d, X.n));
   const IVec counts = count_labels(labels, X.n, n_classes);
   require_all_present(counts);
   const RowMat means = means_from_sums(class_sums(X, labels, n_classes), counts);
@@ -98,6 +108,8 @@ template <typename T>
 SfdaScore sfda_score(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes, double shrinkage) {
   const Index N = X.n, D = X.d, C = n_classes;
   require(C >= 2, "SFDA needs at least 2 classes, got " + std::to_string(C));
+  const bool with_blas = linalg().use_syrk(D, N);
+  SerialScope serial(with_blas);
   require(N >= 1 && D >= 1, "features must have at least one row and one column");
   const IVec counts = count_labels(labels, N, C);
   require_all_present(counts);
@@ -116,7 +128,8 @@ SfdaScore sfda_score(const FeatureView<T>& X, const std::int64_t* labels, Index 
   for_row_blocks(N, block_rows(D), [&](int t, Index r0, Index nb) {
     RowMat block;
     X.load_rows(r0, nb, block);
-    RowMat prob = block * first.coef.transpose();
+    RowMat prob;
+    matmul_transposed(block, first.coef.data(), C, prob, with_blas);
     prob.rowwise() += first.intercept.transpose();
     detail::softmax_rows(prob);
     detail::softmax_rows(prob);  // the authors soften the probabilities once more
@@ -147,7 +160,8 @@ SfdaScore sfda_score(const FeatureView<T>& X, const std::int64_t* labels, Index 
     RowMat block;
     X.load_rows(r0, nb, block);
     mix(r0, block);
-    RowMat prob = block * second.coef.transpose();
+    RowMat prob;
+    matmul_transposed(block, second.coef.data(), C, prob, with_blas);
     prob.rowwise() += second.intercept.transpose();
     detail::softmax_rows(prob);
     double acc = 0.0;

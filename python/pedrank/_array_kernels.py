@@ -14,7 +14,9 @@ Algorithms (same numbers as the authors' code, much less work):
 - SFDA's generalised eigenproblem Sb v = l Sw' v is replaced by a Cholesky solve: coef = M Sw'^-1.
 - GBC's PCA is an eigen-decomposition of the covariance (or of the centred Gram matrix when N < D).
 - PED works from class means and variances and visits pairs of classes in row blocks, so memory stays
-  O(block * C * D) instead of the authors' C x C x D.
+  O(block * C * D) instead of the authors' C x C x D. The step is split like the compiled core: ``ped_forces``
+  (class statistics from one shifted pass, pairwise forces) and ``ped_apply`` (writes the moved features into a
+  caller-given array, possibly X itself); ``ped_step`` is their composition.
 
 Precision: ``dtype="float64"`` (default) matches the reference to about 1e-8 relative. ``dtype="float32"``
 runs the O(N) passes (Gram matrices, projections, class sums) in float32 and every D x D factorisation in
@@ -32,7 +34,8 @@ import math
 
 import numpy as np
 
-from .backend import Backend, NumpyBackend, get_backend
+from ._validation import PedrankValueError
+from .backend import Backend, NumpyBackend, get_backend, is_torch_tensor
 
 __all__ = ["CONTRACT", "LOGME_MAX_ITER", "PAIR_BLOCK_ELEMENTS", "ArrayKernels", "TorchKernels", "check_dtype"]
 
@@ -272,18 +275,22 @@ class ArrayKernels:
         counts, means = self._class_stats(Xw, labels, n_classes)
         residual = Xw - means[labels]
         within = self._f64(residual.T @ residual) / N
-        if shrinkage is None or math.isnan(shrinkage):
-            v = nx.sum(within, axis=1)
-            for _ in range(SFDA_POWER_ROUNDS):
-                t = within @ v
-                w = t / nx.sqrt(nx.sum(t * t))
-                t = within @ w
-                v = t / nx.sqrt(nx.sum(t * t))
-            lmax = nx.item(nx.sum(v * (within @ w)))
-            shrinkage = max(math.exp(-5.0 * lmax), 1e-10)
-        shrinkage = float(shrinkage)
         eye = nx.eye(D)
         trace = nx.item(nx.sum(within * eye))
+        if not math.isfinite(trace):
+            raise PedrankValueError(
+                "sfda: the within-class scatter has non-finite entries: the features hold inf or NaN, or values "
+                "so large that their squares overflow float64; remove them or rescale the features"
+            )
+        if not trace > 0:
+            raise PedrankValueError(
+                "sfda: the within-class scatter is zero (every class's samples are identical, e.g. one "
+                "sample per class); the Fisher discriminant is undefined. Expected at least one class "
+                "with two different samples"
+            )
+        if shrinkage is None or math.isnan(shrinkage):
+            shrinkage = max(math.exp(-5.0 * self._power_iteration_lmax(within)), 1e-10)
+        shrinkage = float(shrinkage)
         shrunk = (1.0 - shrinkage) * within + (shrinkage * trace / D) * eye
         means64 = self._f64(means)
         try:
@@ -293,6 +300,24 @@ class ArrayKernels:
         priors = nx.asarray(counts, dtype=nx.float64) / N
         intercept = -0.5 * nx.sum(means64 * coef_t.T, axis=1) + nx.log(priors)
         return coef_t, intercept, shrinkage, means
+
+    def _power_iteration_lmax(self, within):
+        """The authors' 3-round power-iteration estimate of the largest eigenvalue; 0 when the iterate vanishes."""
+        nx = self.backend
+        v = nx.sum(within, axis=1)
+        w = v
+        for _ in range(SFDA_POWER_ROUNDS):
+            t = within @ v
+            norm = nx.item(nx.sqrt(nx.sum(t * t)))
+            if not norm > 0:  # no spread left to measure (the authors divide 0 by 0 here)
+                return 0.0
+            w = t / norm
+            t = within @ w
+            norm = nx.item(nx.sqrt(nx.sum(t * t)))
+            if not norm > 0:
+                return 0.0
+            v = t / norm
+        return nx.item(nx.sum(v * (within @ w)))
 
     def _predict_proba(self, Xw, coef_t, intercept):
         nx = self.backend
@@ -388,8 +413,28 @@ class ArrayKernels:
         return nx.astype(x, like.dtype)
 
     # ------------------------------------------------------------------ PED
-    def ped_step(self, X, labels, n_classes, center, scale, radius=0.6, elastic=1.0, time_step=0.1):
-        """One PED step: push overlapping class clusters apart in the rescaled space.
+    def _shifted_class_stats(self, Xw, labels, n_classes):
+        """Class counts, means and per-column population variances from one shifted pass.
+
+        Every row is shifted by its class's first sample, which lies within about one class deviation of the
+        class mean, so sum of squares minus squared sum does not cancel.
+        """
+        nx = self.backend
+        host_labels = np.asarray(nx.to_numpy(labels))
+        _, first = np.unique(host_labels, return_index=True)
+        pivot = Xw[nx.asindex(first)]
+        counts = nx.bincount(labels, n_classes)
+        deviation = Xw - pivot[labels]
+        sums = self._f64(nx.index_add(labels, deviation, n_classes))
+        squares = self._f64(nx.index_add(labels, deviation * deviation, n_classes))
+        del deviation
+        n = nx.asarray(counts, dtype=nx.float64).reshape(-1, 1)
+        shift = sums / n
+        variances = nx.maximum(squares / n - shift * shift, 0.0)
+        return counts, self._f64(pivot) + shift, variances
+
+    def ped_forces(self, X, labels, n_classes, center, scale, radius=0.6, elastic=1.0, time_step=0.1):
+        """Class displacements of one PED step: push overlapping class clusters apart in the rescaled space.
 
         Parameters
         ----------
@@ -403,8 +448,6 @@ class ArrayKernels:
 
         Returns
         -------
-        moved : native array, shape (N, D)
-            X + displacement[labels] * scale, a new array on X's device in X's dtype.
         displacement : ndarray of float64, shape (C, D)
             Class displacements in rescaled units; the step's movement is ``abs(displacement).sum()``.
         energy : float
@@ -419,10 +462,9 @@ class ArrayKernels:
         D = Xw.shape[1]
         center = self._f64(center)
         scale = self._f64(scale)
-        counts, means = self._class_stats(Xw, labels, C)
-        variances = self._class_variances(Xw, labels, C, counts, means)
-        mu = (self._f64(means) - center) / scale
-        radii = nx.sqrt(nx.sum(self._f64(variances) / (scale * scale), axis=1))
+        _, means, variances = self._shifted_class_stats(Xw, labels, C)
+        mu = (means - center) / scale
+        radii = nx.sqrt(nx.sum(variances / (scale * scale), axis=1))
         reach = radius * radii
 
         pieces = []
@@ -448,15 +490,66 @@ class ArrayKernels:
         # Every unordered pair was seen twice, once from each side.
         energy /= 2
         coincident //= 2
+        return self._numpy(displacement), float(energy), int(coincident)
 
-        shift = displacement * scale
+    def ped_apply(self, X, labels, displacement, scale, out):
+        """Write ``X + displacement[labels] * scale`` into ``out`` and return ``out``.
+
+        Parameters
+        ----------
+        X : array, shape (N, D), float32 or float64
+        labels : int64 array, shape (N,)
+        displacement : float64 array, shape (C, D)
+            Class displacements in rescaled units (from :meth:`ped_forces`).
+        scale : float64 array, shape (D,)
+        out : native array, shape (N, D), writable
+            Destination, any float dtype; may be ``X`` itself for an in-place update.
+
+        Returns
+        -------
+        out
+        """
+        nx = self.backend
         original = nx.asarray(X)
-        moved = self._f64(original) + shift[labels]
-        moved = self._cast(moved, original)
-        return moved, self._numpy(displacement), float(energy), int(coincident)
+        N, D = original.shape
+        if tuple(out.shape) != (N, D):
+            raise PedrankValueError(f"out: expected X's shape ({N}, {D}), found {tuple(out.shape)}")
+        expected = "torch tensor" if nx.name == "torch" else "numpy array"
+        if is_torch_tensor(out) != (nx.name == "torch"):
+            raise PedrankValueError(f"out: expected a writable {expected} like X, found {type(out).__name__}")
+        if not nx.is_writable(out):
+            raise PedrankValueError(f"out: expected a writable {expected}, found a read-only one")
+        labels = nx.asindex(labels)
+        shift = self._f64(displacement) * self._f64(scale)
+        # Row chunks keep the float64 temporary small; each chunk is read before it is written (in-place safe).
+        rows = max(1, PAIR_BLOCK_ELEMENTS // max(1, D))
+        for start in range(0, N, rows):
+            stop = min(N, start + rows)
+            nx.copy_into(out[start:stop], self._f64(original[start:stop]) + shift[labels[start:stop]])
+        return out
+
+    def ped_step(self, X, labels, n_classes, center, scale, radius=0.6, elastic=1.0, time_step=0.1):
+        """One PED step: :meth:`ped_forces`, then :meth:`ped_apply` into a new array.
+
+        Returns
+        -------
+        moved : native array, shape (N, D)
+            X + displacement[labels] * scale, a new array on X's device in X's dtype.
+        displacement : ndarray of float64, shape (C, D)
+        energy : float
+        n_coincident : int
+        """
+        nx = self.backend
+        displacement, energy, coincident = self.ped_forces(X, labels, n_classes, center, scale, radius, elastic,
+                                                           time_step)
+        original = nx.asarray(X)
+        out = original.new_empty(tuple(original.shape)) if nx.name == "torch" else np.empty_like(original)
+        moved = self.ped_apply(original, labels, displacement, scale, out)
+        return moved, displacement, energy, coincident
 
 
-CONTRACT = ("class_means", "covariance", "mean_std", "logme", "sfda_fit", "sfda_score", "gbc", "ped_step")
+CONTRACT = ("class_means", "covariance", "mean_std", "logme", "sfda_fit", "sfda_score", "gbc", "ped_forces",
+            "ped_apply", "ped_step")
 
 
 class TorchKernels:

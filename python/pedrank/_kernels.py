@@ -9,7 +9,17 @@ from typing import Any
 from ._validation import PedrankValueError, is_torch_tensor
 
 BACKENDS = ("auto", "numpy", "torch")
-KERNEL_NAMES = ("class_means", "covariance", "logme", "sfda_fit", "sfda_score", "gbc", "ped_step")
+KERNEL_NAMES = (
+    "class_means",
+    "covariance",
+    "mean_std",
+    "logme",
+    "sfda_fit",
+    "sfda_score",
+    "gbc",
+    "ped_forces",
+    "ped_apply",
+)
 
 
 def select_kernels(features: Any, backend: str = "auto"):

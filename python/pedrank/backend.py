@@ -162,6 +162,14 @@ class Backend:
         """``x[i, labels[i]]`` for every row i."""
         raise NotImplementedError
 
+    def copy_into(self, out, values):
+        """Write ``values`` (same shape) into the native array ``out``, casting to ``out``'s dtype."""
+        raise NotImplementedError
+
+    def is_writable(self, x) -> bool:
+        """Whether the native array ``x`` may be written to."""
+        return True
+
     def synchronize(self):
         """Wait for queued device work (timing helpers); a no-op on the host."""
 
@@ -278,6 +286,12 @@ class NumpyBackend(Backend):
 
     def take_along_rows(self, x, labels):
         return x[np.arange(x.shape[0]), labels]
+
+    def copy_into(self, out, values):
+        np.copyto(out, values, casting="unsafe")
+
+    def is_writable(self, x):
+        return bool(x.flags.writeable)
 
 
 class TorchBackend(Backend):
@@ -409,6 +423,10 @@ class TorchBackend(Backend):
 
     def take_along_rows(self, x, labels):
         return x.gather(1, labels.reshape(-1, 1)).reshape(-1)
+
+    def copy_into(self, out, values):
+        with self._torch.no_grad():
+            out.copy_(values)
 
     def synchronize(self):
         if self.device.type == "cuda":

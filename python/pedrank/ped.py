@@ -76,7 +76,7 @@ def _host_float64(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def rescaling_statistics(reference: Any, features: Any) -> tuple[np.ndarray, np.ndarray]:
+def rescaling_statistics(reference: Any, features: Any, kernels: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension centre and (floored) scale that PED rescales by.
 
     Parameters
@@ -89,6 +89,9 @@ def rescaling_statistics(reference: Any, features: Any) -> tuple[np.ndarray, np.
         else is read as reference features.
     features : array_like of shape (n_samples, n_features)
         The validated target features.
+    kernels : kernel set, optional
+        Computes the statistics (``mean_std``) without a float64 copy; None uses
+        plain NumPy (the reference).
 
     Returns
     -------
@@ -120,13 +123,17 @@ def rescaling_statistics(reference: Any, features: Any) -> tuple[np.ndarray, np.
                 f"reference: found {source.shape[1]} feature columns (shape {tuple(source.shape)}); "
                 f"expected {n_features} to match the features"
             )
-        values = _host_float64(source)
-        center, std = values.mean(axis=0), values.std(axis=0)
+        if kernels is None:
+            values = _host_float64(source)
+            center, std = values.mean(axis=0), values.std(axis=0)
+        else:  # one pass on the features' own device, no float64 copy
+            center, std = (_host_float64(part) for part in kernels.mean_std(source))
     return center, np.maximum(std, SCALE_FLOOR)
 
 
 def run_ped_loop(
-    step: Callable[[Any], tuple[Any, np.ndarray, float, int]],
+    forces: Callable[[Any], tuple[Any, float, int]],
+    apply: Callable[[Any, Any, Any], Any],
     features: Any,
     *,
     exit_ratio: float,
@@ -134,28 +141,32 @@ def run_ped_loop(
 ) -> PEDResult:
     """The PED phase loop shared by every implementation.
 
-    ``step(current)`` returns (moved, displacement, energy, coincident pairs).
-    Steps are accepted while their movement divided by the first step's movement
-    exceeds ``exit_ratio``, at most ``max_steps`` of them; a step that fails the test
-    is discarded. When the first step moves nothing (no overlap) the features are
-    returned unchanged (the authors' code divides 0 by 0 there).
+    ``forces(current)`` returns (displacement (C, D), energy, coincident pairs) of a
+    configuration; ``apply(current, displacement, out)`` writes the moved features
+    into ``out`` (None: a new array) and returns them. Steps are accepted while their
+    movement divided by the first step's movement exceeds ``exit_ratio``, at most
+    ``max_steps`` of them; a step that fails the test is never applied, so it costs
+    no pass over the features. When the first step moves nothing (no overlap) the
+    features are returned unchanged (the authors' code divides 0 by 0 there).
+    Only one moved copy of the features is ever alive: the first accepted step
+    allocates it and later ones update it in place.
     """
     current = features
     movements: list[float] = []
     energies: list[float] = []
     first_movement = None
     while True:
-        moved, displacement, energy, coincident = step(current)
+        displacement, energy, coincident = forces(current)
         energies.append(float(energy))
         if len(movements) >= max_steps:
             break
-        movement = float(np.abs(displacement).sum())
+        movement = float(np.abs(_host_float64(displacement)).sum())
         if first_movement is None:
             first_movement = movement
         if first_movement == 0 or movement / first_movement <= exit_ratio:
             break
         movements.append(movement)
-        current = moved
+        current = apply(current, displacement, None if current is features else current)
     return PEDResult(
         features=current,
         steps=len(movements),
@@ -217,16 +228,21 @@ def ped(
     check_ped_options(radius, elastic, time_step, exit_ratio, max_steps)
     checked, encoded, classes = check_classification(features, labels)
     guard("ped", checked, classes.shape[0], backend=backend)
-    center, scale = rescaling_statistics(reference, checked)
     kernels = select_kernels(checked, backend)
+    center, scale = rescaling_statistics(reference, checked, kernels)
     n_classes = classes.shape[0]
 
-    def step(current):
-        return kernels.ped_step(
+    def forces(current):
+        return kernels.ped_forces(
             current, encoded, n_classes, center, scale, float(radius), float(elastic), float(time_step)
         )
 
-    result = run_ped_loop(step, checked, exit_ratio=exit_ratio, max_steps=max_steps)
+    def apply(current, displacement, out):
+        if out is None:
+            out = current.new_empty(current.shape) if is_torch_tensor(current) else np.empty_like(current)
+        return kernels.ped_apply(current, encoded, displacement, scale, out)
+
+    result = run_ped_loop(forces, apply, checked, exit_ratio=exit_ratio, max_steps=max_steps)
     if result.features is checked:
         # Nothing moved: still hand back a new array, so callers may write to it.
         result.features = checked.clone() if is_torch_tensor(checked) else np.array(checked)

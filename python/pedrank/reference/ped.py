@@ -14,8 +14,8 @@ from .._validation import check_classification
 from ..ped import check_ped_options, rescaling_statistics, run_ped_loop
 
 
-def ped_step(features, encoded, n_classes, center, scale, radius, elastic, time_step):
-    """One step; returns (moved features, displacement (C, D), energy, coincident pairs)."""
+def ped_forces(features, encoded, n_classes, center, scale, radius, elastic, time_step):
+    """Class displacements of one step; returns (displacement (C, D), energy, coincident pairs)."""
     rescaled = (features - center) / scale
     means = np.stack([rescaled[encoded == c].mean(axis=0) for c in range(n_classes)])
     radii = np.array(
@@ -32,8 +32,15 @@ def ped_step(features, encoded, n_classes, center, scale, radius, elastic, time_
         directions = np.where(distances[:, :, None] > 0, differences / distances[:, :, None], 0.0)
     displacement = (positions[:, :, None] * directions).sum(axis=1)
     energy = float(np.triu(elastic * overlaps**2 / 2, k=1).sum())
-    moved = features + displacement[encoded] * scale
-    return moved, displacement, energy, int(np.triu(coincident, k=1).sum())
+    return displacement, energy, int(np.triu(coincident, k=1).sum())
+
+
+def ped_step(features, encoded, n_classes, center, scale, radius, elastic, time_step):
+    """One step; returns (moved features, displacement (C, D), energy, coincident pairs)."""
+    displacement, energy, coincident = ped_forces(
+        features, encoded, n_classes, center, scale, radius, elastic, time_step
+    )
+    return features + displacement[encoded] * scale, displacement, energy, coincident
 
 
 def ped(
@@ -54,11 +61,14 @@ def ped(
     center, scale = rescaling_statistics(reference, checked)
     n_classes = classes.shape[0]
 
-    def step(current):
-        return ped_step(current, encoded, n_classes, center, scale, radius, elastic, time_step)
+    def forces(current):
+        return ped_forces(current, encoded, n_classes, center, scale, radius, elastic, time_step)
+
+    def apply(current, displacement, out):
+        return current + displacement[encoded] * scale  # a new array each step, as the authors do
 
     result = run_ped_loop(
-        step, np.asarray(checked, dtype=np.float64), exit_ratio=exit_ratio, max_steps=max_steps
+        forces, apply, np.asarray(checked, dtype=np.float64), exit_ratio=exit_ratio, max_steps=max_steps
     )
     result.features = result.features.astype(np.result_type(checked.dtype, np.float32))
     return result
