@@ -1,12 +1,11 @@
-"""pedrank._core against the PED authors' own outputs (../shared/vectors/authors_ped_metrics.npz).
+"""pedrank._core against the PED authors' own outputs (tests/data/authors_ped_metrics.npz; the
+``vectors`` fixture is in conftest.py).
 
 Kernel-level numbers only: LogME (classification and regression), SFDA, one PED step. The PED loops are checked
 at the public API level. Labels in the vectors are already 0..C-1, and the PED rescaling uses the mean and the
 population std of the case's reference features, floored at 1e-3 like the authors.
 """
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,26 +15,7 @@ from pedrank import _core
 RTOL = 1e-8
 
 
-def _vectors_path():
-    env = os.environ.get("PEDRANK_VECTORS")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve()
-    candidates += [p / "shared" / "vectors" / "authors_ped_metrics.npz" for p in here.parents]
-    for path in candidates:
-        if path.is_file():
-            return path
-    return None
-
-
-VECTORS_PATH = _vectors_path()
-pytestmark = pytest.mark.skipif(VECTORS_PATH is None, reason="authors' parity vectors not found (set PEDRANK_VECTORS)")
 CASES = [f"s{k}" for k in range(1, 9)]
-
-
-@pytest.fixture(scope="module")
-def vectors():
-    with np.load(VECTORS_PATH) as data:
-        return {key: data[key] for key in data.files}
 
 
 def load(vectors, case):
