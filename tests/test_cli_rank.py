@@ -133,3 +133,15 @@ def test_evaluate_against_the_shipped_paper_ground_truth(tmp_path):
     truth = paper.ground_truth("pets")
     expected = stats.weightedtau([3.0, 2.0, 1.0], [truth["byol"], truth["swav"], truth["insdis"]])[0]
     assert metrics["weighted_tau"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("metric", ["nleep", "parc", "h_score", "regularized_h_score", "transrate"])
+def test_field_scores_after_ped_through_the_command_line(tmp_path, metric):
+    pool = _write_pool(tmp_path / "feats", "npz")["cifar10"]
+    out = tmp_path / "scores.json"
+    done = run_cli("rank", tmp_path / "feats", "--metric", metric, "--ped", "--json", out)
+    assert done.returncode == 0, done.stderr
+    records = json.loads(out.read_text())
+    expected = {model: pedrank.score(x, y, metric, ped=True) for model, (x, y) in pool.items()}
+    assert {r["model"]: r["score"] for r in records} == pytest.approx(expected, rel=1e-12)
+    assert [r["model"] for r in records] == sorted(expected, key=expected.get, reverse=True)
