@@ -104,24 +104,14 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
         raise PedrankValueError(
             f"{name}: expected real numbers (float16/32/64 or integers), found dtype {array.dtype}"
         )
-    n_samples, n_features = array.shape
-    if n_samples < min_samples:
-        raise PedrankValueError(
-            f"{name}: found {n_samples} sample(s) (shape {array.shape}); at least "
-            f"{min_samples} are needed"
-        )
-    if n_features < 1:
-        raise PedrankValueError(f"{name}: found 0 feature columns (shape {array.shape}); expected at least 1")
-    if not np.isfinite(array).all():
-        bad = ~np.isfinite(array)
-        raise PedrankValueError(
-            f"{name}: found {int(bad.sum())} non-finite value(s) (NaN or inf); the first is in "
-            f"row {_first_bad_row(bad)}. Expected finite features: drop or repair those samples"
-        )
-    if array.dtype == np.float64 and array.size:
-        # float32 cannot exceed 3.4e38; max/min avoid an N x D temporary.
-        peak = max(float(array.max()), -float(array.min()))
-        if peak > LARGEST_FEATURE:
+    _check_counts(array.shape, name=name, min_samples=min_samples)
+    if array.size:
+        # min/max propagate NaN and expose inf without an N x D boolean temporary.
+        lowest, highest = float(array.min()), float(array.max())
+        if not (np.isfinite(lowest) and np.isfinite(highest)):
+            _raise_non_finite(~np.isfinite(array), name=name)
+        peak = max(highest, -lowest)
+        if peak > LARGEST_FEATURE:  # only float64 can get there (float32 stops at 3.4e38)
             bad = np.abs(array) > LARGEST_FEATURE
             raise PedrankValueError(
                 f"{name}: found |value| up to {peak:.3g} (first in row {_first_bad_row(bad)}); values "
@@ -129,6 +119,23 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
                 "(e.g. divide by their standard deviation)"
             )
     return array
+
+
+def _check_counts(shape: tuple, *, name: str, min_samples: int) -> None:
+    n_samples, n_features = shape
+    if n_samples < min_samples:
+        raise PedrankValueError(
+            f"{name}: found {n_samples} sample(s) (shape {shape}); at least {min_samples} are needed"
+        )
+    if n_features < 1:
+        raise PedrankValueError(f"{name}: found 0 feature columns (shape {shape}); expected at least 1")
+
+
+def _raise_non_finite(bad: np.ndarray, *, name: str) -> None:
+    raise PedrankValueError(
+        f"{name}: found {int(bad.sum())} non-finite value(s) (NaN or inf); the first is in "
+        f"row {_first_bad_row(bad)}. Expected finite features: drop or repair those samples"
+    )
 
 
 def check_finite_score(value: float, *, metric: str, hint: str) -> float:
@@ -150,21 +157,10 @@ def _check_torch_features(tensor: Any, *, name: str, min_samples: int) -> Any:
         tensor = tensor.double()
     elif tensor.element_size() < 4:  # float16 / bfloat16
         tensor = tensor.float()
-    n_samples, n_features = tensor.shape
-    if n_samples < min_samples:
-        raise PedrankValueError(
-            f"{name}: found {n_samples} sample(s) (shape {tuple(tensor.shape)}); at least "
-            f"{min_samples} are needed"
-        )
-    if n_features < 1:
-        raise PedrankValueError(f"{name}: found 0 feature columns; expected at least 1")
+    _check_counts(tuple(tensor.shape), name=name, min_samples=min_samples)
     finite = tensor.isfinite()
     if not bool(finite.all()):
-        bad = (~finite).cpu().numpy()
-        raise PedrankValueError(
-            f"{name}: found {int(bad.sum())} non-finite value(s) (NaN or inf); the first is in "
-            f"row {_first_bad_row(bad)}. Expected finite features: drop or repair those samples"
-        )
+        _raise_non_finite((~finite).cpu().numpy(), name=name)
     return tensor
 
 
