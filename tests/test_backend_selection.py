@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from pedrank._array_kernels import ArrayKernels, TorchKernels
-from pedrank.backend import NumpyBackend, get_backend, get_kernels, is_torch_tensor, to_numpy
-
 from conftest import make_problem
+from pedrank._array_kernels import ArrayKernels, TorchKernels
+from pedrank._kernels import select_kernels
+from pedrank.backend import NumpyBackend, get_backend, is_torch_tensor, to_numpy, torch_kernels
 
 
 @pytest.mark.parametrize("module", ["pedrank", "pedrank.backend", "pedrank._array_kernels"])
@@ -29,21 +29,19 @@ def test_auto_picks_numpy_for_arrays():
 def test_unknown_backend_is_a_value_error():
     with pytest.raises(ValueError, match="backend"):
         get_backend(np.zeros((2, 2)), "cupy")
-    with pytest.raises(ValueError, match="dtype"):
-        get_kernels(np.zeros((2, 2)), dtype="float16")
+    with pytest.raises(ValueError, match="backend"):
+        select_kernels(np.zeros((2, 2)), "cupy")
+    with pytest.raises(ValueError, match="backend"):
+        select_kernels(np.zeros((2, 2)), object())
 
 
-def test_numpy_kernels_are_the_core_when_built():
-    kernels = get_kernels(np.zeros((4, 3)))
-    try:
-        from pedrank import _core
-    except ImportError:
-        _core = None
-    if _core is not None and hasattr(_core, "logme"):
-        assert kernels is _core
-    else:
-        assert isinstance(kernels, ArrayKernels) and isinstance(kernels.backend, NumpyBackend)
-    assert isinstance(get_kernels(np.zeros((4, 3)), dtype="float32"), ArrayKernels)
+def test_numpy_kernels_are_the_core_and_kernel_sets_pass_through():
+    from pedrank import _core
+
+    assert select_kernels(np.zeros((4, 3))) is _core
+    assert select_kernels(np.zeros((4, 3)), "numpy") is _core
+    numpy_kernels = ArrayKernels(NumpyBackend())
+    assert select_kernels(np.zeros((4, 3)), numpy_kernels) is numpy_kernels
 
 
 def test_auto_picks_torch_for_tensors():
@@ -56,7 +54,10 @@ def test_auto_picks_torch_for_tensors():
     assert isinstance(chosen, TorchBackend) and chosen.device == tensor.device
     assert isinstance(get_backend(np.zeros((4, 3)), "torch"), TorchBackend)
     assert isinstance(get_backend(tensor, "numpy"), NumpyBackend)
-    assert isinstance(get_kernels(tensor), TorchKernels)
+    assert isinstance(select_kernels(tensor), TorchKernels)
+    assert isinstance(select_kernels(np.zeros((4, 3)), "torch"), TorchKernels)
+    with pytest.raises(ValueError, match="torch tensor"):
+        select_kernels(tensor, "numpy")
     np.testing.assert_array_equal(to_numpy(tensor), np.zeros((4, 3)))
 
 
@@ -71,8 +72,6 @@ def test_lead_selector_hands_out_torch_kernels():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_ped_moved_features_stay_a_tensor_in_the_input_dtype(dtype):
     torch = pytest.importorskip("torch")
-    from pedrank.backend import torch_kernels
-
     features, labels = make_problem(120, 6, 4, seed=3)
     tensor = torch.as_tensor(features).to(getattr(torch, dtype))
     center, scale = features.mean(axis=0), features.std(axis=0)

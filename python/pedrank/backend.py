@@ -9,10 +9,9 @@ Public entry points
 -------------------
 get_backend(features, backend="auto")
     The array namespace that suits ``features``.
-get_kernels(features, backend="auto", dtype="float64")
-    An object that implements the kernel contract for ``features``: the compiled core ``pedrank._core``
-    for NumPy input (when it is built and ``dtype`` is float64), else :class:`~pedrank._array_kernels.ArrayKernels`
-    over the chosen backend.
+torch_kernels(dtype="float64")
+    The kernel contract on torch; ``pedrank._kernels.select_kernels`` hands it out for tensors, and it can be
+    passed as ``backend=`` to any score (e.g. ``torch_kernels("float32")``).
 is_torch_tensor(x), to_numpy(x)
     Helpers that work whether or not torch is installed.
 """
@@ -21,13 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import is_torch_tensor
+
 __all__ = [
     "BACKEND_NAMES",
     "Backend",
     "NumpyBackend",
     "TorchBackend",
     "get_backend",
-    "get_kernels",
     "is_torch_tensor",
     "to_numpy",
     "torch_kernels",
@@ -36,9 +36,6 @@ __all__ = [
 BACKEND_NAMES = ("auto", "numpy", "torch")
 
 
-def is_torch_tensor(x) -> bool:
-    """Whether ``x`` is a torch tensor, decided without importing torch."""
-    return type(x).__module__.split(".", 1)[0] == "torch"
 
 
 def to_numpy(x) -> np.ndarray:
@@ -478,39 +475,3 @@ def torch_kernels(dtype="float64"):
 
 
 _TORCH_KERNELS: dict = {}
-
-
-def get_kernels(features=None, backend="auto", dtype="float64"):
-    """An implementation of the kernel contract for ``features``.
-
-    NumPy features (or ``backend="numpy"``) get the compiled core ``pedrank._core`` when it is built and
-    ``dtype`` is float64, else :class:`~pedrank._array_kernels.ArrayKernels` over :class:`NumpyBackend`; torch
-    tensors (or ``backend="torch"``) get :func:`torch_kernels`, which follows each call's device; a
-    :class:`Backend` instance gets :class:`~pedrank._array_kernels.ArrayKernels` over it.
-    With the compiled core, torch features must first be brought to the host (:func:`to_numpy`).
-
-    Parameters
-    ----------
-    features : array-like or torch.Tensor, optional
-    backend : {"auto", "numpy", "torch"} or Backend, default "auto"
-    dtype : {"float64", "float32"}, default "float64"
-        Compute precision of the array kernels; see :class:`~pedrank._array_kernels.ArrayKernels`.
-    """
-    from ._array_kernels import ArrayKernels, check_dtype
-
-    dtype = check_dtype(dtype)
-    chosen = get_backend(features, backend)
-    if isinstance(backend, Backend):
-        return ArrayKernels(chosen, dtype=dtype)
-    if isinstance(chosen, TorchBackend):
-        return torch_kernels(dtype)
-    if dtype == "float64":
-        try:
-            from . import _core
-        except ImportError:
-            pass
-        else:
-            if hasattr(_core, "logme"):
-                return _core
-    return ArrayKernels(chosen, dtype=dtype)
-

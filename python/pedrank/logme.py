@@ -11,8 +11,8 @@ from ._validation import (
     check_features,
     check_finite_score,
     check_targets,
-    is_torch_tensor,
 )
+from .backend import to_numpy
 
 __all__ = ["LogME", "logme"]
 
@@ -21,12 +21,6 @@ LOGME_DEGENERATE = (
     "scaled below about 1e-10), so the evidence is degenerate; rescale the features "
     "(e.g. standardise them)"
 )
-
-
-def _as_host(values):
-    if is_torch_tensor(values):
-        return values.detach().cpu().numpy()
-    return np.asarray(values)
 
 
 def _fit(features, labels, regression, exact_dimension, backend):
@@ -42,7 +36,7 @@ def _fit(features, labels, regression, exact_dimension, backend):
     evidence, alphas, betas, weights = kernels.logme(
         checked, encoded, n_targets, targets, bool(exact_dimension)
     )
-    return classes, _as_host(evidence), _as_host(alphas), _as_host(betas), _as_host(weights)
+    return classes, to_numpy(evidence), to_numpy(alphas), to_numpy(betas), to_numpy(weights)
 
 
 def logme(features, labels, *, regression=False, exact_dimension=False, backend="auto") -> float:
@@ -123,7 +117,7 @@ class LogME:
     def decision_function(self, features):
         """Linear predictions ``features @ weights_``, shape (n_samples, n_targets)."""
         self._check_fitted()
-        checked = np.asarray(_as_host(check_features(features, min_samples=1)), dtype=np.float64)
+        checked = np.asarray(to_numpy(check_features(features, min_samples=1)), dtype=np.float64)
         if checked.shape[1] != self.weights_.shape[0]:
             raise ValueError(
                 f"features: found {checked.shape[1]} columns; the model was fitted on "
