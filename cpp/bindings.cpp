@@ -214,6 +214,13 @@ void load_scipy_linalg() {
   }
 }
 
+// Shared by ped_forces and ped_step: one step's class displacements.
+PedForces ped_forces_of(const Features& X, const std::int64_t* y, Index n_classes, const Vec& center,
+                        const Vec& scale, double radius, double elastic, double time_step) {
+  return dispatch(X,
+                  [&](auto view) { return ped_forces(view, y, n_classes, center, scale, radius, elastic, time_step); });
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -349,11 +356,8 @@ PYBIND11_MODULE(_core, m) {
          const py::object& scale_o, double radius, double elastic, double time_step) {
         const Features X = as_features(Xo);
         const LabelArray labels = as_labels(labels_o, X.n);
-        const std::int64_t* y = labels.data();
-        const Vec center = as_vector(center_o, X.d, "center");
-        const Vec scale = as_vector(scale_o, X.d, "scale");
-        PedForces f = dispatch(
-            X, [&](auto view) { return ped_forces(view, y, n_classes, center, scale, radius, elastic, time_step); });
+        const PedForces f = ped_forces_of(X, labels.data(), n_classes, as_vector(center_o, X.d, "center"),
+                                          as_vector(scale_o, X.d, "scale"), radius, elastic, time_step);
         return py::make_tuple(to_numpy(f.displacement), f.energy, f.n_coincident);
       },
       py::arg("X"), py::arg("labels"), py::arg("n_classes"), py::arg("center"), py::arg("scale"),
@@ -384,10 +388,9 @@ PYBIND11_MODULE(_core, m) {
         const Features X = as_features(Xo);
         const LabelArray labels = as_labels(labels_o, X.n);
         const std::int64_t* y = labels.data();
-        const Vec center = as_vector(center_o, X.d, "center");
         const Vec scale = as_vector(scale_o, X.d, "scale");
-        PedForces f = dispatch(
-            X, [&](auto view) { return ped_forces(view, y, n_classes, center, scale, radius, elastic, time_step); });
+        const PedForces f =
+            ped_forces_of(X, y, n_classes, as_vector(center_o, X.d, "center"), scale, radius, elastic, time_step);
         // output in the input's layout when that is Fortran order, else C order
         const bool fortran = X.n > 1 && X.row_stride == 1 && X.col_stride == X.n;
         py::array moved;
