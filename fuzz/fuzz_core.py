@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -35,7 +34,18 @@ import time
 
 import numpy as np
 
-KERNELS = ("class_means", "covariance", "logme", "sfda_fit", "sfda_score", "gbc", "ped_step")
+KERNELS = (
+    "class_means",
+    "covariance",
+    "mean_std",
+    "logme",
+    "sfda_fit",
+    "sfda_score",
+    "gbc",
+    "ped_step",
+    "ped_forces",
+    "ped_apply",
+)
 ALLOWED = (ValueError, TypeError, MemoryError, IndexError, OverflowError)
 ADDRESS_SPACE_LIMIT = 4 * 2**30
 CHUNK = 20_000
@@ -204,6 +214,42 @@ class Generator:
         self.lines.append(f"{name} = {expression}")
         return values
 
+    def matrix(self, name, shape):
+        """A float matrix (e.g. PED's displacement) in any dtype, shape and layout, or None."""
+        if self.chance(0.03):
+            self.lines.append(f"{name} = None")
+            return None
+        dtype = self.choice([np.float64, np.float64, np.float64, np.float32, np.int64, np.complex128])
+        if self.chance(0.15):
+            shape = self.choice([(shape[0] + 1, shape[1]), (shape[0], shape[1] + 1), (shape[0],), ()])
+        values, wrap = self._layout(self._values(shape, dtype))
+        expression = f"np.array({values.tolist()!r}, dtype=np.{np.dtype(values.dtype).name})"
+        self.lines.append(f"{name} = " + (wrap.format(expression) if wrap else expression))
+        return values
+
+    def output(self, X, n, d):
+        """PED's ``out`` argument: X itself, a fresh array, or a wrong one."""
+        kind = self.choice(["fresh", "fresh", "fresh", "x", "float32", "float16", "ints", "short", "readonly",
+                            "none", "fortran", "list"])
+        if kind == "x":
+            self.lines.append("out = X")
+            return X
+        if kind == "none":
+            self.lines.append("out = None")
+            return None
+        if kind == "list":
+            self.lines.append(f"out = [[0.0] * {d}] * {n}")
+            return [[0.0] * d] * n
+        shape = (max(n - 1, 0), d) if kind == "short" else (n, d)
+        dtype = {"float32": "float32", "float16": "float16", "ints": "int64"}.get(kind, "float64")
+        order = "F" if kind == "fortran" else "C"
+        out = np.zeros(shape, dtype=dtype, order=order)
+        self.lines.append(f"out = np.zeros({shape!r}, dtype=np.{dtype}, order={order!r})")
+        if kind == "readonly":
+            out.setflags(write=False)
+            self.lines.append("out.setflags(write=False)")
+        return out
+
     def targets(self, n):
         kind = self.choice(["none", "none", "valid", "valid", "1d", "short", "nan", "float32", "k0", "fortran",
                             "strided"])
@@ -244,7 +290,7 @@ def generate(seed, index):
     d = int(g.rng.integers(0, 5))
     typical_classes = int(g.rng.integers(1, 4))
     X = g.features(n, d)
-    if kernel == "covariance":
+    if kernel in ("covariance", "mean_std"):
         return Case(kernel, (X,), g.lines)
     n_classes = g.scalar("n_classes", g.integer_like(typical_classes))
     try:
@@ -267,7 +313,15 @@ def generate(seed, index):
             g.scalar("diagonal", g.flag()),
             g.scalar("exact_logdet", g.flag()),
         )
-    else:
+    elif kernel == "ped_apply":
+        args = (
+            X,
+            labels,
+            g.matrix("displacement", (max(label_classes, 0), d)),
+            g.vector("scale", d, 1.0),
+            g.output(X, n, d),
+        )
+    else:  # ped_step, ped_forces
         args = (
             X,
             labels,
@@ -289,6 +343,9 @@ ARGUMENT_NAMES = {
     "sfda_score": "X, labels, n_classes, shrinkage",
     "gbc": "X, labels, n_classes, n_components, diagonal, exact_logdet",
     "ped_step": "X, labels, n_classes, center, scale, radius, elastic, time_step",
+    "ped_forces": "X, labels, n_classes, center, scale, radius, elastic, time_step",
+    "mean_std": "X",
+    "ped_apply": "X, labels, displacement, scale, out",
 }
 
 
