@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+import pedrank
 from pedrank.leep import leep
 from pedrank.nce import nce
 from pedrank.reference.leep import leep as reference_leep
@@ -113,3 +114,15 @@ def test_nce_matches_reference_and_is_invariant_to_relabelling(seed):
 def test_nce_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="labels"):
         nce(np.array([0, 1, 1]), np.array([0, 1]))
+
+
+def test_source_output_scores_rank_a_pool_through_the_common_interface():
+    rng = np.random.default_rng(3)
+    labels = np.arange(90) % 3
+    informative = labels * 2 + rng.integers(0, 2, 90)  # each source class implies one target class
+    noise = rng.integers(0, 6, 90)
+    table = pedrank.rank({"informative": (informative, labels), "noise": (noise, labels)}, metric="nce")
+    assert table.models == ["informative", "noise"]
+    assert table[0].score == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="backend"):
+        pedrank.nce(noise, labels, backend="cupy")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._kernels import select_kernels
 from ._validation import PedrankValueError, check_labels
 
 __all__ = ["nce"]
@@ -36,7 +37,7 @@ def encode_label_pair(source_labels, labels):
     return source, target, source_classes.shape[0], target_classes.shape[0]
 
 
-def nce(source_labels, labels):
+def nce(source_labels, labels, *, backend="auto"):
     """NCE transferability score (Tran et al., ICCV 2019).
 
     Parameters
@@ -46,6 +47,9 @@ def nce(source_labels, labels):
         class probabilities), any values.
     labels : array_like of shape (n_samples,)
         Target labels, any values.
+    backend : {"auto", "numpy", "torch"}, default "auto"
+        Accepted so that every metric takes the same options (``pedrank.score``,
+        ``pedrank.rank``); NCE only counts label pairs, on the host, whatever the backend.
 
     Returns
     -------
@@ -59,6 +63,7 @@ def nce(source_labels, labels):
     Exact empirical entropy (0 log 0 = 0); some public implementations add 1e-5 to
     every joint probability, which shifts the value slightly.
     """
+    select_kernels(source_labels, backend)  # same backend errors as every other score
     source, target, n_source, n_target = encode_label_pair(source_labels, labels)
     n_samples = source.shape[0]
     joint = np.bincount(source * n_target + target, minlength=n_source * n_target)
