@@ -34,18 +34,10 @@ import time
 
 import numpy as np
 
-KERNELS = (
-    "class_means",
-    "covariance",
-    "mean_std",
-    "logme",
-    "sfda_fit",
-    "sfda_score",
-    "gbc",
-    "ped_step",
-    "ped_forces",
-    "ped_apply",
-)
+from pedrank._kernels import KERNEL_NAMES
+
+# The contract's kernels plus ped_step, the core's forces-then-apply composition.
+KERNELS = (*KERNEL_NAMES, "ped_step")
 ALLOWED = (ValueError, TypeError, MemoryError, IndexError, OverflowError)
 ADDRESS_SPACE_LIMIT = 4 * 2**30
 CHUNK = 20_000
