@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "PedrankValueError",
     "is_torch_tensor",
+    "to_numpy",
     "check_features",
     "check_labels",
     "check_classification",
@@ -164,10 +165,12 @@ def _check_torch_features(tensor: Any, *, name: str, min_samples: int) -> Any:
     return tensor
 
 
-def _to_numpy(values: Any) -> np.ndarray:
+def to_numpy(values: Any, dtype: Any = None) -> np.ndarray:
+    """``values`` as a NumPy array (of ``dtype`` when given); a torch tensor is detached and
+    copied to the host."""
     if is_torch_tensor(values):
-        return values.detach().cpu().numpy()
-    return np.asarray(values)
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=dtype)
 
 
 def check_labels(
@@ -194,7 +197,7 @@ def check_labels(
     classes : ndarray of shape (n_classes,)
         The distinct label values; ``classes[encoded]`` gives the labels back.
     """
-    array = _to_numpy(labels)
+    array = to_numpy(labels)
     if array.ndim == 2 and array.shape[1] == 1:
         raise PedrankValueError(
             f"{name}: found shape {array.shape}; expected a 1-D array of shape ({n_samples},) "
@@ -244,7 +247,7 @@ def check_targets(targets: Any, n_samples: int, *, name: str = "labels") -> np.n
     Returns a float64 array of shape (n_samples, n_targets) (a new array when a
     conversion is needed; the input is never written to).
     """
-    array = _to_numpy(targets)
+    array = to_numpy(targets)
     if array.dtype.kind not in "biuf":
         raise PedrankValueError(f"{name}: regression targets must be numeric, found dtype {array.dtype}")
     if array.ndim == 1:

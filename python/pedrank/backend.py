@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import is_torch_tensor
+from ._validation import is_torch_tensor, to_numpy
 
 __all__ = [
     "BACKEND_NAMES",
@@ -36,13 +36,6 @@ __all__ = [
 BACKEND_NAMES = ("auto", "numpy", "torch")
 
 
-
-
-def to_numpy(x) -> np.ndarray:
-    """``x`` as a NumPy array; a torch tensor is detached and copied to the host."""
-    if is_torch_tensor(x):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 class Backend:

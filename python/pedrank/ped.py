@@ -22,6 +22,7 @@ from ._validation import (
     check_int,
     check_positive,
     is_torch_tensor,
+    to_numpy,
 )
 
 __all__ = ["PEDResult", "ped"]
@@ -70,12 +71,6 @@ def check_ped_options(radius, elastic, time_step, exit_ratio, max_steps) -> None
     check_int(max_steps, name="max_steps", minimum=0)
 
 
-def _host_float64(values: Any) -> np.ndarray:
-    if is_torch_tensor(values):
-        return values.detach().double().cpu().numpy()
-    return np.asarray(values, dtype=np.float64)
-
-
 def rescaling_statistics(reference: Any, features: Any, kernels: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension centre and (floored) scale that PED rescales by.
 
@@ -104,7 +99,7 @@ def rescaling_statistics(reference: Any, features: Any, kernels: Any = None) -> 
             raise PedrankValueError(
                 f"reference: a tuple/list is read as (mean, std); found {len(reference)} items"
             )
-        center, std = (_host_float64(part) for part in reference)
+        center, std = (to_numpy(part, np.float64) for part in reference)
         for part_name, part in (("reference mean", center), ("reference std", std)):
             if part.shape != (n_features,):
                 raise PedrankValueError(
@@ -124,10 +119,10 @@ def rescaling_statistics(reference: Any, features: Any, kernels: Any = None) -> 
                 f"expected {n_features} to match the features"
             )
         if kernels is None:
-            values = _host_float64(source)
+            values = to_numpy(source, np.float64)
             center, std = values.mean(axis=0), values.std(axis=0)
         else:  # one pass on the features' own device, no float64 copy
-            center, std = (_host_float64(part) for part in kernels.mean_std(source))
+            center, std = (to_numpy(part, np.float64) for part in kernels.mean_std(source))
     return center, np.maximum(std, SCALE_FLOOR)
 
 
@@ -160,7 +155,7 @@ def run_ped_loop(
         energies.append(float(energy))
         if len(movements) >= max_steps:
             break
-        movement = float(np.abs(_host_float64(displacement)).sum())
+        movement = float(np.abs(to_numpy(displacement, np.float64)).sum())
         if first_movement is None:
             first_movement = movement
         if first_movement == 0 or movement / first_movement <= exit_ratio:

@@ -13,6 +13,9 @@ from typing import Any, Union
 
 import numpy as np
 
+from ._kernels import select_kernels
+from ._validation import check_labels, to_numpy
+
 __all__ = ["plot_ped", "plot_scores"]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -27,20 +30,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def _class_means(features: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    classes, encoded = np.unique(labels, return_inverse=True)
-    sums = np.zeros((classes.shape[0], features.shape[1]))
-    np.add.at(sums, encoded, features)
-    counts = np.bincount(encoded, minlength=classes.shape[0])
-    return classes, sums / counts[:, None]
-
-
-def _to_host(values: Any) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().double().numpy()
-    return np.asarray(values, dtype=np.float64)
 
 
 def plot_ped(
@@ -81,11 +70,12 @@ def plot_ped(
 
     if result is None:
         result = pedrank.ped(features, labels, reference=reference, **ped_options)
-    before = _to_host(features)
-    after = _to_host(result.features)
-    label_array = _to_host(labels) if hasattr(labels, "detach") else np.asarray(labels)
-    classes, means_before = _class_means(before, label_array)
-    _, means_after = _class_means(after, label_array)
+    before = to_numpy(features, np.float64)
+    after = to_numpy(result.features, np.float64)
+    encoded, classes = check_labels(labels, before.shape[0])
+    kernels = select_kernels(before)
+    _, means_before = kernels.class_means(before, encoded, classes.shape[0])
+    _, means_after = kernels.class_means(after, encoded, classes.shape[0])
 
     centre = means_before.mean(axis=0)
     _, _, vt = np.linalg.svd(means_before - centre, full_matrices=False)

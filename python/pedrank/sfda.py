@@ -7,7 +7,7 @@ from scipy import linalg
 
 from ._kernels import select_kernels
 from ._memory import guard
-from ._validation import PedrankValueError, check_classification, check_features, check_fraction
+from ._validation import PedrankValueError, check_classification, check_features, check_fraction, to_numpy
 
 __all__ = ["SFDA", "sfda"]
 
@@ -113,9 +113,7 @@ class SFDA:
     def _checked(self, features):
         if not hasattr(self, "coef_"):
             raise AttributeError("this SFDA instance is not fitted yet: call fit(features, labels) first")
-        checked = check_features(features, min_samples=1)
-        if hasattr(checked, "detach"):
-            checked = checked.detach().cpu().numpy()
+        checked = to_numpy(check_features(features, min_samples=1))
         if checked.shape[1] != self.coef_.shape[1]:
             raise PedrankValueError(
                 f"features: found {checked.shape[1]} columns; the model was fitted on {self.coef_.shape[1]}"
