@@ -169,7 +169,10 @@ def to_numpy(values: Any, dtype: Any = None) -> np.ndarray:
     """``values`` as a NumPy array (of ``dtype`` when given); a torch tensor is detached and
     copied to the host."""
     if is_torch_tensor(values):
-        values = values.detach().cpu().numpy()
+        tensor = values.detach().cpu()
+        if str(tensor.dtype) == "torch.bfloat16":
+            tensor = tensor.float()  # NumPy has no bfloat16
+        values = tensor.numpy()
     return np.asarray(values, dtype=dtype)
 
 

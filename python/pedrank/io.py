@@ -30,6 +30,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from ._validation import to_numpy
+
 __all__ = [
     "FeatureFileError",
     "FeatureSource",
@@ -70,13 +72,8 @@ class FeatureFileError(ValueError):
 
 
 def _to_numpy(value: Any, path: Path, key: str) -> np.ndarray:
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
-        tensor = value.detach().cpu()
-        if str(tensor.dtype) == "torch.bfloat16":
-            tensor = tensor.float()  # numpy has no bfloat16
-        return tensor.numpy()
     try:
-        return np.asarray(value)
+        return to_numpy(value)
     except Exception as exc:  # noqa: BLE001 - anything unreadable is a bad file
         raise FeatureFileError(path, f"{key!r} is not an array ({type(value).__name__}): {exc}") from exc
 
