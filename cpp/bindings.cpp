@@ -351,6 +351,38 @@ PYBIND11_MODULE(_core, m) {
       "statistics), one pass, O(D) memory.");
 
   m.def(
+      "class_moments",
+      [](const py::object& Xo, const py::object& labels_o, Index n_classes) {
+        const Features X = as_features(Xo);
+        const LabelArray labels = as_labels(labels_o, X.n);
+        const ClassMoments cm = dispatch(X, [&](auto view) { return class_moments(view, labels.data(), n_classes); });
+        return py::make_tuple(to_numpy(cm.counts), to_numpy(cm.mean), to_numpy(cm.var));
+      },
+      py::arg("X"), py::arg("labels"), py::arg("n_classes"),
+      "(counts int64[C], means float64[C, D], variances float64[C, D]): class sizes, means and per-column "
+      "population variances, one pass over X, O(C*D) memory.");
+
+  m.def(
+      "ped_pair_forces",
+      [](const py::object& means_o, const py::object& radii_o, double radius, double elastic, double time_step) {
+        auto means = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(means_o);
+        if (!means || means.ndim() != 2 || means.shape(0) < 1 || means.shape(1) < 1)
+          throw std::invalid_argument("means must be a non-empty 2-D float array (n_classes, n_features)");
+        const RowMat mu = Eigen::Map<const RowMat>(means.data(), means.shape(0), means.shape(1));
+        const Vec R = as_vector(radii_o, mu.rows(), "radii");
+        PedForces f;
+        {
+          py::gil_scoped_release release;
+          f = ped_pair_forces(mu, R, radius, elastic, time_step);
+        }
+        return py::make_tuple(to_numpy(f.displacement), f.energy, f.n_coincident);
+      },
+      py::arg("means"), py::arg("radii"), py::arg("radius") = 0.6, py::arg("elastic") = 1.0,
+      py::arg("time_step") = 0.1,
+      "(displacement[C, D], energy, n_coincident) of classes with rescaled means[C, D] and radii[C]: the pairwise "
+      "part of a PED step, no pass over the features.");
+
+  m.def(
       "ped_forces",
       [](const py::object& Xo, const py::object& labels_o, Index n_classes, const py::object& center_o,
          const py::object& scale_o, double radius, double elastic, double time_step) {

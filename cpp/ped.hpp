@@ -1,5 +1,7 @@
-// One PED step (Li et al. 2023) on class statistics only, split in two kernels:
-//   ped_forces: class means and radii from ONE pass over X, then the pairwise elastic displacements (C x D);
+// One PED step (Li et al. 2023) on class statistics only, split in kernels:
+//   class_moments: class counts, means and variances from ONE pass over X;
+//   ped_pair_forces: the pairwise elastic displacements (C x D) from rescaled means and radii alone;
+//   ped_forces: the two composed (one step from the features);
 //   ped_apply:  X + displacement[labels] * scale written into a caller-given array (possibly X itself).
 // Memory is O(C*D) (times the number of threads); the authors' C x C x D displacement tensor is never formed.
 #pragma once
@@ -100,34 +102,42 @@ std::pair<Vec, Vec> mean_std(const FeatureView<T>& X) {
   return {mean, sd};
 }
 
-// Class statistics in rescaled units Z = (X - center) / scale and the pairwise elastic displacements.
-template <typename T>
-PedForces ped_forces(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes, const Vec& center,
-                     const Vec& scale, double radius, double elastic, double time_step) {
-  const Index N = X.n, D = X.d, C = n_classes;
-  require(N >= 1 && D >= 1, "features must have at least one row and one column");
-  require(center.size() == D, "center must have length " + std::to_string(D) + ", got " +
-                                  std::to_string(center.size()));
-  require(scale.size() == D, "scale must have length " + std::to_string(D) + ", got " + std::to_string(scale.size()));
-  require((scale.array() > 0.0).all() && scale.allFinite(), "scale must be finite and > 0");
-  const IVec counts = count_labels(labels, N, C);
-  require_all_present(counts);
-  const detail::ShiftedMoments moments = detail::shifted_class_moments(X, labels, C);
+// Per-class counts, means and per-column population variances (raw units) from one shifted pass over X. PED needs
+// nothing else from the features: moving a whole class changes its mean and leaves its variances as they are, so
+// every step after the first works on these C x D numbers alone.
+struct ClassMoments {
+  IVec counts;
+  RowMat mean, var;  // C x D each
+};
 
-  const Eigen::ArrayXd inv_scale = scale.array().inverse();
-  const Eigen::ArrayXd inv_scale2 = inv_scale.square();
-  RowMat mu(C, D);
-  Vec R(C);
-  for (Index c = 0; c < C; ++c) {
-    const double n_c = static_cast<double>(counts[c]);
-    const Eigen::ArrayXd shift = moments.sum.row(c).transpose().array() / n_c;
-    const Eigen::ArrayXd var = (moments.sumsq.row(c).transpose().array() / n_c - shift.square()).max(0.0);
-    mu.row(c) = ((moments.pivot.row(c).transpose().array() + shift - center.array()) * inv_scale).transpose();
-    R[c] = std::sqrt((var * inv_scale2).sum());
+template <typename T>
+ClassMoments class_moments(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes) {
+  require(X.n >= 1 && X.d >= 1, "features must have at least one row and one column");
+  ClassMoments out;
+  out.counts = count_labels(labels, X.n, n_classes);
+  require_all_present(out.counts);
+  const detail::ShiftedMoments m = detail::shifted_class_moments(X, labels, n_classes);
+  out.mean.resize(n_classes, X.d);
+  out.var.resize(n_classes, X.d);
+  for (Index c = 0; c < n_classes; ++c) {
+    const double n_c = static_cast<double>(out.counts[c]);
+    const Eigen::ArrayXd shift = m.sum.row(c).transpose().array() / n_c;
+    out.mean.row(c) = (m.pivot.row(c).transpose().array() + shift).transpose();
+    out.var.row(c) = (m.sumsq.row(c).transpose().array() / n_c - shift.square()).max(0.0).transpose();
   }
+  return out;
+}
+
+// The pairwise elastic displacements of classes with rescaled means mu (C x D) and radii R (C): O(C^2 D) work,
+// O(C^2 + C D) memory, no pass over the features.
+inline PedForces ped_pair_forces(const RowMat& mu, const Vec& R, double radius, double elastic, double time_step) {
+  const Index C = mu.rows(), D = mu.cols();
+  require(R.size() == C, "radii must have one entry per class (" + std::to_string(C) + "), got " +
+                             std::to_string(R.size()));
   require(mu.allFinite() && R.allFinite(),
           "ped: the class statistics are not finite: the features hold inf or NaN, or values too large to square "
           "in float64; remove them or rescale the features");
+  require((R.array() >= 0.0).all(), "radii must be >= 0");
 
   // Distances of every unordered pair, each computed by one thread: deterministic.
   Mat dist = Mat::Zero(C, C);
@@ -174,6 +184,39 @@ PedForces ped_forces(const FeatureView<T>& X, const std::int64_t* labels, Index 
   out.energy = energy;
   out.n_coincident = coincident;
   return out;
+}
+
+// Rescaled class means (mu = (mean - center) / scale) and radii (R = sqrt(sum_d var_d / scale_d^2)).
+inline std::pair<RowMat, Vec> ped_rescaled_classes(const ClassMoments& m, const Vec& center, const Vec& scale) {
+  const Index C = m.mean.rows(), D = m.mean.cols();
+  require(center.size() == D, "center must have length " + std::to_string(D) + ", got " +
+                                  std::to_string(center.size()));
+  require(scale.size() == D, "scale must have length " + std::to_string(D) + ", got " + std::to_string(scale.size()));
+  require((scale.array() > 0.0).all() && scale.allFinite(), "scale must be finite and > 0");
+  const Eigen::ArrayXd inv_scale = scale.array().inverse();
+  const Eigen::ArrayXd inv_scale2 = inv_scale.square();
+  RowMat mu(C, D);
+  Vec R(C);
+  for (Index c = 0; c < C; ++c) {
+    mu.row(c) = ((m.mean.row(c).transpose().array() - center.array()) * inv_scale).transpose();
+    R[c] = std::sqrt((m.var.row(c).transpose().array() * inv_scale2).sum());
+  }
+  return {mu, R};
+}
+
+// One step from the features: class statistics in rescaled units Z = (X - center) / scale (one pass over X),
+// then the pairwise elastic displacements.
+template <typename T>
+PedForces ped_forces(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes, const Vec& center,
+                     const Vec& scale, double radius, double elastic, double time_step) {
+  require(X.n >= 1 && X.d >= 1, "features must have at least one row and one column");
+  require(center.size() == X.d, "center must have length " + std::to_string(X.d) + ", got " +
+                                    std::to_string(center.size()));
+  require(scale.size() == X.d, "scale must have length " + std::to_string(X.d) + ", got " +
+                                   std::to_string(scale.size()));
+  require((scale.array() > 0.0).all() && scale.allFinite(), "scale must be finite and > 0");
+  const auto [mu, R] = ped_rescaled_classes(class_moments(X, labels, n_classes), center, scale);
+  return ped_pair_forces(mu, R, radius, elastic, time_step);
 }
 
 // out = X + displacement[labels] * scale (out: N x D with the given element strides; it may be X itself, each

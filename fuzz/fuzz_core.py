@@ -290,8 +290,17 @@ def generate(seed, index):
     except (TypeError, ValueError, OverflowError):
         label_classes = typical_classes
     labels = g.labels(n, label_classes)
-    if kernel == "class_means":
+    if kernel in ("class_means", "class_moments"):
         args = (X, labels, n_classes)
+    elif kernel == "ped_pair_forces":
+        rows = max(label_classes, 0)
+        args = (
+            g.matrix("means", (rows, d)),
+            g.vector("radii", rows, 1.0),
+            g.scalar("radius", g.real_like(0.6)),
+            g.scalar("elastic", g.real_like(1.0)),
+            g.scalar("time_step", g.real_like(0.1)),
+        )
     elif kernel == "logme":
         args = (X, labels, n_classes, g.targets(n), g.scalar("exact_dimension", g.flag()))
     elif kernel in ("sfda_fit", "sfda_score"):
@@ -329,6 +338,8 @@ def generate(seed, index):
 
 ARGUMENT_NAMES = {
     "class_means": "X, labels, n_classes",
+    "class_moments": "X, labels, n_classes",
+    "ped_pair_forces": "means, radii, radius, elastic, time_step",
     "covariance": "X",
     "logme": "X, labels, n_classes, targets, exact_dimension",
     "sfda_fit": "X, labels, n_classes, shrinkage",

@@ -189,6 +189,26 @@ def test_class_means_covariance_and_mean_std(kernels):
     _assert_close(std, features.std(axis=0))
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_class_moments_and_pair_forces(kernels, shape):
+    """The two halves of a step: class moments from one pass, then forces from (means, radii) alone."""
+    kern, native, _ = kernels
+    features, labels, n_classes = _problem(shape)
+    counts, means, variances = kern.class_moments(native(features), labels, n_classes)
+    np.testing.assert_array_equal(counts, np.bincount(labels, minlength=n_classes))
+    _assert_close(means, np.stack([features[labels == c].mean(axis=0) for c in range(n_classes)]))
+    _assert_close(variances, np.stack([features[labels == c].var(axis=0) for c in range(n_classes)]))
+    center = features.mean(axis=0) - 0.2
+    scale = np.maximum(features.std(axis=0) * 0.7, 1e-3)
+    mu = (means - center) / scale
+    radii = np.sqrt((variances / scale**2).sum(axis=1))
+    displacement, energy, coincident = kern.ped_pair_forces(native(mu), native(radii), 0.6, 1.0, 0.1)
+    expected = reference_ped_step(features, labels, n_classes, center, scale, 0.6, 1.0, 0.1)
+    _assert_close(displacement, expected[1])
+    assert energy == pytest.approx(expected[2], rel=RTOL)
+    assert coincident == expected[3]
+
+
 def test_float32_features_are_computed_in_float64(kernels):
     kern, native, back = kernels
     features, labels, n_classes = _problem(SHAPES[0])

@@ -303,6 +303,50 @@ def test_ped_step(case):
         np.testing.assert_allclose(moved, want_moved.astype(np.float32), rtol=1e-6)
 
 
+def test_class_moments(case):
+    X, y, C = case
+    X64 = X.astype(np.float64)
+    counts, means, variances = _core.class_moments(X, y, C)
+    np.testing.assert_array_equal(counts, np.bincount(y, minlength=C))
+    want_means = np.stack([X64[y == c].mean(axis=0) for c in range(C)])
+    want_var = np.stack([X64[y == c].var(axis=0) for c in range(C)])
+    np.testing.assert_allclose(means, want_means, rtol=RTOL)
+    # One-sample classes have variance exactly 0; the rest match the two-pass variance.
+    np.testing.assert_allclose(variances, want_var, rtol=RTOL, atol=1e-14 * want_var.max())
+    assert (variances[counts == 1] == 0).all()
+
+
+def test_pair_forces_alone_equal_the_step_from_features(case):
+    """ped_forces = class_moments, rescaled, then ped_pair_forces (no second look at the features)."""
+    X, y, C = case
+    X64 = X.astype(np.float64)
+    center = X64.mean(axis=0) + 0.05
+    scale = np.maximum(X64.std(axis=0) * 0.8, 1e-3)
+    _, means, variances = _core.class_moments(X, y, C)
+    mu = (means - center) / scale
+    radii = np.sqrt((variances / scale**2).sum(axis=1))
+    disp, energy, coincident = _core.ped_pair_forces(mu, radii, 0.6, 1.0, 0.1)
+    _, want_disp, want_energy = ped_step_numpy(X64, y, C, center, scale)
+    np.testing.assert_allclose(disp, want_disp, rtol=RTOL, atol=1e-12 * np.abs(want_disp).max())
+    assert energy == pytest.approx(want_energy, rel=RTOL)
+    assert coincident == 0
+
+
+def test_pair_forces_hand_computed():
+    """Two unit-radius classes 1 apart at radius 1: overlap 1, each moves 0.5 * 0.1**2 * 1 = 0.005 apart."""
+    mu = np.array([[0.0, 0.0], [1.0, 0.0]])
+    disp, energy, coincident = _core.ped_pair_forces(mu, np.ones(2), 1.0, 1.0, 0.1)
+    np.testing.assert_allclose(disp, [[-0.005, 0.0], [0.005, 0.0]], rtol=1e-15)
+    assert energy == pytest.approx(0.5, rel=1e-15)
+    assert coincident == 0
+    with pytest.raises(ValueError, match="radii"):
+        _core.ped_pair_forces(mu, np.ones(3), 1.0, 1.0, 0.1)
+    with pytest.raises(ValueError, match="radii"):
+        _core.ped_pair_forces(mu, -np.ones(2), 1.0, 1.0, 0.1)
+    with pytest.raises(ValueError, match="not finite"):
+        _core.ped_pair_forces(np.array([[np.nan, 0.0], [1.0, 0.0]]), np.ones(2), 1.0, 1.0, 0.1)
+
+
 def test_ped_coincident_means_are_skipped_and_counted():
     X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0], [5.0, 5.0], [5.5, 5.5]])
     y = np.array([0, 0, 1, 1, 2, 2])  # classes 0 and 1 share the mean (0.5, 0.5)

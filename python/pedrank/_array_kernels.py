@@ -433,16 +433,27 @@ class ArrayKernels:
         variances = nx.maximum(squares / n - shift * shift, 0.0)
         return counts, self._f64(pivot) + shift, variances
 
-    def ped_forces(self, X, labels, n_classes, center, scale, radius=0.6, elastic=1.0, time_step=0.1):
-        """Class displacements of one PED step: push overlapping class clusters apart in the rescaled space.
+    def class_moments(self, X, labels, n_classes):
+        """Class sizes, means and per-column population variances, from one shifted pass.
+
+        Returns
+        -------
+        counts : ndarray of int64, shape (C,)
+        means, variances : ndarray of float64, shape (C, D)
+        """
+        nx = self.backend
+        counts, means, variances = self._shifted_class_stats(self._features(X), nx.asindex(labels), int(n_classes))
+        return np.asarray(nx.to_numpy(counts), dtype=np.int64), self._numpy(means), self._numpy(variances)
+
+    def ped_pair_forces(self, means, radii, radius=0.6, elastic=1.0, time_step=0.1):
+        """Class displacements of one PED step from the classes' rescaled means and radii alone.
 
         Parameters
         ----------
-        X : array, shape (N, D), float32 or float64
-        labels : int64 array, shape (N,)
-        n_classes : int
-        center, scale : float64 arrays, shape (D,)
-            Rescaling statistics; ``scale`` already clamped to >= 1e-3.
+        means : array, shape (C, D)
+            Class means in rescaled units ``(mean - center) / scale``.
+        radii : array, shape (C,)
+            ``sqrt(sum_d variance_d / scale_d**2)`` of every class.
         radius, elastic, time_step : float
             Radius coefficient (lambda), elastic coefficient k, time step t.
 
@@ -456,17 +467,9 @@ class ArrayKernels:
             Overlapping unordered pairs of classes whose rescaled means coincide (skipped: no direction).
         """
         nx = self.backend
-        Xw = self._features(X)
-        labels = nx.asindex(labels)
-        C = int(n_classes)
-        D = Xw.shape[1]
-        center = self._f64(center)
-        scale = self._f64(scale)
-        _, means, variances = self._shifted_class_stats(Xw, labels, C)
-        mu = (means - center) / scale
-        radii = nx.sqrt(nx.sum(variances / (scale * scale), axis=1))
-        reach = radius * radii
-
+        mu = self._f64(means)
+        reach = radius * self._f64(radii)
+        C, D = mu.shape
         pieces = []
         energy = 0.0
         coincident = 0
@@ -491,6 +494,33 @@ class ArrayKernels:
         energy /= 2
         coincident //= 2
         return self._numpy(displacement), float(energy), int(coincident)
+
+    def ped_forces(self, X, labels, n_classes, center, scale, radius=0.6, elastic=1.0, time_step=0.1):
+        """Class displacements of one PED step from the features: :meth:`class_moments` (one pass), rescaled,
+        then :meth:`ped_pair_forces`.
+
+        Parameters
+        ----------
+        X : array, shape (N, D), float32 or float64
+        labels : int64 array, shape (N,)
+        n_classes : int
+        center, scale : float64 arrays, shape (D,)
+            Rescaling statistics; ``scale`` already clamped to >= 1e-3.
+        radius, elastic, time_step : float
+
+        Returns
+        -------
+        displacement, energy, n_coincident
+            As :meth:`ped_pair_forces`.
+        """
+        nx = self.backend
+        Xw = self._features(X)
+        center = self._f64(center)
+        scale = self._f64(scale)
+        _, means, variances = self._shifted_class_stats(Xw, nx.asindex(labels), int(n_classes))
+        mu = (means - center) / scale
+        radii = nx.sqrt(nx.sum(variances / (scale * scale), axis=1))
+        return self.ped_pair_forces(mu, radii, radius, elastic, time_step)
 
     def ped_apply(self, X, labels, displacement, scale, out):
         """Write ``X + displacement[labels] * scale`` into ``out`` and return ``out``.
@@ -548,8 +578,8 @@ class ArrayKernels:
         return moved, displacement, energy, coincident
 
 
-CONTRACT = ("class_means", "covariance", "mean_std", "logme", "sfda_fit", "sfda_score", "gbc", "ped_forces",
-            "ped_apply", "ped_step")
+CONTRACT = ("class_means", "class_moments", "covariance", "mean_std", "logme", "sfda_fit", "sfda_score", "gbc",
+            "ped_pair_forces", "ped_forces", "ped_apply", "ped_step")
 
 
 class TorchKernels:

@@ -11,12 +11,14 @@ from ._validation import PedrankValueError, is_torch_tensor
 BACKENDS = ("auto", "numpy", "torch")
 KERNEL_NAMES = (
     "class_means",
+    "class_moments",
     "covariance",
     "mean_std",
     "logme",
     "sfda_fit",
     "sfda_score",
     "gbc",
+    "ped_pair_forces",
     "ped_forces",
     "ped_apply",
 )

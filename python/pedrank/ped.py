@@ -128,30 +128,28 @@ def rescaling_statistics(reference: Any, features: Any, kernels: Any = None) -> 
 
 def run_ped_loop(
     forces: Callable[[Any], tuple[Any, float, int]],
-    apply: Callable[[Any, Any, Any], Any],
-    features: Any,
+    advance: Callable[[Any, Any], Any],
+    state: Any,
     *,
     exit_ratio: float,
     max_steps: int,
 ) -> PEDResult:
     """The PED phase loop shared by every implementation.
 
-    ``forces(current)`` returns (displacement (C, D), energy, coincident pairs) of a
-    configuration; ``apply(current, displacement, out)`` writes the moved features
-    into ``out`` (None: a new array) and returns them. Steps are accepted while their
-    movement divided by the first step's movement exceeds ``exit_ratio``, at most
-    ``max_steps`` of them; a step that fails the test is never applied, so it costs
-    no pass over the features. When the first step moves nothing (no overlap) the
-    features are returned unchanged (the authors' code divides 0 by 0 there).
-    Only one moved copy of the features is ever alive: the first accepted step
-    allocates it and later ones update it in place.
+    ``forces(state)`` returns (displacement (C, D), energy, coincident pairs) of a
+    configuration; ``advance(state, displacement)`` returns the configuration after
+    the step. The state is whatever an implementation moves: the reference moves the
+    features themselves, :func:`ped` only the class means. Steps are accepted while
+    their movement divided by the first step's movement exceeds ``exit_ratio``, at
+    most ``max_steps`` of them; a step that fails the test is never applied. When the
+    first step moves nothing (no overlap) the state is returned unchanged (the
+    authors' code divides 0 by 0 there). ``PEDResult.features`` holds the final state.
     """
-    current = features
     movements: list[float] = []
     energies: list[float] = []
     first_movement = None
     while True:
-        displacement, energy, coincident = forces(current)
+        displacement, energy, coincident = forces(state)
         energies.append(float(energy))
         if len(movements) >= max_steps:
             break
@@ -161,9 +159,9 @@ def run_ped_loop(
         if first_movement == 0 or movement / first_movement <= exit_ratio:
             break
         movements.append(movement)
-        current = apply(current, displacement, None if current is features else current)
+        state = advance(state, displacement)
     return PEDResult(
-        features=current,
+        features=state,
         steps=len(movements),
         movements=movements,
         energies=energies,
@@ -224,21 +222,55 @@ def ped(
     checked, encoded, classes = check_classification(features, labels)
     guard("ped", checked, classes.shape[0], backend=backend)
     kernels = select_kernels(checked, backend)
-    center, scale = rescaling_statistics(reference, checked, kernels)
     n_classes = classes.shape[0]
+    # The only pass that reads the features before the moved copy is written: moving a whole class shifts its
+    # mean and leaves its variances as they are, so every step works on these C x D statistics.
+    counts, means, variances = kernels.class_moments(checked, encoded, n_classes)
+    if reference is None:
+        center, scale = _pooled_mean_std(counts, means, variances)
+    else:
+        center, scale = rescaling_statistics(reference, checked, kernels)
+    rescaled_means = (means - center) / scale
+    radii = np.sqrt((variances / (scale * scale)).sum(axis=1))
+    on_device = _device_placer(checked, kernels)
 
-    def forces(current):
-        return kernels.ped_forces(
-            current, encoded, n_classes, center, scale, float(radius), float(elastic), float(time_step)
+    def forces(state):
+        class_means, _ = state
+        return kernels.ped_pair_forces(
+            on_device(class_means), on_device(radii), float(radius), float(elastic), float(time_step)
         )
 
-    def apply(current, displacement, out):
-        if out is None:
-            out = current.new_empty(current.shape) if is_torch_tensor(current) else np.empty_like(current)
-        return kernels.ped_apply(current, encoded, displacement, scale, out)
+    def advance(state, displacement):
+        class_means, total = state
+        displacement = to_numpy(displacement, np.float64)
+        return class_means + displacement, total + displacement
 
-    result = run_ped_loop(forces, apply, checked, exit_ratio=exit_ratio, max_steps=max_steps)
-    if result.features is checked:
+    result = run_ped_loop(
+        forces, advance, (rescaled_means, np.zeros_like(rescaled_means)), exit_ratio=exit_ratio, max_steps=max_steps
+    )
+    _, total = result.features
+    if result.steps == 0:
         # Nothing moved: still hand back a new array, so callers may write to it.
         result.features = checked.clone() if is_torch_tensor(checked) else np.array(checked)
+    else:
+        out = checked.new_empty(checked.shape) if is_torch_tensor(checked) else np.empty_like(checked)
+        result.features = kernels.ped_apply(checked, encoded, total, scale, out)
     return result
+
+
+def _pooled_mean_std(counts, means, variances) -> tuple[np.ndarray, np.ndarray]:
+    """Column mean and floored population std of the whole set from its class moments (law of total variance)."""
+    weights = np.asarray(counts, dtype=np.float64)[:, None] / float(np.sum(counts))
+    center = (weights * means).sum(axis=0)
+    spread = means - center
+    variance = (weights * (variances + spread * spread)).sum(axis=0)
+    return center, np.maximum(np.sqrt(variance), SCALE_FLOOR)
+
+
+def _device_placer(features, kernels) -> Callable[[np.ndarray], Any]:
+    """Small host arrays to the features' device, so torch kernels compute the pair forces there."""
+    if not is_torch_tensor(features) or not hasattr(kernels, "kernels_for"):
+        return lambda values: values
+    import torch
+
+    return lambda values: torch.as_tensor(values, device=features.device)

@@ -64,11 +64,11 @@ def ped(
     def forces(current):
         return ped_forces(current, encoded, n_classes, center, scale, radius, elastic, time_step)
 
-    def apply(current, displacement, out):
+    def advance(current, displacement):
         return current + displacement[encoded] * scale  # a new array each step, as the authors do
 
     result = run_ped_loop(
-        forces, apply, np.asarray(checked, dtype=np.float64), exit_ratio=exit_ratio, max_steps=max_steps
+        forces, advance, np.asarray(checked, dtype=np.float64), exit_ratio=exit_ratio, max_steps=max_steps
     )
     result.features = result.features.astype(np.result_type(checked.dtype, np.float32))
     return result
