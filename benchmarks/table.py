@@ -30,9 +30,11 @@ ROWS = {
         ("GBC", "large", "gbc"),
         ("PED step", "large", "ped_step"),
         ("PED forces", "large", "ped_forces"),
+        ("PED loop", "large", "ped_loop"),
     ],
     "many_classes": [
         ("PED step", "many_classes", "ped_step"),
+        ("PED loop", "many_classes", "ped_loop"),
         ("PED+SFDA", "many_classes", "ped_sfda"),
     ],
     "small": [
@@ -40,6 +42,7 @@ ROWS = {
         ("SFDA", "small", "sfda"),
         ("GBC", "small", "gbc"),
         ("PED step", "small", "ped_step"),
+        ("PED loop", "small", "ped_loop"),
         ("PED+SFDA", "small", "ped_sfda"),
     ],
 }
@@ -80,6 +83,7 @@ def child(shape_name, task, implementation):
     from pedrank.reference.ped import ped_step as reference_ped_step
 
     module = pedrank if implementation == "pedrank" else pedrank.reference
+    extra = {}
     if task in ("gram32", "gram64"):
         call = lambda: features.T @ features  # noqa: E731
     elif task in ("logme", "sfda", "gbc"):
@@ -94,6 +98,12 @@ def child(shape_name, task, implementation):
         center, scale = rescaling_statistics(None, features)
         forces = _core.ped_forces if implementation == "pedrank" else reference_ped_forces
         call = lambda: float(np.abs(forces(features, labels, n_classes, center, scale, 0.6, 1.0, 0.1)[0]).sum())  # noqa: E731
+    elif task == "ped_loop":
+        # the whole PED call (validation, statistics, every step, the moved features), default options
+        def call():
+            result = module.ped(features, labels)
+            extra["steps"] = result.steps
+            return float(sum(result.movements))
     elif task == "ped_sfda":
         call = lambda: module.score(features, labels, "sfda", ped=True)  # noqa: E731
     else:
@@ -105,7 +115,7 @@ def child(shape_name, task, implementation):
     seconds = time.perf_counter() - start
     peak = _rss_bytes("VmHWM") - before
     value = float(value) if np.ndim(value) == 0 else None
-    print(json.dumps({"seconds": seconds, "peak_bytes": peak, "value": value}))
+    print(json.dumps({"seconds": seconds, "peak_bytes": peak, "value": value, **extra}))
 
 
 def measure(shape_name, task, implementation, timeout):
@@ -129,6 +139,7 @@ def main(argv=None):
     parser.add_argument("--no-reference", action="store_true", help="skip pedrank.reference (fast)")
     parser.add_argument("--reference-ped-sfda", action="store_true",
                         help="also run the reference PED+SFDA loop at C=397 (about 8 GB, minutes)")
+    parser.add_argument("--only", help="comma-separated tasks to run (e.g. ped_step,ped_loop); default all")
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
@@ -142,7 +153,7 @@ def main(argv=None):
 
     shapes = ["large", "many_classes"] if args.shape == "both" else [args.shape]
     results = []
-    header = (f"{'score':<10} {'shape (N, D, C)':<20} {'reference s':>11} {'pedrank s':>9} {'gram32 s':>8} "
+    header = (f"{'score':<16} {'shape (N, D, C)':<20} {'reference s':>11} {'pedrank s':>9} {'gram32 s':>8} "
               f"{'gram64 s':>8} {'ref/ped':>7} {'ped/g32':>7} {'ped/g64':>7} {'ped peak':>10} {'ref peak':>10} "
               f"{'rel diff':>8}")
     print(f"# {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
@@ -153,6 +164,8 @@ def main(argv=None):
         gram32 = measure(shape_name, "gram32", "numpy", args.timeout)
         gram64 = measure(shape_name, "gram64", "numpy", args.timeout)
         for label, _, task in ROWS[shape_name]:
+            if args.only and task not in args.only.split(","):
+                continue
             ours = measure(shape_name, task, "pedrank", args.timeout)
             skip_ref = args.no_reference or (task == "ped_sfda" and shape_name != "small"
                                              and not args.reference_ped_sfda)
@@ -160,7 +173,11 @@ def main(argv=None):
             ref_s = ref["seconds"] if ref else float("nan")
             rel = (abs(ours["value"] - ref["value"]) / abs(ref["value"])
                    if ref and ours["value"] is not None and ref["value"] not in (None, 0) else float("nan"))
-            print(f"{label:<10} {f'({n}, {d}, {c})':<20} {ref_s:>11.2f} {ours['seconds']:>9.2f} "
+            if "steps" in ours:
+                label = f"{label} ({ours['steps']} st.)"
+                if ref and ref.get("steps") != ours["steps"]:
+                    print(f"    steps differ: reference {ref.get('steps')}, pedrank {ours['steps']}", flush=True)
+            print(f"{label:<16} {f'({n}, {d}, {c})':<20} {ref_s:>11.2f} {ours['seconds']:>9.2f} "
                   f"{gram32['seconds']:>8.2f} {gram64['seconds']:>8.2f} {ref_s / ours['seconds']:>7.1f} "
                   f"{ours['seconds'] / gram32['seconds']:>7.2f} {ours['seconds'] / gram64['seconds']:>7.2f} "
                   f"{fmt_bytes(ours['peak_bytes']):>10} {fmt_bytes(ref['peak_bytes']) if ref else '-':>10} "
