@@ -444,7 +444,8 @@ PYBIND11_MODULE(_core, m) {
       "Use SciPy's OpenBLAS/LAPACK for the Gram and eigen-decompositions (default) or Eigen only (for benchmarks).");
   m.def(
       "set_eig_threads", [](int n) { linalg().eig_threads = n; }, py::arg("n"),
-      "OpenBLAS threads for the symmetric eigensolver (default 1; 0 = OpenBLAS's own default). For benchmarks.");
+      "OpenBLAS threads for the symmetric eigensolvers (default: PEDRANK_EIG_THREADS, else 0 = OpenBLAS's own "
+      "count).");
   m.def("blas_backend", []() -> std::string {
     const Linalg& la = linalg();
     return la.enabled && la.available() ? "scipy-openblas" : "eigen";

@@ -7,6 +7,7 @@
 
 #include <Eigen/Eigenvalues>
 
+#include <cstdlib>
 #include <limits>
 
 #include "common.hpp"
@@ -25,10 +26,14 @@ struct Linalg {
   dsyrk_t dsyrk = nullptr;
   // OpenBLAS's per-calling-thread thread count (openblas_set_num_threads_local, OpenBLAS >= 0.3.26), if found.
   set_threads_local_t set_threads_local = nullptr;
-  // Threads for dsyevd (0 = OpenBLAS's default). Its thousands of small level-2 calls each synchronise
-  // OpenBLAS's workers: on a 2-core machine shared with other work that made np.linalg.eigh(2048) take 10 s
-  // instead of 1 s, while one thread stays near 1.5 s whatever the load.
-  int eig_threads = 1;
+  // OpenBLAS threads for the eigensolvers (0 = OpenBLAS's own count, as numpy and scipy use). Measured at
+  // D = 2048 on 2 cores: LogME 3.25 s with both threads against 3.78 s with one on a quiet machine, but 2.7-3.2 s
+  // against 2.1-2.2 s while another process keeps one core busy (the solver's many small level-2 calls each
+  // synchronise the workers). PEDRANK_EIG_THREADS=1 suits a machine shared with other work.
+  int eig_threads = [] {
+    const char* env = std::getenv("PEDRANK_EIG_THREADS");
+    return env ? std::max(std::atoi(env), 0) : 0;
+  }();
   dsyevd_t dsyevd = nullptr;
   dsyevr_t dsyevr = nullptr;  // top-k eigenpairs only (GBC's PCA)
   bool enabled = true;  // switched off by _core.set_blas(False), e.g. to measure Eigen's path
