@@ -14,9 +14,10 @@ Algorithms (same numbers as the authors' code, much less work):
 - SFDA's generalised eigenproblem Sb v = l Sw' v is replaced by a Cholesky solve: coef = M Sw'^-1.
 - GBC's PCA is an eigen-decomposition of the covariance (or of the centred Gram matrix when N < D).
 - PED works from class means and variances and visits pairs of classes in row blocks, so memory stays
-  O(block * C * D) instead of the authors' C x C x D. The step is split like the compiled core: ``ped_forces``
-  (class statistics from one shifted pass, pairwise forces) and ``ped_apply`` (writes the moved features into a
-  caller-given array, possibly X itself); ``ped_step`` is their composition.
+  O(block * C * D) instead of the authors' C x C x D. The step is split like the compiled core:
+  ``class_moments`` (counts, means, variances from one shifted pass), ``ped_pair_forces`` (the pairwise
+  displacements from rescaled means and radii alone), ``ped_forces`` (the two composed) and ``ped_apply``
+  (writes the moved features into a caller-given array, possibly X itself); ``ped_step`` is forces then apply.
 
 Precision: ``dtype="float64"`` (default) matches the reference to about 1e-8 relative. ``dtype="float32"``
 runs the O(N) passes (Gram matrices, projections, class sums) in float32 and every D x D factorisation in
