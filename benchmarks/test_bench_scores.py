@@ -73,6 +73,14 @@ def test_ped_step(benchmark, data, implementation):
          implementation=implementation)
 
 
+@pytest.mark.parametrize("implementation", list(IMPLEMENTATIONS))
+def test_ped_loop(benchmark, data, implementation):
+    """The whole PED call (every step and the moved features), default options."""
+    shape_name, features, labels = data
+    _run(benchmark, shape_name, IMPLEMENTATIONS[implementation].ped, features, labels,
+         implementation=implementation)
+
+
 def test_ped_sfda(benchmark, data):
     shape_name, features, labels = data
     _run(benchmark, shape_name, pedrank.score, features, labels, "sfda", ped=True)
