@@ -28,7 +28,7 @@ def test_reference_ped_counts_the_c_by_c_by_d_tensors():
     assert estimate >= 4 * 397 * 397 * 2048 * 8
     core = estimate_bytes("ped", 50_000, 2048, 397, dtype_size=4, implementation="core", n_threads=2)
     assert core < estimate / 5  # O(N D + C D), no C x C x D
-    assert core >= 2 * 50_000 * 2048 * 4  # current and moved features
+    assert core >= 50_000 * 2048 * 4  # the moved features
 
 
 @pytest.mark.parametrize("metric", ["logme", "sfda", "gbc", "ped"])
@@ -111,8 +111,10 @@ def test_guard_refuses_the_reference_ped_but_not_the_core_at_the_same_limit(monk
         lambda lib, x, y: lib.gbc(x, y),
         lambda lib, x, y: lib.ped(x, y),
         lambda lib, x, y: lib.score(x, y, "sfda", ped=True),
+        lambda lib, x, y: lib.parc(x, y),
+        lambda lib, x, y: lib.nleep(x, y),
     ],
-    ids=["logme", "sfda", "gbc", "ped", "score"],
+    ids=["logme", "sfda", "gbc", "ped", "score", "parc", "nleep"],
 )
 def test_every_entry_point_is_guarded(monkeypatch, library, call):
     features, labels = make_problem(50, 8, 3, seed=0)
@@ -121,6 +123,56 @@ def test_every_entry_point_is_guarded(monkeypatch, library, call):
         call(library, features, labels)
     monkeypatch.delenv(MEMORY_LIMIT_ENV)
     call(library, features, labels)  # the same call runs when memory allows it
+
+
+@pytest.mark.parametrize("library", [pedrank, reference], ids=["public", "reference"])
+def test_parc_estimate_brackets_the_measured_peak(library):
+    """The m x m estimate is within a factor 2 of what PARC allocates (tracemalloc sees numpy's arrays)."""
+    import tracemalloc
+
+    from pedrank._memory import parc_bytes
+
+    features, labels = make_problem(1500, 16, 5, seed=1)
+    library.parc(features[:100], labels[:100])  # imports and caches outside the measurement
+    tracemalloc.start()
+    try:
+        library.parc(features, labels)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    implementation = "core" if library is pedrank else "reference"
+    estimate = parc_bytes(1500, 16, implementation=implementation)
+    assert peak / 2 <= estimate <= 2 * peak
+
+
+def test_parc_refuses_by_its_subsample_size_and_says_what_to_lower(monkeypatch):
+    from pedrank._memory import parc_bytes
+
+    features, labels = make_problem(3000, 8, 4, seed=2)
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, str(parc_bytes(2000, 8)))
+    with pytest.raises(InsufficientMemoryError, match="lower max_samples"):
+        pedrank.parc(features, labels)
+    pedrank.parc(features, labels, max_samples=1500)  # the same data fits on fewer rows
+
+
+def test_nleep_refuses_a_mixture_that_cannot_fit(monkeypatch):
+    """The second check knows the PCA's output dimension: many full covariances are what grows."""
+    from sklearn.decomposition import PCA
+
+    from pedrank._memory import nleep_bytes
+
+    features, labels = make_problem(600, 40, 6, seed=3)
+    reduced_dim = PCA(n_components=0.8, svd_solver="full").fit(features).n_components_
+    pca_stage = nleep_bytes(600, 40, 30)
+    mixture_stage = nleep_bytes(600, 40, 30, reduced_dim=reduced_dim)
+    assert mixture_stage > pca_stage  # 30 full covariances outweigh the PCA on these shapes
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, str(mixture_stage))
+    pedrank.nleep(features, labels)
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, str(pca_stage))  # the PCA passes, the mixture is refused
+    with pytest.raises(InsufficientMemoryError, match=f"30-component mixture on {reduced_dim} PCA dimensions"):
+        pedrank.nleep(features, labels)
+    with pytest.raises(InsufficientMemoryError, match="mixture"):
+        reference.nleep(features, labels)
 
 
 def test_insufficient_memory_error_is_exported():

@@ -27,6 +27,8 @@ __all__ = [
     "estimate_bytes",
     "format_bytes",
     "guard",
+    "nleep_bytes",
+    "parc_bytes",
 ]
 
 #: Environment variable (bytes) that overrides the available memory.
@@ -107,10 +109,10 @@ def estimate_bytes(
       means, coefficients and right-hand sides ``(T + 6) C D f``.
     * gbc: covariance per thread, sum, eigen-decomposition ``(T + 4) D^2 f``; the
       N x p projection ``N p f``; class statistics ``2 C p f``.
-    * ped (the whole loop): the current and the moved features ``2 N D s``; the
-      float64 copy and the ``std`` temporary of the rescaling statistics
-      (``pedrank.ped.rescaling_statistics``) ``2 N D f``; class sums per thread and
-      means, variances, displacement ``(T + 4) C D f``. Never C x C x D.
+    * ped (the whole loop): the moved features ``N D s`` (the features are read once
+      for their class moments and written once); shifted class sums and squares per
+      thread ``2 T C D f``; pivots, means, variances, rescaled means, summed and
+      current displacement ``7 C D f``. Never C x C x D.
 
     ``implementation="reference"`` (``pedrank.reference``, NumPy, plain ports):
 
@@ -129,8 +131,8 @@ def estimate_bytes(
       rescaled, displaced and moved features ``5 N D f``.
 
     ``implementation="torch"`` (``pedrank.backend``, array-API kernels): as "core"
-    with T = 1, plus the float64 working copy of the features ``N D f`` (and, for
-    ped, the same moved copies as the core).
+    with T = 1, plus the float64 working copy of the features ``N D f`` (for ped,
+    also the shifted rows and their squares of the moments pass, ``2 N D f``).
 
     Parameters
     ----------
@@ -183,10 +185,39 @@ def estimate_bytes(
     elif metric == "gbc":
         total = (t + 4) * d * d * f + n * p * f + 2 * c * p * f
     else:  # ped
-        total = 2 * n * d * s + 2 * n * d * f + (t + 4) * c * d * f
-    if implementation == "torch" and metric != "ped":
-        total += n * d * f
+        total = n * d * s + (2 * t + 7) * c * d * f
+    if implementation == "torch":
+        total += (3 if metric == "ped" else 1) * n * d * f
     return int(total)
+
+
+#: Peak bytes of PARC per (rows m)^2 float64 entries, measured with tracemalloc (4.14 and
+#: 9.6 at m = 1,000-4,000): the n x n correlation, the upper triangle, its ranks and the
+#: indicator (pedrank.parc); the reference adds the label correlation and index arrays.
+PARC_SQUARE_FACTOR = {"core": 4.5, "reference": 10.0}
+
+
+def parc_bytes(n_rows: int, n_features: int, *, implementation: str = "core") -> int:
+    """Peak bytes of PARC on ``n_rows`` (subsampled) rows: ``factor m^2 f`` for the
+    pairwise matrices plus the float64 copy, the PCA's ``3 m D f``."""
+    m, d = int(n_rows), int(n_features)
+    return int(PARC_SQUARE_FACTOR[implementation] * m * m * _F64 + 3 * m * d * _F64)
+
+
+def nleep_bytes(n_samples: int, n_features: int, n_mixture: int, reduced_dim: int | None = None) -> int:
+    """Peak bytes of NLEEP (an estimate; both implementations run scikit-learn).
+
+    ``reduced_dim=None`` counts the PCA stage only: the float64 copy, the centred copy
+    and the thin SVD's U ``3 N D f`` plus ``min(N, D)^2 f``. With the PCA's output
+    dimension k known, the mixture stage: the reduced features ``N k f``, the full
+    covariances, precisions and their Cholesky factors ``4 K k^2 f``, responsibilities
+    and log-probabilities ``4 N K f`` (K = ``n_mixture`` components).
+    """
+    n, d, k_mix = int(n_samples), int(n_features), int(n_mixture)
+    if reduced_dim is None:
+        return int(3 * n * d * _F64 + min(n, d) ** 2 * _F64)
+    k = int(reduced_dim)
+    return int(n * k * _F64 + 4 * k_mix * k * k * _F64 + 4 * n * k_mix * _F64)
 
 
 def available_bytes() -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import select_kernels
+from ._memory import check_memory, nleep_bytes
 from ._validation import PedrankValueError, check_classification, check_int
 from .backend import to_numpy
 from .leep import expected_empirical_prediction
@@ -23,6 +24,18 @@ def check_nleep_options(components_per_class, variance_kept):
         raise PedrankValueError(
             f"variance_kept: expected a fraction strictly between 0 and 1, found {variance_kept!r}"
         )
+
+
+def check_nleep_memory(n_samples, n_features, n_mixture, reduced_dim=None, *, implementation="core"):
+    """Refuse NLEEP before its PCA (``reduced_dim=None``) or its mixture when it would not fit in memory."""
+    needed = nleep_bytes(n_samples, n_features, n_mixture, reduced_dim)
+    stage = "PCA" if reduced_dim is None else f"{n_mixture}-component mixture on {reduced_dim} PCA dimensions"
+    check_memory(
+        needed,
+        what=f"nleep ({implementation}) {stage}, {n_samples} x {n_features} features",
+        advice="score a random subsample of the samples, lower components_per_class or variance_kept, "
+        "or project the features to fewer dimensions first",
+    )
 
 
 def mixture_posteriors(features, n_classes, *, components_per_class, variance_kept, random_state):
@@ -51,6 +64,7 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
     reduced = PCA(n_components=variance_kept, svd_solver="full").fit_transform(features)
     # More components than samples cannot be fitted; C close to N caps the mixture at N.
     n_components = min(components_per_class * n_classes, features.shape[0])
+    check_nleep_memory(*features.shape, n_components, reduced.shape[1])
     mixture = GaussianMixture(n_components=n_components, covariance_type="full", random_state=random_state)
     try:
         mixture.fit(reduced)
@@ -115,6 +129,8 @@ def nleep(
     uninformative (1/C-like values).
     """
     checked, encoded, classes = check_classification(features, labels)
+    check_nleep_options(components_per_class, variance_kept)
+    check_nleep_memory(*checked.shape, min(components_per_class * classes.shape[0], checked.shape[0]))
     kernels = select_kernels(checked, backend)
     posteriors = mixture_posteriors(
         np.asarray(to_numpy(checked), dtype=np.float64),

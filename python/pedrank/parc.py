@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import select_kernels
+from ._memory import check_memory, format_bytes, parc_bytes
 from ._validation import PedrankValueError, check_classification, check_int
 from .backend import to_numpy
 
@@ -16,7 +17,7 @@ __all__ = ["parc", "parc_inputs"]
 COMPONENT_VARIANCE_RTOL = 1e-12
 
 
-def parc_inputs(features, labels, *, n_components, max_samples, random_state, backend="auto"):
+def parc_inputs(features, labels, *, n_components, max_samples, random_state, backend="auto", implementation="core"):
     """Validated, subsampled, PCA-reduced and standardised features for PARC.
 
     Parameters
@@ -35,6 +36,12 @@ def parc_inputs(features, labels, *, n_components, max_samples, random_state, ba
         Target classes of those rows.
     kernels : module or object
         The kernels chosen for the features under ``backend``.
+
+    Raises
+    ------
+    InsufficientMemoryError
+        Before anything large is allocated, when the m x m matrices would not fit
+        (``implementation`` "core" for :func:`parc`, "reference" for the reference).
     """
     check_int(n_components, name="n_components", minimum=2)
     check_int(max_samples, name="max_samples", minimum=2)
@@ -42,6 +49,13 @@ def parc_inputs(features, labels, *, n_components, max_samples, random_state, ba
     kernels = select_kernels(features, backend)
     features = to_numpy(features)
     n_samples = features.shape[0]
+    n_rows = min(n_samples, max_samples)
+    check_memory(
+        parc_bytes(n_rows, features.shape[1], implementation=implementation),
+        what=f"parc ({implementation}) on {n_rows} x {features.shape[1]} features (pairwise {n_rows} x {n_rows})",
+        advice="lower max_samples (memory grows with its square; 5000 rows need about "
+        f"{format_bytes(parc_bytes(5000, features.shape[1], implementation=implementation))})",
+    )
     if n_samples > max_samples:
         # The same indices select features and labels (the authors' code subsamples the
         # features into the labels' place).

@@ -7,13 +7,15 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
 from .._validation import PedrankValueError, check_classification
-from ..nleep import check_nleep_options
+from ..nleep import check_nleep_memory, check_nleep_options
 
 
 def nleep(features, labels, *, components_per_class=5, variance_kept=0.8, random_state=0, log=False):
     """Reference NLEEP. See :func:`pedrank.nleep`."""
     check_nleep_options(components_per_class, variance_kept)
     features, encoded, classes = check_classification(features, labels)
+    n_mixture = min(components_per_class * classes.shape[0], features.shape[0])
+    check_nleep_memory(*features.shape, n_mixture, implementation="reference")
     features = np.asarray(features, dtype=np.float64)
     if np.all(features == features[0]):
         raise PedrankValueError("features: every column is constant (zero variance)")
@@ -21,6 +23,7 @@ def nleep(features, labels, *, components_per_class=5, variance_kept=0.8, random
     n_classes = classes.shape[0]
     reduced = PCA(n_components=variance_kept, svd_solver="full").fit_transform(features)
     n_components = min(components_per_class * n_classes, n_samples)
+    check_nleep_memory(n_samples, features.shape[1], n_components, reduced.shape[1], implementation="reference")
     mixture = GaussianMixture(
         n_components=n_components, covariance_type="full", random_state=random_state
     ).fit(reduced)

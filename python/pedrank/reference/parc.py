@@ -12,7 +12,12 @@ from ..parc import parc_inputs
 def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0):
     """Reference PARC. See :func:`pedrank.parc`."""
     standardised, encoded, _ = parc_inputs(
-        features, labels, n_components=n_components, max_samples=max_samples, random_state=random_state
+        features,
+        labels,
+        n_components=n_components,
+        max_samples=max_samples,
+        random_state=random_state,
+        implementation="reference",
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         correlation = np.corrcoef(standardised)
