@@ -145,3 +145,25 @@ def test_field_scores_after_ped_through_the_command_line(tmp_path, metric):
     expected = {model: pedrank.score(x, y, metric, ped=True) for model, (x, y) in pool.items()}
     assert {r["model"]: r["score"] for r in records} == pytest.approx(expected, rel=1e-12)
     assert [r["model"] for r in records] == sorted(expected, key=expected.get, reverse=True)
+
+
+def test_nce_ranks_source_predictions_read_from_files(tmp_path):
+    """1-D files of source-model predictions rank by NCE; a feature score on them names the file."""
+    rng = np.random.default_rng(5)
+    labels = np.arange(120) % 4
+    noise = {"sharp": 0.05, "blurry": 0.6, "random": 1.0}
+    pool = {}
+    for model, flip in noise.items():
+        predictions = np.where(rng.random(120) < flip, rng.integers(0, 6, size=120), labels + 2)
+        np.save(tmp_path / f"{model}_toy_feature.npy", predictions)
+        np.save(tmp_path / f"{model}_toy_label.npy", labels)
+        pool[model] = (predictions, labels)
+    done = run_cli("rank", tmp_path, "--metric", "nce", "--json", tmp_path / "nce.json")
+    assert done.returncode == 0, done.stderr
+    records = json.loads((tmp_path / "nce.json").read_text())
+    expected = rank(pool, metric="nce")
+    assert [r["model"] for r in records] == [r.model for r in expected] == ["sharp", "blurry", "random"]
+    np.testing.assert_allclose([r["score"] for r in records], [r.score for r in expected], rtol=1e-12)
+    refused = run_cli("rank", tmp_path, "--metric", "sfda")
+    assert refused.returncode == 2
+    assert "_toy_feature.npy" in refused.stderr and "2-D" in refused.stderr

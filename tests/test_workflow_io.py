@@ -93,7 +93,7 @@ def test_reference_files_are_found_beside_the_features_and_not_taken_for_models(
         (lambda d: np.save(d / "m_ds_feature.npy", np.zeros((4, 2))), "m_ds_label.npy is missing"),
         (lambda d: np.savez(d / "m.npz", feature=np.zeros((4, 2)), labels=np.zeros(4)), "missing 'features'"),
         (lambda d: np.savez(d / "m.npz", features=np.zeros((4, 2)), labels=np.zeros(5)), "one label per row"),
-        (lambda d: np.savez(d / "m.npz", features=np.zeros(4), labels=np.zeros(4)), "2-D"),
+        (lambda d: np.savez(d / "m.npz", features=np.zeros((4, 2, 2)), labels=np.zeros(4)), "2-D"),
         (lambda d: (d / "m.npz").write_bytes(b"not a zip"), "not a readable"),
     ],
 )

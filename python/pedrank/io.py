@@ -122,8 +122,11 @@ def _require_keys(arrays: Mapping[str, np.ndarray], keys: Iterable[str], path: P
 
 
 def _check_pair(features: np.ndarray, labels: np.ndarray, path: Path) -> None:
-    if features.ndim != 2:
-        raise FeatureFileError(path, f"features must be 2-D (N x D), found shape {features.shape}")
+    if features.ndim not in (1, 2):
+        raise FeatureFileError(
+            path,
+            f"features must be 2-D (N x D), or 1-D source-model predictions for NCE, found shape {features.shape}",
+        )
     if labels.ndim != 1 or labels.shape[0] != features.shape[0]:
         raise FeatureFileError(
             path,
@@ -145,8 +148,9 @@ def load_features(path: PathLike, labels: PathLike | None = None) -> tuple[np.nd
 
     Returns
     -------
-    features : ndarray of shape (N, D)
-        Memory-mapped read-only for ``.npy`` files.
+    features : ndarray of shape (N, D), or (N,)
+        Memory-mapped read-only for ``.npy`` files. A 1-D array (a source model's hard predictions, which NCE
+        scores) is accepted here; the feature scores refuse it with the model's name.
     labels : ndarray of shape (N,)
 
     Raises
