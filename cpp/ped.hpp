@@ -88,20 +88,6 @@ ShiftedMoments shifted_class_moments(const FeatureView<T>& X, const std::int64_t
 
 }  // namespace detail
 
-// Column means and population standard deviations (PED's rescaling statistics) from one shifted pass, O(D)
-// memory: std = sqrt(mean((x - x_0)^2) - mean(x - x_0)^2), x_0 the first row.
-template <typename T>
-std::pair<Vec, Vec> mean_std(const FeatureView<T>& X) {
-  require(X.n >= 1 && X.d >= 1, "features must have at least one row and one column");
-  const std::vector<std::int64_t> one_class(static_cast<std::size_t>(X.n), 0);
-  const detail::ShiftedMoments m = detail::shifted_class_moments(X, one_class.data(), 1);
-  const double n = static_cast<double>(X.n);
-  const Eigen::ArrayXd shift = m.sum.row(0).transpose().array() / n;
-  Vec mean = (m.pivot.row(0).transpose().array() + shift).matrix();
-  Vec sd = (m.sumsq.row(0).transpose().array() / n - shift.square()).max(0.0).sqrt().matrix();
-  return {mean, sd};
-}
-
 // Per-class counts, means and per-column population variances (raw units) from one shifted pass over X. PED needs
 // nothing else from the features: moving a whole class changes its mean and leaves its variances as they are, so
 // every step after the first works on these C x D numbers alone.
@@ -126,6 +112,15 @@ ClassMoments class_moments(const FeatureView<T>& X, const std::int64_t* labels, 
     out.var.row(c) = (m.sumsq.row(c).transpose().array() / n_c - shift.square()).max(0.0).transpose();
   }
   return out;
+}
+
+// Column means and population standard deviations (PED's rescaling statistics): the moments of X as one class,
+// one shifted pass, O(D) memory.
+template <typename T>
+std::pair<Vec, Vec> mean_std(const FeatureView<T>& X) {
+  const std::vector<std::int64_t> one_class(static_cast<std::size_t>(X.n), 0);
+  const ClassMoments m = class_moments(X, one_class.data(), 1);
+  return {m.mean.row(0).transpose(), m.var.row(0).transpose().cwiseSqrt()};
 }
 
 // The pairwise elastic displacements of classes with rescaled means mu (C x D) and radii R (C): O(C^2 D) work,
@@ -209,12 +204,6 @@ inline std::pair<RowMat, Vec> ped_rescaled_classes(const ClassMoments& m, const 
 template <typename T>
 PedForces ped_forces(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes, const Vec& center,
                      const Vec& scale, double radius, double elastic, double time_step) {
-  require(X.n >= 1 && X.d >= 1, "features must have at least one row and one column");
-  require(center.size() == X.d, "center must have length " + std::to_string(X.d) + ", got " +
-                                    std::to_string(center.size()));
-  require(scale.size() == X.d, "scale must have length " + std::to_string(X.d) + ", got " +
-                                   std::to_string(scale.size()));
-  require((scale.array() > 0.0).all() && scale.allFinite(), "scale must be finite and > 0");
   const auto [mu, R] = ped_rescaled_classes(class_moments(X, labels, n_classes), center, scale);
   return ped_pair_forces(mu, R, radius, elastic, time_step);
 }

@@ -238,14 +238,12 @@ def ped(
     else:
         center, scale = rescaling_statistics(reference, checked, kernels)
     rescaled_means = (means - center) / scale
-    radii = np.sqrt((variances / (scale * scale)).sum(axis=1))
     on_device = _device_placer(checked, kernels)
+    radii = on_device(np.sqrt((variances / (scale * scale)).sum(axis=1)))
 
     def forces(state):
         class_means, _ = state
-        return kernels.ped_pair_forces(
-            on_device(class_means), on_device(radii), float(radius), float(elastic), float(time_step)
-        )
+        return kernels.ped_pair_forces(on_device(class_means), radii, float(radius), float(elastic), float(time_step))
 
     def advance(state, displacement):
         class_means, total = state
