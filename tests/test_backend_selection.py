@@ -114,3 +114,23 @@ def test_float32_compute_tracks_float64():
     moved32 = single.ped_step(features, labels, 6, center, scale, 0.6, 1.0, 0.1)[1]
     moved64 = double.ped_step(features, labels, 6, center, scale, 0.6, 1.0, 0.1)[1]
     assert np.abs(moved32).sum() == pytest.approx(np.abs(moved64).sum(), rel=1e-3)
+
+
+def test_public_ped_on_tensors_equals_the_reference_loop():
+    """The whole PED call on a tensor: statistics, pair forces and the moved copy on the tensor's device."""
+    import os
+
+    torch = pytest.importorskip("torch")
+    import pedrank
+    import pedrank.reference as reference
+
+    features, labels = make_problem(400, 12, 9, seed=4)
+    device = os.environ.get("PEDRANK_TEST_DEVICE", "cpu")
+    result = pedrank.ped(torch.as_tensor(features, device=device), labels, radius=1.5)
+    expected = reference.ped(features, labels, radius=1.5)
+    assert is_torch_tensor(result.features) and result.features.device.type == torch.device(device).type
+    assert result.features.dtype == torch.float64
+    assert result.steps == expected.steps > 1
+    np.testing.assert_allclose(result.movements, expected.movements, rtol=1e-8)
+    np.testing.assert_allclose(result.energies, expected.energies, rtol=1e-8)
+    np.testing.assert_allclose(result.features.cpu().numpy(), expected.features, rtol=1e-8, atol=1e-12)
