@@ -4,9 +4,10 @@ calls are deterministic and thread-safe.
 Tolerances. Validation up-casts float16 to float32 exactly, and every score computes in
 float64, so float16/float32 input scores like the float64 array of the same (up-cast) values
 to rtol 1e-9 (only the order of float64 sums may differ). PED's moved features keep the
-input's precision (float32 stays float32: each step rounds them), so they match the float64
-run of the same values to rtol 1e-5 of the feature scale, and so do PED's energies and
-the scores of the moved features.
+input's precision (float32 stays float32: rounded once, after the last step), so they match
+the float64 run of the same values to rtol 1e-5 of the feature scale, and so do PED's
+energies and the scores of the moved features (rounding 2^-24 of the features can move a
+score by more than that).
 """
 
 from __future__ import annotations
