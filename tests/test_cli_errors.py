@@ -33,6 +33,8 @@ def _cases(tmp_path):
     scores.write_text(json.dumps([{"model": "a", "score": 1.0}, {"model": "zz", "score": 2.0}]))
     truth = tmp_path / "truth.csv"
     truth.write_text("model,ds\na,90\nb,80\n")
+    two_columns = tmp_path / "truth2.csv"  # a single accuracy column is used whatever --dataset says
+    two_columns.write_text("model,ds,ds2\na,90,1\nb,80,2\n")
     not_json = tmp_path / "scores_broken.json"
     not_json.write_text("{")
     return {
@@ -45,7 +47,7 @@ def _cases(tmp_path):
         "negative radius": (["rank", good, "--ped", "--radius", "-1"], "radius"),
         "unknown metric option": (["rank", good, "--option", "bogus=1"], "bogus"),
         "model missing from truth": (["evaluate", scores, "--truth", truth], "zz"),
-        "unknown truth column": (["evaluate", scores, "--truth", truth, "--dataset", "other"], "other"),
+        "unknown truth column": (["evaluate", scores, "--truth", two_columns, "--dataset", "other"], "other"),
         "broken scores file": (["evaluate", not_json, "--truth", truth], "scores_broken.json"),
         "plot of a missing file": (["plot", "ped", tmp_path / "none.npz"], "none.npz"),
         "reproduce on a file": (["reproduce", truth], "truth.csv"),

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import csv
+import itertools
+import json
 import math
+import re
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from pedrank.evaluate import evaluate
+from pedrank import PedrankValueError
+from pedrank.evaluate import TruthFileError, evaluate, read_baseline, read_truth
+from pedrank.io import FeatureFileError
 from pedrank.rank import RankRecord, RankTable
+from test_cli_rank import run_cli  # tests/ is on sys.path under pytest's default import mode
 
 
 def _random_case(n_models, seed):
@@ -94,3 +101,240 @@ def test_constant_scores_give_nan_pearson_not_an_error():
     result = evaluate({"a": 1.0, "b": 1.0, "c": 1.0}, {"a": 1.0, "b": 2.0, "c": 3.0})
     assert math.isnan(result.pearson)
     assert result.to_dict()["pearson"] is None
+
+
+# ------------------------------------------------------------------------------------ baselines
+
+
+def test_a_baseline_is_judged_exactly_like_a_score():
+    scores, accuracies = _random_case(8, 3)
+    sizes = dict(zip(scores, np.random.default_rng(9).uniform(1e6, 1e8, size=8)))
+    probe = dict(zip(scores, np.random.default_rng(10).uniform(40, 90, size=8)))
+    result = evaluate(scores, accuracies, top_k=(1, 2), baselines={"params": sizes, "probe": probe})
+    assert list(result.baselines) == ["params", "probe"]
+    for name, values in (("params", sizes), ("probe", probe)):
+        alone = evaluate(values, accuracies, top_k=(1, 2))
+        assert result.baselines[name] == alone
+        x = [values[m] for m in scores]
+        y = [accuracies[m] for m in scores]
+        assert alone.weighted_tau == pytest.approx(stats.weightedtau(x, y)[0], abs=1e-15)
+    # the score's own metrics are those of an evaluation without baselines
+    plain = evaluate(scores, accuracies, top_k=(1, 2))
+    assert (result.weighted_tau, result.kendall_tau, result.top_k_relative_accuracy) == (
+        plain.weighted_tau, plain.kendall_tau, plain.top_k_relative_accuracy)
+    flat = result.to_dict()
+    assert flat["baselines"]["params"]["kendall_tau"] == pytest.approx(result.baselines["params"].kendall_tau)
+    assert flat["weighted_tau"] == plain.to_dict()["weighted_tau"] and "random" not in flat
+
+
+def test_a_size_ordered_baseline_can_beat_the_score():
+    # The point of baselines: a perfect size ordering against a poor score.
+    accuracies = {"a": 60.0, "b": 70.0, "c": 80.0, "d": 90.0}
+    result = evaluate({"a": 4, "b": 3, "c": 1, "d": 2}, accuracies, baselines={"params": {"a": 1, "b": 2, "c": 3,
+                                                                                        "d": 4}})
+    assert result.baselines["params"].kendall_tau == pytest.approx(1.0)
+    assert result.kendall_tau < 0
+    text = result.to_string()
+    assert "params" in text.splitlines()[1] and f"{result.kendall_tau:.4f}" in text
+
+
+def test_baselines_with_a_missing_or_bad_value_or_a_reserved_name_are_refused():
+    scores = {"a": 1.0, "b": 2.0, "c": 3.0}
+    accuracies = {"a": 1.0, "b": 2.0, "c": 3.0}
+    with pytest.raises(PedrankValueError, match=r"baselines\['params'\] has no value for 1 scored model\(s\): \['b'\]"):
+        evaluate(scores, accuracies, baselines={"params": {"a": 1.0, "c": 2.0, "x": 5.0}})
+    with pytest.raises(PedrankValueError, match=r"not finite for model\(s\) \['c'\]"):
+        evaluate(scores, accuracies, baselines={"params": {"a": 1.0, "b": 2.0, "c": math.inf}})
+    for name in ("score", "random"):
+        with pytest.raises(PedrankValueError, match=repr(name)):
+            evaluate(scores, accuracies, baselines={name: scores})
+    with pytest.raises(PedrankValueError, match="random_rankings"):
+        evaluate(scores, accuracies, random_rankings=-1)
+
+
+def _exact_random_top_k(y, k):
+    """E[max of a uniformly random k-subset of y] / max(y), from the order statistics."""
+    y = np.sort(np.asarray(y, dtype=float))
+    n = y.shape[0]
+    weights = np.array([math.comb(i, k - 1) for i in range(n)], dtype=float) / math.comb(n, k)
+    return float(weights @ y / y[-1])
+
+
+def test_random_rankings_match_their_exact_distribution():
+    _, accuracies = _random_case(6, 4)
+    scores = dict(zip(accuracies, range(6)))
+    n_draws = 1000
+    result = evaluate(scores, accuracies, top_k=(1, 2, 4), random_rankings=n_draws, seed=5)
+    random = result.random
+    assert random.permutations == n_draws and random.seed == 5
+    # Kendall tau of a random ranking against distinct accuracies: mean 0, variance 2(2n+5)/(9n(n-1)).
+    n = 6
+    exact_std = math.sqrt(2 * (2 * n + 5) / (9 * n * (n - 1)))
+    assert abs(random.mean["kendall_tau"]) < 4 * exact_std / math.sqrt(n_draws)
+    assert random.std["kendall_tau"] == pytest.approx(exact_std, rel=0.1)
+    # Top-k relative accuracy: the expected best of k random models.
+    y = list(accuracies.values())
+    for k in (1, 2, 4):
+        spread = random.std[f"top{k}_relative_accuracy"]
+        assert abs(random.mean[f"top{k}_relative_accuracy"] - _exact_random_top_k(y, k)) < 4 * spread / math.sqrt(
+            n_draws) + 1e-12
+    # Weighted tau: the mean over all 720 rankings, computed exhaustively.
+    values = [stats.weightedtau(np.array(p, dtype=float), np.array(y))[0] for p in itertools.permutations(range(n))]
+    assert abs(random.mean["weighted_tau"] - np.mean(values)) < 4 * np.std(values) / math.sqrt(n_draws)
+    assert random.std["weighted_tau"] == pytest.approx(np.std(values), rel=0.1)
+
+
+def test_random_rankings_are_deterministic_given_the_seed():
+    scores, accuracies = _random_case(7, 6)
+    first = evaluate(scores, accuracies, random_rankings=200, seed=11)
+    assert evaluate(scores, accuracies, random_rankings=200, seed=11) == first
+    other = evaluate(scores, accuracies, random_rankings=200, seed=12)
+    assert other.random.mean["weighted_tau"] != first.random.mean["weighted_tau"]
+    flat = first.to_dict()["random"]
+    assert flat["permutations"] == 200 and flat["seed"] == 11
+    assert flat["kendall_tau_mean"] == first.random.mean["kendall_tau"]
+    assert flat["top3_relative_accuracy_std"] == first.random.std["top3_relative_accuracy"]
+    assert "+-" in first.to_string() and "random (200 rankings)" in first.to_string()
+
+
+def test_without_baselines_the_text_is_one_value_per_metric():
+    scores, accuracies = _random_case(4, 7)
+    lines = evaluate(scores, accuracies).to_string().splitlines()
+    assert lines[0] == "4 models"
+    assert [line.split()[0] for line in lines[1:]] == ["weighted_tau", "kendall_tau", "pearson",
+                                                       "top1_relative_accuracy", "top3_relative_accuracy"]
+    assert all(len(line.split()) == 2 for line in lines[1:])
+
+
+def test_evaluate_does_not_mutate_its_inputs():
+    scores, accuracies = _random_case(5, 8)
+    sizes = dict(zip(scores, range(5)))
+    copies = (dict(scores), dict(accuracies), dict(sizes))
+    evaluate(scores, accuracies, baselines={"params": sizes}, random_rankings=10)
+    assert (scores, accuracies, sizes) == copies
+
+
+# ------------------------------------------------------------------------------------ truth files
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_a_plain_two_column_truth_file_is_read_whatever_its_header(tmp_path):
+    plain = _write(tmp_path / "acc.csv", "model,accuracy\na,90.5\nb,80\nc,\n")
+    for dataset in (None, "cifar10", "accuracy"):
+        truth = read_truth(plain, dataset)
+        assert truth.accuracies == {"a": 90.5, "b": 80.0} and truth.column == "accuracy" and truth.baselines == {}
+    other_names = _write(tmp_path / "top1.csv", "name,top1,family\nx,0.7,cnn\ny,0.9,vit\n")
+    truth = read_truth(other_names, "pets")
+    assert truth.accuracies == {"x": 0.7, "y": 0.9} and truth.column == "top1"  # 'family' is not numeric
+
+
+def test_the_per_dataset_layout_and_its_baseline_columns(tmp_path):
+    path = _write(tmp_path / "truth.csv", "model,cifar10,dtd,params,source_accuracy,baseline_probe\n"
+                                          "a,90.5,70,25.6e6,76.1,88\nb,80,,11.7e6,69.8,81\n")
+    truth = read_truth(path, "dtd")
+    assert truth.accuracies == {"a": 70.0} and truth.column == "dtd"
+    assert truth.baselines == {"params": {"a": 25.6e6, "b": 11.7e6}, "source_accuracy": {"a": 76.1, "b": 69.8},
+                               "probe": {"a": 88.0, "b": 81.0}}
+    assert read_truth(path, "cifar10").accuracies == {"a": 90.5, "b": 80.0}
+    # baseline columns never count as accuracies: with one dataset column the file is plain
+    single = _write(tmp_path / "single.csv", "model,acc,params\na,1,3\nb,2,4\n")
+    assert read_truth(single, "cifar10").column == "acc"
+
+
+@pytest.mark.parametrize("dataset", [None, "pets"])
+def test_an_ambiguous_truth_file_names_the_file_and_its_columns(tmp_path, dataset):
+    path = _write(tmp_path / "truth.csv", "model,cifar10,dtd\na,90,70\nb,80,60\n")
+    with pytest.raises(TruthFileError) as info:
+        read_truth(path, dataset)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "['model', 'cifar10', 'dtd']" in message
+    assert ("'pets'" in message) == (dataset == "pets")
+    assert isinstance(info.value, PedrankValueError) and isinstance(info.value, FeatureFileError)
+
+
+def test_truth_files_that_cannot_be_used(tmp_path):
+    cases = {
+        "model,notes\na,good\n": "no numeric accuracy column",
+        "model,accuracy\na,90\na,91\n": "'a' appears again (first on line 2)",
+        "model,cifar10,dtd\na,x,1\n": "line 2: cifar10 is not a number",
+        "model\na\n": "at least one value column",
+    }
+    for index, (text, expected) in enumerate(cases.items()):
+        path = _write(tmp_path / f"t{index}.csv", text)
+        with pytest.raises(TruthFileError, match=re.escape(expected)):
+            read_truth(path, "cifar10")
+    with pytest.raises(TruthFileError, match="no such file"):
+        read_truth(tmp_path / "absent.csv")
+
+
+def test_read_baseline_by_name_or_single_column(tmp_path):
+    assert read_baseline(_write(tmp_path / "s.csv", "name,size\na,1\nb,2\n"), "params") == {"a": 1.0, "b": 2.0}
+    both = _write(tmp_path / "b.csv", "model,params,source_accuracy\na,1,70\nb,2,60\n")
+    assert read_baseline(both, "source_accuracy") == {"a": 70.0, "b": 60.0}
+    with pytest.raises(TruthFileError, match=r"no column 'probe' and 2 numeric columns"):
+        read_baseline(both, "probe")
+
+
+# ------------------------------------------------------------------------------------ command line
+
+
+def _pool_files(tmp_path):
+    """A rank table written as CSV, a plain truth CSV and a sizes CSV; returns paths and the values."""
+    table = RankTable([RankRecord("vit", 2.5, 0.1), RankRecord("resnet", 1.5, 0.1), RankRecord("convnext", 1.0, 0.1),
+                       RankRecord("mobilenet", -0.5, 0.1)], metric="sfda", dataset="cifar10")
+    accuracies = {"resnet": 91.25, "vit": 93.5, "convnext": 94.0, "mobilenet": 85.75}
+    sizes = {"resnet": 25.6e6, "vit": 86.6e6, "convnext": 88.6e6, "mobilenet": 3.5e6}
+    scores = tmp_path / "scores.csv"
+    table.to_csv(scores)
+    truth = tmp_path / "accuracies.csv"
+    with truth.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["model", "accuracy"])
+        writer.writerows(accuracies.items())
+    size_file = tmp_path / "sizes.csv"
+    size_file.write_text("model,params\n" + "".join(f"{m},{v!r}\n" for m, v in sizes.items()))
+    return scores, truth, size_file, table, accuracies, sizes
+
+
+def test_cli_round_trip_of_csv_files_equals_the_python_api(tmp_path):
+    scores, truth, size_file, table, accuracies, sizes = _pool_files(tmp_path)
+    done = run_cli("evaluate", scores, "--truth", truth, "--baseline", f"params={size_file}", "--random", "300",
+                   "--seed", "3", "--json", "-")
+    assert done.returncode == 0, done.stderr
+    expected = evaluate(table, accuracies, baselines={"params": sizes}, random_rankings=300, seed=3).to_dict()
+    got = json.loads(done.stdout)
+    assert got["baselines"]["params"] == pytest.approx(expected["baselines"]["params"], rel=1e-12)
+    assert got["random"] == pytest.approx(expected["random"], rel=1e-12)
+    assert {k: v for k, v in got.items() if k not in ("baselines", "random")} == pytest.approx(
+        {k: v for k, v in expected.items() if k not in ("baselines", "random")}, rel=1e-12)
+
+
+def test_cli_text_shows_truth_column_baselines_and_random(tmp_path):
+    scores, truth, size_file, table, accuracies, sizes = _pool_files(tmp_path)
+    with_params = tmp_path / "truth_params.csv"
+    with_params.write_text("model,accuracy,params\n" + "".join(f"{m},{accuracies[m]},{sizes[m]}\n" for m in sizes))
+    done = run_cli("evaluate", scores, "--truth", with_params)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "column 'accuracy'" in lines[0] and "(dataset cifar10)" in lines[0]
+    assert lines[2].split() == ["score", "params", "random", "(1000", "rankings)"]
+    result = evaluate(table, accuracies, baselines={"params": sizes}, random_rankings=1000)
+    row = next(line for line in lines if line.startswith("kendall_tau")).split()
+    assert row[1] == f"{result.kendall_tau:.4f}" and row[2] == f"{result.baselines['params'].kendall_tau:.4f}"
+    assert row[3:] == [f"{result.random.mean['kendall_tau']:.4f}", "+-", f"{result.random.std['kendall_tau']:.4f}"]
+    off = run_cli("evaluate", scores, "--truth", truth, "--random", "0")
+    assert off.returncode == 0 and "random" not in off.stdout and "+-" not in off.stdout
+
+
+def test_cli_refuses_an_ambiguous_truth_file_and_a_bad_baseline_flag(tmp_path):
+    scores, *_ = _pool_files(tmp_path)
+    ambiguous = _write(tmp_path / "two.csv", "model,cifar100,dtd\nvit,1,2\n")
+    done = run_cli("evaluate", scores, "--truth", ambiguous)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "two.csv" in done.stderr and "['model', 'cifar100', 'dtd']" in done.stderr and "'cifar10'" in done.stderr
+    bad_flag = run_cli("evaluate", scores, "--truth", ambiguous, "--baseline", "params")
+    assert bad_flag.returncode == 2 and "NAME=CSV" in bad_flag.stderr

@@ -56,6 +56,13 @@ def _model_path(text: str) -> tuple[str, str]:
     return model, path
 
 
+def _baseline_source(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name.strip() or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=CSV (e.g. params=sizes.csv), found {text!r}")
+    return name.strip(), path
+
+
 def _add_ped_arguments(parser: argparse.ArgumentParser, *, flag: bool) -> None:
     group = parser.add_argument_group("PED")
     if flag:
@@ -104,10 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Weighted Kendall tau, Kendall tau, Pearson and top-k relative accuracy.")
     p.add_argument("scores", metavar="SCORES", help="the JSON (or CSV) that `pedrank rank` wrote")
     p.add_argument("--truth", metavar="CSV",
-                   help="CSV with a 'model' column and one accuracy column per dataset "
+                   help="CSV with a model column and either one accuracy column per dataset or a single accuracy "
+                        "column (any name); columns params, source_accuracy and baseline_NAME are baselines "
                         "(default: the PED paper's fine-tune accuracies)")
     p.add_argument("--dataset", help="the truth column (default: the scores' dataset, or the only column)")
     p.add_argument("--top-k", type=int, nargs="+", default=[1, 3], metavar="K")
+    p.add_argument("--baseline", action="append", type=_baseline_source, default=[], metavar="NAME=CSV",
+                   help="a baseline judged like the score: a CSV of models and one value each (higher = predicted "
+                        "better), e.g. params=sizes.csv (repeatable; overrides a truth column of that name)")
+    p.add_argument("--random", type=int, default=1000, metavar="N",
+                   help="also judge N seeded random rankings, mean +- std (default 1000; 0 turns it off)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random rankings (default 0)")
     p.add_argument("--json", metavar="OUT", help="write the metrics as JSON ('-' for stdout)")
     p.set_defaults(handler=_run_evaluate)
 
@@ -228,31 +242,42 @@ def _run_rank(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _truth(args: argparse.Namespace, info: dict[str, Any]) -> tuple[dict[str, float], str | None]:
+def _read_truth(args: argparse.Namespace, info: dict[str, Any]):
     from . import paper
-    from .io import read_accuracies
+    from .evaluate import read_truth
 
     dataset = args.dataset or info.get("dataset")
     truth_file = args.truth or str(paper.GROUND_TRUTH_FILE)
-    return read_accuracies(truth_file, dataset), dataset
+    return read_truth(truth_file, dataset), dataset
+
+
+def _truth(args: argparse.Namespace, info: dict[str, Any]) -> tuple[dict[str, float], str | None]:
+    truth, dataset = _read_truth(args, info)
+    return truth.accuracies, dataset
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from .evaluate import evaluate, read_baseline
     from .io import read_scores
 
+    if args.random < 0:
+        raise UsageError(f"--random {args.random}: expected a number of rankings >= 0")
     scores, info = read_scores(args.scores)
-    truth, dataset = _truth(args, info)
+    truth, dataset = _read_truth(args, info)
+    baselines = dict(truth.baselines)
+    for name, path in args.baseline:
+        baselines[name] = read_baseline(path, name)
     try:
-        result = evaluate(scores, truth, top_k=args.top_k)
+        result = evaluate(scores, truth.accuracies, top_k=args.top_k, baselines=baselines,
+                          random_rankings=args.random, seed=args.seed)
     except ValueError as exc:
         raise ValueError(f"{args.scores}: {exc}") from exc
     values = result.to_dict()
     if args.json:
         _write_text(args.json, json.dumps(values, indent=2))
     if args.json != "-":
-        heading = f"{args.scores}" + (f" (dataset {dataset})" if dataset else "")
-        print(heading)
+        print(f"{args.scores} against {truth.path}, column {truth.column!r}"
+              + (f" (dataset {dataset})" if dataset and dataset != truth.column else ""))
         print(result.to_string())
     return EXIT_OK
 

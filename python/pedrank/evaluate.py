@@ -1,15 +1,87 @@
-"""Judge a ranking: how well do a pool's scores order the models by their real (fine-tuned) accuracy?"""
+"""Judge a ranking: how well do a pool's scores order the models by their real (fine-tuned) accuracy?
+
+Beside the score, :func:`evaluate` can judge trivial baselines the same way: a model property used as a score
+(parameter count, source/ImageNet accuracy, a linear probe's accuracy, ...) and random rankings. A fixed,
+size-ordered ranking has been reported to beat LogME on a standard benchmark (Singh et al., "How NOT to
+benchmark your SITE metric"), so a score is only worth what it adds over such baselines.
+
+Ground-truth files (:func:`read_truth`) are CSVs with a model column and either one accuracy column per dataset
+or a single accuracy column under any name; the columns ``params``, ``source_accuracy`` and ``baseline_<name>``
+hold baselines.
+"""
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Union
 
 import numpy as np
 
-__all__ = ["Evaluation", "evaluate"]
+from ._validation import PedrankValueError
+from .io import FeatureFileError, _parse_float
+
+__all__ = [
+    "BASELINE_COLUMNS",
+    "BASELINE_PREFIX",
+    "Evaluation",
+    "RandomBaseline",
+    "Truth",
+    "TruthFileError",
+    "evaluate",
+    "read_baseline",
+    "read_truth",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Truth-file columns read as baselines, not accuracies: the model's parameter count and its accuracy on the
+#: source task (e.g. ImageNet top-1). Higher values are taken as "predicted better".
+BASELINE_COLUMNS = ("params", "source_accuracy")
+#: Any truth-file column named ``baseline_<name>`` is the baseline ``<name>`` (e.g. ``baseline_probe``).
+BASELINE_PREFIX = "baseline_"
+#: Names the output uses for other rows; a baseline may not take them.
+_RESERVED_NAMES = ("score", "random")
+
+
+class TruthFileError(FeatureFileError, PedrankValueError):
+    """A ground-truth or baseline CSV that cannot be used; the message starts with the file's path."""
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class RandomBaseline:
+    """The ranking metrics of random rankings: mean and standard deviation over seeded permutations.
+
+    Attributes
+    ----------
+    permutations : int
+        How many random rankings were drawn.
+    seed : int
+        The seed of ``numpy.random.default_rng`` that drew them.
+    mean, std : dict of str to float
+        Mean and standard deviation (over the permutations, ``ddof=0``) of ``weighted_tau``, ``kendall_tau`` and
+        ``top{k}_relative_accuracy`` for each k.
+    """
+
+    permutations: int
+    seed: int
+    mean: dict = field(default_factory=dict)
+    std: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``permutations``, ``seed``, then ``{metric}_mean`` and ``{metric}_std`` for each metric."""
+        out: dict[str, Any] = {"permutations": self.permutations, "seed": self.seed}
+        for key in self.mean:
+            out[f"{key}_mean"] = _none_if_nan(self.mean[key])
+            out[f"{key}_std"] = _none_if_nan(self.std[key])
+        return out
 
 
 @dataclass(frozen=True)
@@ -30,6 +102,10 @@ class Evaluation:
         (1.0 means the best model is among the top k).
     models : tuple of str
         The models evaluated, best score first.
+    baselines : dict of str to Evaluation
+        The same metrics with each baseline's values taken as the scores (empty unless baselines were given).
+    random : RandomBaseline or None
+        The metrics of random rankings (None unless asked for).
     """
 
     weighted_tau: float
@@ -37,14 +113,14 @@ class Evaluation:
     pearson: float
     top_k_relative_accuracy: dict = field(default_factory=dict)
     models: tuple = ()
+    baselines: dict = field(default_factory=dict)
+    random: RandomBaseline | None = None
 
     @property
     def n_models(self) -> int:
         return len(self.models)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Flat dict: ``weighted_tau``, ``kendall_tau``, ``pearson``, ``top{k}_relative_accuracy`` for each
-        k, and ``n_models``. NaN becomes None (JSON has no NaN)."""
+    def _metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "weighted_tau": self.weighted_tau,
             "kendall_tau": self.kendall_tau,
@@ -52,20 +128,63 @@ class Evaluation:
         }
         for k, value in self.top_k_relative_accuracy.items():
             out[f"top{k}_relative_accuracy"] = value
-        out = {key: (None if isinstance(v, float) and math.isnan(v) else v) for key, v in out.items()}
+        return {key: _none_if_nan(value) for key, value in out.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Flat dict: ``weighted_tau``, ``kendall_tau``, ``pearson``, ``top{k}_relative_accuracy`` for each
+        k, and ``n_models``. NaN becomes None (JSON has no NaN).
+
+        With baselines, ``baselines`` maps each name to the same flat dict of its metrics; with random rankings,
+        ``random`` holds :meth:`RandomBaseline.to_dict`.
+        """
+        out = self._metrics()
         out["n_models"] = self.n_models
+        if self.baselines:
+            out["baselines"] = {name: baseline.to_dict() for name, baseline in self.baselines.items()}
+        if self.random is not None:
+            out["random"] = self.random.to_dict()
         return out
 
     def to_string(self) -> str:
-        rows = [(key, "nan" if value is None else f"{value:.4f}") for key, value in self.to_dict().items()
-                if key != "n_models"]
-        width = max(len(key) for key, _ in rows)
+        """The metrics as text: one row per metric; with baselines, one column for the score and one per
+        baseline (random rankings as mean +- std)."""
+        metrics = self._metrics()
+        width = max(len(key) for key in metrics)
         lines = [f"{self.n_models} models"]
-        lines += [f"{key.ljust(width)}  {value}" for key, value in rows]
+        if not self.baselines and self.random is None:
+            lines += [f"{key.ljust(width)}  {_format(value)}" for key, value in metrics.items()]
+            return "\n".join(lines)
+        columns: list[tuple[str, dict[str, str]]] = [("score", {k: _format(v) for k, v in metrics.items()})]
+        for name, baseline in self.baselines.items():
+            columns.append((name, {k: _format(v) for k, v in baseline._metrics().items()}))
+        if self.random is not None:
+            cells = {
+                key: f"{_format(self.random.mean[key])} +- {_format(self.random.std[key])}" for key in self.random.mean
+            }
+            columns.append((f"random ({self.random.permutations} rankings)", cells))
+        widths = [max([len(title)] + [len(cell) for cell in cells.values()]) for title, cells in columns]
+        header = " " * width + "".join(f"  {title.rjust(w)}" for (title, _), w in zip(columns, widths))
+        lines.append(header)
+        for key in metrics:
+            row = key.ljust(width) + "".join(
+                f"  {cells.get(key, '-').rjust(w)}" for (_, cells), w in zip(columns, widths)
+            )
+            lines.append(row)
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.to_string()
+
+
+def _none_if_nan(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _format(value: Any) -> str:
+    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
 
 
 def _as_score_mapping(scores: Any) -> dict[str, float]:
@@ -81,7 +200,40 @@ def _as_score_mapping(scores: Any) -> dict[str, float]:
             else:
                 out[str(record.model)] = float(record.score)
         return out
-    raise ValueError(f"scores must map model names to scores, found {type(scores).__name__}")
+    raise PedrankValueError(f"scores must map model names to scores, found {type(scores).__name__}")
+
+
+def _metrics_of(x: np.ndarray, y: np.ndarray, ks: list[int]) -> tuple[float, float, float, dict, np.ndarray]:
+    """Weighted tau, Kendall tau, Pearson, top-k relative accuracies and the best-first order of scores x."""
+    from scipy import stats
+
+    weighted_tau = float(stats.weightedtau(x, y).statistic)
+    kendall_tau = float(stats.kendalltau(x, y).statistic)
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        pearson = math.nan
+    else:
+        pearson = float(stats.pearsonr(x, y).statistic)
+    # Stable sort: ties in score keep the caller's order.
+    order = np.argsort(-x, kind="stable")
+    best = float(y.max())
+    top = {k: float(y[order[: min(k, len(y))]].max() / best) if best != 0 else math.nan for k in ks}
+    return weighted_tau, kendall_tau, pearson, top, order
+
+
+def _random_baseline(y: np.ndarray, ks: list[int], permutations: int, seed: int) -> RandomBaseline:
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {"weighted_tau": [], "kendall_tau": []}
+    draws.update({f"top{k}_relative_accuracy": [] for k in ks})
+    for _ in range(permutations):
+        x = rng.permutation(y.shape[0]).astype(float)  # distinct scores: a random strict ranking
+        weighted_tau, kendall_tau, _, top, _ = _metrics_of(x, y, ks)
+        draws["weighted_tau"].append(weighted_tau)
+        draws["kendall_tau"].append(kendall_tau)
+        for k in ks:
+            draws[f"top{k}_relative_accuracy"].append(top[k])
+    mean = {key: float(np.mean(values)) for key, values in draws.items()}
+    std = {key: float(np.std(values)) for key, values in draws.items()}
+    return RandomBaseline(permutations, seed, mean, std)
 
 
 def evaluate(
@@ -89,8 +241,11 @@ def evaluate(
     accuracies: Mapping[str, float],
     *,
     top_k: Iterable[int] = (1, 3),
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+    random_rankings: int = 0,
+    seed: int = 0,
 ) -> Evaluation:
-    """Compare a pool's transferability scores with its models' accuracies.
+    """Compare a pool's transferability scores with its models' accuracies, and optionally trivial baselines.
 
     Parameters
     ----------
@@ -101,6 +256,16 @@ def evaluate(
         the scored models.
     top_k : iterable of int, default (1, 3)
         The k of the top-k relative accuracies (k larger than the pool counts the whole pool).
+    baselines : mapping of str to mapping of str to float, optional
+        Named baselines, each a value per model used as a score (higher = predicted better), e.g.
+        ``{"params": {"resnet50": 25.6e6, ...}, "source_accuracy": {...}}``. Every scored model needs a finite
+        value. Each is judged with the same metrics, in ``Evaluation.baselines``.
+    random_rankings : int, default 0
+        When positive, also judge this many random rankings of the scored models (seeded permutations) and
+        report the mean and standard deviation of each metric in ``Evaluation.random``. 1000 gives the means to
+        about +-0.01.
+    seed : int, default 0
+        Seed of the random rankings (``numpy.random.default_rng``): the same seed gives the same numbers.
 
     Returns
     -------
@@ -108,42 +273,243 @@ def evaluate(
 
     Raises
     ------
-    ValueError
+    PedrankValueError
         A scored model has no accuracy (the message lists them and the models that do), a score or accuracy is
-        not finite, fewer than 2 models, or a k below 1.
+        not finite, fewer than 2 models, a k below 1, a baseline missing or not finite for a scored model, a
+        baseline named ``score`` or ``random``, or a negative ``random_rankings``.
     """
-    from scipy import stats
-
     score_map = _as_score_mapping(scores)
     truth = {str(k): float(v) for k, v in accuracies.items() if v is not None and not math.isnan(float(v))}
     missing = [model for model in score_map if model not in truth]
     if missing:
-        raise ValueError(
+        raise PedrankValueError(
             f"accuracies has no value for {len(missing)} scored model(s): {missing}; "
             f"models with an accuracy: {sorted(truth)}"
         )
     bad = [model for model, value in score_map.items() if not math.isfinite(value)]
     if bad:
-        raise ValueError(f"scores are not finite for model(s) {bad}; expected finite numbers")
+        raise PedrankValueError(f"scores are not finite for model(s) {bad}; expected finite numbers")
+    bad = [model for model in score_map if not math.isfinite(truth[model])]
+    if bad:
+        raise PedrankValueError(f"accuracies are not finite for model(s) {bad}; expected finite numbers")
     if len(score_map) < 2:
-        raise ValueError(f"scores holds {len(score_map)} model(s); ranking needs at least 2")
+        raise PedrankValueError(f"scores holds {len(score_map)} model(s); ranking needs at least 2")
+    top_k = list(top_k)
     ks = [int(k) for k in top_k]
     if any(k < 1 for k in ks):
-        raise ValueError(f"top_k must hold integers >= 1, found {list(top_k)}")
+        raise PedrankValueError(f"top_k must hold integers >= 1, found {top_k}")
+    if isinstance(random_rankings, bool) or int(random_rankings) != random_rankings or random_rankings < 0:
+        raise PedrankValueError(f"random_rankings must be an integer >= 0, found {random_rankings!r}")
 
     models = list(score_map)
     x = np.array([score_map[m] for m in models], dtype=float)
     y = np.array([truth[m] for m in models], dtype=float)
+    weighted_tau, kendall_tau, pearson, top, order = _metrics_of(x, y, ks)
 
-    weighted_tau = float(stats.weightedtau(x, y).statistic)
-    kendall_tau = float(stats.kendalltau(x, y).statistic)
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        pearson = math.nan
-    else:
-        pearson = float(stats.pearsonr(x, y).statistic)
+    judged: dict[str, Evaluation] = {}
+    for name, values in (baselines or {}).items():
+        judged[str(name)] = _judge_baseline(str(name), values, models, y, ks)
+    random = _random_baseline(y, ks, int(random_rankings), int(seed)) if random_rankings else None
+    return Evaluation(
+        weighted_tau, kendall_tau, pearson, top, tuple(models[i] for i in order), baselines=judged, random=random
+    )
 
-    # Stable sort: ties in score keep the caller's order.
-    order = np.argsort(-x, kind="stable")
-    best = float(y.max())
-    top = {k: float(y[order[: min(k, len(models))]].max() / best) if best != 0 else math.nan for k in ks}
+
+def _judge_baseline(name: str, values: Mapping[str, float], models: list[str], y: np.ndarray,
+                    ks: list[int]) -> Evaluation:
+    if name in _RESERVED_NAMES or not name:
+        raise PedrankValueError(f"baselines: the name {name!r} is reserved or empty; expected another name")
+    if not isinstance(values, Mapping) and not hasattr(values, "items"):
+        raise PedrankValueError(
+            f"baselines[{name!r}]: expected a mapping of model to value, found {type(values).__name__}"
+        )
+    given = {str(k): (math.nan if v is None else float(v)) for k, v in values.items()}
+    missing = [model for model in models if model not in given or math.isnan(given[model])]
+    if missing:
+        raise PedrankValueError(
+            f"baselines[{name!r}] has no value for {len(missing)} scored model(s): {missing}; "
+            f"every scored model needs one (models with a value: {sorted(m for m in given if not math.isnan(given[m]))})"
+        )
+    bad = [model for model in models if not math.isfinite(given[model])]
+    if bad:
+        raise PedrankValueError(f"baselines[{name!r}] is not finite for model(s) {bad}; expected finite numbers")
+    x = np.array([given[m] for m in models], dtype=float)
+    weighted_tau, kendall_tau, pearson, top, order = _metrics_of(x, y, ks)
     return Evaluation(weighted_tau, kendall_tau, pearson, top, tuple(models[i] for i in order))
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+@dataclass(frozen=True)
+class Truth:
+    """A ground-truth CSV as read by :func:`read_truth`.
+
+    Attributes
+    ----------
+    accuracies : dict of str to float
+        ``{model: accuracy}`` from the chosen column; empty cells are left out.
+    column : str
+        The column the accuracies came from.
+    baselines : dict of str to dict of str to float
+        ``{name: {model: value}}`` from the baseline columns (``params``, ``source_accuracy``,
+        ``baseline_<name>``); empty cells are left out.
+    path : pathlib.Path
+        The file.
+    """
+
+    accuracies: dict
+    column: str
+    baselines: dict = field(default_factory=dict)
+    path: Path = Path()
+
+
+def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    if not path.is_file():
+        raise TruthFileError(path, "no such file")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise TruthFileError(path, f"not a readable CSV ({exc})") from exc
+    rows = [{(k.strip() if isinstance(k, str) else k): v for k, v in row.items()} for row in rows]
+    if len(columns) < 2:
+        raise TruthFileError(path, f"expected a model column and at least one value column; found columns {columns}")
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise TruthFileError(path, f"column(s) {duplicated} appear more than once; found columns {columns}")
+    return columns, rows
+
+
+def _model_column(columns: list[str]) -> str:
+    """``model`` when present, else the first column."""
+    return "model" if "model" in columns else columns[0]
+
+
+def _is_numeric(rows: list[dict[str, str]], column: str) -> bool:
+    seen = False
+    for row in rows:
+        try:
+            value = _parse_float(row.get(column) or "")
+        except ValueError:
+            return False
+        seen = seen or not math.isnan(value)
+    return seen
+
+
+def _column_values(path: Path, rows: list[dict[str, str]], model_column: str, column: str) -> dict[str, float]:
+    values: dict[str, float] = {}
+    first_line: dict[str, int] = {}
+    for line, row in enumerate(rows, start=2):
+        model = (row.get(model_column) or "").strip()
+        text = row.get(column) or ""
+        try:
+            value = _parse_float(text)
+        except ValueError as exc:
+            raise TruthFileError(path, f"line {line}: {column} is not a number ({text!r})") from exc
+        if not model:
+            if math.isnan(value):
+                continue
+            raise TruthFileError(path, f"line {line}: no model name in column {model_column!r}")
+        if model in first_line:
+            raise TruthFileError(path, f"line {line}: model {model!r} appears again (first on line {first_line[model]})")
+        first_line[model] = line
+        if not math.isnan(value):
+            values[model] = value
+    return values
+
+
+def _baseline_name(column: str) -> str | None:
+    if column in BASELINE_COLUMNS:
+        return column
+    if column.startswith(BASELINE_PREFIX) and len(column) > len(BASELINE_PREFIX):
+        return column[len(BASELINE_PREFIX):]
+    return None
+
+
+def read_truth(path: PathLike, dataset: str | None = None) -> Truth:
+    """Read a ground-truth CSV in either of two layouts.
+
+    - **Per dataset**: a ``model`` column and one accuracy column per dataset (the shipped
+      ``ssl_finetune_accuracy.csv``); ``dataset`` picks the column.
+    - **Plain**: a model column and exactly one numeric column, under any names (``model,accuracy``,
+      ``name,top1``); it is the accuracy whatever ``dataset`` says.
+
+    The model column is the one named ``model``, else the first. Columns named ``params`` (parameter count),
+    ``source_accuracy`` (accuracy on the source task, e.g. ImageNet) or ``baseline_<name>`` are baselines
+    (see :func:`evaluate`), never accuracies. Other non-numeric columns (notes, families) are ignored.
+
+    Parameters
+    ----------
+    path : path
+        The CSV file.
+    dataset : str, optional
+        The accuracy column. Needed only when the file has several numeric accuracy columns; when no column has
+        this name and the file has exactly one, that one is used.
+
+    Returns
+    -------
+    Truth
+
+    Raises
+    ------
+    TruthFileError
+        A ``PedrankValueError`` (and ``pedrank.io.FeatureFileError``) whose message starts with the file's path:
+        no such file, not a CSV, no numeric column, several numeric columns and ``dataset`` names none of them
+        (the message lists the columns found), a non-number in a used column (with its line), a model listed twice.
+    """
+    path = Path(path)
+    columns, rows = _read_table(path)
+    model_column = _model_column(columns)
+    others = [c for c in columns if c != model_column]
+    baseline_columns = {c: name for c in others if (name := _baseline_name(c)) is not None}
+    candidates = [c for c in others if c not in baseline_columns]
+    numeric = [c for c in candidates if _is_numeric(rows, c)]
+    if dataset is not None and dataset in candidates:
+        column = dataset
+    elif len(numeric) == 1:
+        column = numeric[0]
+    elif not numeric:
+        raise TruthFileError(
+            path, f"no numeric accuracy column besides the model column {model_column!r}; found columns {columns} "
+                  f"(baseline columns: {sorted(baseline_columns)})"
+        )
+    else:
+        chosen = f"no column is named {dataset!r}" if dataset is not None else "no dataset was chosen"
+        raise TruthFileError(
+            path, f"several accuracy columns {numeric} and {chosen}; pick one with --dataset (Python: dataset=); "
+                  f"found columns {columns}"
+        )
+    accuracies = _column_values(path, rows, model_column, column)
+    baselines = {name: _column_values(path, rows, model_column, c) for c, name in baseline_columns.items()}
+    return Truth(accuracies, column, baselines, path)
+
+
+def read_baseline(path: PathLike, name: str) -> dict[str, float]:
+    """Read one baseline, ``{model: value}``, from a CSV.
+
+    The model column is the one named ``model``, else the first; the value column is the one named ``name``
+    (or ``baseline_<name>``), else the file's only numeric column.
+
+    Raises
+    ------
+    TruthFileError
+        No such file, not a CSV, no column ``name`` and not exactly one numeric column (the message lists the
+        columns found), a non-number (with its line), a model listed twice.
+    """
+    path = Path(path)
+    columns, rows = _read_table(path)
+    model_column = _model_column(columns)
+    others = [c for c in columns if c != model_column]
+    for candidate in (name, BASELINE_PREFIX + name):
+        if candidate in others:
+            return _column_values(path, rows, model_column, candidate)
+    numeric = [c for c in others if _is_numeric(rows, c)]
+    if len(numeric) != 1:
+        raise TruthFileError(
+            path, f"baseline {name!r}: no column {name!r} and {len(numeric)} numeric columns {numeric} "
+                  f"(expected exactly one); found columns {columns}"
+        )
+    return _column_values(path, rows, model_column, numeric[0])
