@@ -108,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     # evaluate
     p = commands.add_parser("evaluate", parents=[common], help="compare scores with ground-truth accuracies",
-                            description="Weighted Kendall tau, Kendall tau, Pearson and top-k relative accuracy.")
+                            description="Weighted Kendall tau, Kendall tau, Pearson and top-k relative accuracy of "
+                                        "the scores, beside the same metrics of trivial baselines: truth columns "
+                                        "params, source_accuracy and baseline_NAME, --baseline files, and random "
+                                        "rankings (mean +- std).")
     p.add_argument("scores", metavar="SCORES", help="the JSON (or CSV) that `pedrank rank` wrote")
     p.add_argument("--truth", metavar="CSV",
                    help="CSV with a model column and either one accuracy column per dataset or a single accuracy "
