@@ -1,4 +1,4 @@
-"""The ``pedrank`` command line: rank, evaluate, reproduce, plot, demo.
+"""The ``pedrank`` command line: rank, evaluate, reproduce, finetune, plot, demo.
 
 Exit status: 0 success; 2 bad usage or bad input (the message on stderr names the file and the reason);
 1 the work could not be done for another reason (e.g. not enough memory, matplotlib missing). User errors never
@@ -141,6 +141,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT", help="write the cells and every model's score as JSON")
     p.set_defaults(handler=_run_reproduce)
 
+    # finetune
+    p = commands.add_parser("finetune", parents=[common], help="fine-tune a pool of torch models: the ground truth",
+                            description="Fine-tune every model (fresh linear head, SGD with momentum) once per "
+                                        "learning rate x weight decay, choose the setting on a validation split of "
+                                        "the training part and write its test accuracy: the CSV that `pedrank "
+                                        "evaluate --truth` reads. Needs torch. Finished runs are kept in --cache "
+                                        "(rerun the same command to resume).")
+    p.add_argument("data", metavar="DATA", help=".npz with 'inputs' (n, ...) and 'labels' (n,), optionally "
+                                                "'test_inputs' and 'test_labels'")
+    p.add_argument("--model", action="append", required=True, metavar="NAME=MODULE:CALLABLE",
+                   help="a model of the pool (repeatable): a zero-argument callable returning a torch.nn.Module "
+                        "(or a module object), as package.module:name or path/to/file.py:name")
+    p.add_argument("--head", action="append", default=[], metavar="[NAME=]replace|append",
+                   help="replace the model's last nn.Linear (default) or append a head to a feature extractor; "
+                        "for every model, or NAME=... for one (repeatable)")
+    p.add_argument("--dataset", help="the dataset's name, the CSV column (default: DATA's file stem)")
+    p.add_argument("--lr", type=float, nargs="+", metavar="LR", help="learning rates (default 0.1 0.01 0.001 0.0001)")
+    p.add_argument("--wd", type=float, nargs="+", metavar="WD", help="weight decays (default 1e-3 1e-4 1e-5 1e-6 0)")
+    p.add_argument("--iterations", type=int, default=5000)
+    p.add_argument("--batch-size", type=int, default=48)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--schedule", default="cosine", help="cosine (default) or constant")
+    p.add_argument("--checkpoints", type=int, default=10, help="test accuracy recorded this many times (default 10)")
+    p.add_argument("--val-size", type=float, default=0.2)
+    p.add_argument("--test-size", type=float, default=0.3, help="used when DATA has no test part")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--cache", metavar="DIR", help="directory of finished runs (resumable; default: none)")
+    p.add_argument("-o", "--output", default="accuracies.csv", metavar="CSV",
+                   help="the accuracies (a 'model' column, one column for the dataset)")
+    p.add_argument("--curves", metavar="CSV", help="every run's test accuracy at every checkpoint (long CSV)")
+    p.add_argument("--json", metavar="OUT", help="every run's record as JSON ('-' for stdout)")
+    p.set_defaults(handler=_run_finetune)
+
     # plot
     p = commands.add_parser("plot", parents=[common], help="draw a PED run or a score-vs-accuracy scatter (PNG)")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
@@ -159,6 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dataset")
     q.add_argument("-o", "--output", default="scores.png", metavar="PNG")
     q.set_defaults(handler=_run_plot_scores)
+    q = kinds.add_parser("finetune", parents=[common],
+                         help="weighted tau against accuracy after t fine-tuning iterations, and a scatter",
+                         description="Left: weighted tau of each score (with and without PED) against the test "
+                                     "accuracy after t iterations of the chosen setting (the PED paper's supp. "
+                                     "Fig. 3). Right: scores against fine-tuned accuracy.")
+    q.add_argument("curves", metavar="CURVES", help="the long CSV of `pedrank finetune --curves`")
+    q.add_argument("--scores", required=True, metavar="CSV",
+                   help="long CSV with columns dataset, model, metric, ped (0/1), score")
+    q.add_argument("--metric", help="the score of the scatter (default: the first in SCORES)")
+    q.add_argument("-o", "--output", default="finetune.png", metavar="PNG")
+    q.set_defaults(handler=_run_plot_finetune)
 
     # demo
     p = commands.add_parser("demo", parents=[common], help="a small real model-selection problem (digits), no download",
@@ -341,6 +387,111 @@ def _run_plot_scores(args: argparse.Namespace) -> int:
     tau = evaluation.weighted_tau
     print(f"{args.output}: {evaluation.n_models} models, weighted tau {tau:.4f}" if not math.isnan(tau)
           else f"{args.output}: {evaluation.n_models} models")
+    return EXIT_OK
+
+
+def _load_callable(spec: str, option: str) -> Any:
+    """``module:name`` or ``path/to/file.py:name`` -> the object (imported from the current directory)."""
+    import importlib
+    import importlib.util
+
+    where, sep, attribute = spec.rpartition(":")
+    if not sep or not where or not attribute:
+        raise UsageError(f"{option}: found {spec!r}; expected MODULE:CALLABLE or path/to/file.py:CALLABLE")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise UsageError(f"{option}: found no file {where!r}; expected a Python file")
+        module_spec = importlib.util.spec_from_file_location(f"_pedrank_models_{path.stem}", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as exc:
+            raise UsageError(f"{option}: cannot import module {where!r} ({exc}); expected an importable module") from exc
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise UsageError(f"{option}: module {where!r} has no attribute {attribute!r}") from None
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from .finetune import DEFAULT_LEARNING_RATES, DEFAULT_WEIGHT_DECAYS, finetune, write_accuracies, write_curves
+    from .io import FeatureFileError
+    import numpy as np
+
+    data_path = Path(args.data)
+    if not data_path.is_file():
+        raise FeatureFileError(data_path, "no such file")
+    try:
+        with np.load(data_path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as exc:
+        raise FeatureFileError(data_path, f"not a readable .npz ({exc})") from exc
+    missing = [key for key in ("inputs", "labels") if key not in arrays]
+    if missing:
+        raise FeatureFileError(data_path, f"missing {missing}; found keys {sorted(arrays)}, expected 'inputs' and "
+                                          "'labels' (and optionally 'test_inputs', 'test_labels')")
+    if ("test_inputs" in arrays) != ("test_labels" in arrays):
+        raise FeatureFileError(data_path, "found only one of 'test_inputs' and 'test_labels'; expected both or neither")
+    models: dict[str, Any] = {}
+    for item in args.model:
+        name, sep, spec = item.partition("=")
+        if not sep:
+            name, spec = item.rpartition(":")[2], item
+        if not name or name in models:
+            raise UsageError(f"--model: found {item!r}; expected NAME=MODULE:CALLABLE with a new NAME")
+        models[name] = _load_callable(spec, "--model")
+    heads: dict[str, str] = {}
+    default_head = "replace"
+    for item in args.head:
+        name, sep, value = item.rpartition("=")
+        if value not in ("replace", "append"):
+            raise UsageError(f"--head: found {item!r}; expected replace, append, or NAME=replace|append")
+        if not sep:
+            default_head = value
+        elif name not in models:
+            raise UsageError(f"--head: found model {name!r}; expected one of {sorted(models)}")
+        else:
+            heads[name] = value
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = finetune(
+        models, arrays["inputs"], arrays["labels"],
+        test_inputs=arrays.get("test_inputs"), test_labels=arrays.get("test_labels"),
+        dataset=args.dataset or data_path.stem, test_size=args.test_size, val_size=args.val_size,
+        learning_rates=args.lr or DEFAULT_LEARNING_RATES, weight_decays=args.wd if args.wd is not None
+        else DEFAULT_WEIGHT_DECAYS, iterations=args.iterations, batch_size=args.batch_size,
+        momentum=args.momentum, schedule=args.schedule, checkpoints=args.checkpoints,
+        head={name: heads.get(name, default_head) for name in models}, seed=args.seed, device=args.device,
+        cache_dir=args.cache, progress=_progress_flag(args),
+    )
+    write_accuracies(args.output, result)
+    if args.curves:
+        write_curves(args.curves, result)
+    if args.json:
+        _write_text(args.json, json.dumps([{k: v for k, v in r.items()} for r in result.runs], indent=1))
+    print(result)
+    print(f"wrote {args.output}" + (f" and {args.curves}" if args.curves else ""))
+    return EXIT_OK
+
+
+def _run_plot_finetune(args: argparse.Namespace) -> int:
+    from .finetune import read_curves, read_score_table
+    from .plot import plot_finetune
+
+    curves = read_curves(args.curves)
+    scores = read_score_table(args.scores)
+    taus = plot_finetune(curves, scores, args.output, scatter_metric=args.metric)
+    final = {label: values[-1] for label, values in taus["weighted_tau"].items()}
+    text = ", ".join(f"{label} {value:+.3f}" for label, value in final.items())
+    print(f"{args.output}: weighted tau (mean over {len(taus['datasets'])} dataset(s)) at iteration "
+          f"{taus['iterations'][-1]}: {text}")
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from ._kernels import select_kernels
 from ._validation import check_labels, to_numpy
 
-__all__ = ["plot_ped", "plot_scores"]
+__all__ = ["finetune_taus", "plot_finetune", "plot_ped", "plot_scores"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -165,3 +165,154 @@ def plot_scores(
     finally:
         plt.close(fig)
     return evaluation
+
+
+def finetune_taus(curves: Mapping[str, Mapping[str, Mapping[int, float]]],
+                  scores: Mapping[str, Mapping[str, Mapping[str, float]]]) -> dict[str, Any]:
+    """Weighted tau of each score against the test accuracy after t fine-tuning iterations.
+
+    Parameters
+    ----------
+    curves : mapping ``{dataset: {model: {iteration: test accuracy}}}``
+        As :func:`pedrank.finetune.read_curves` returns (the chosen setting of each model).
+    scores : mapping ``{dataset: {label: {model: score}}}``
+        As :func:`pedrank.finetune.read_score_table` returns (labels ``metric`` / ``metric+PED``).
+
+    Returns
+    -------
+    dict
+        ``datasets`` (those in both, with at least 2 models scored and fine-tuned), ``x`` (the checkpoints:
+        iterations when every dataset shares them, otherwise the fraction t / T of each run), ``x_label``,
+        ``iterations`` (the x values, same as ``x``), ``weighted_tau`` ``{label: [mean over the datasets at
+        each x]}`` and ``per_dataset`` ``{dataset: {label: [tau at each x]}}``. A tau that is undefined (ties)
+        is NaN and left out of the mean.
+    """
+    from scipy import stats
+
+    from ._validation import PedrankValueError
+
+    datasets = [d for d in scores if d in curves]
+    if not datasets:
+        raise PedrankValueError(f"scores: found datasets {sorted(scores)}, curves {sorted(curves)}; expected at "
+                                "least one dataset in both")
+    points = {d: sorted(set.intersection(*[set(c) for c in curves[d].values()])) for d in datasets}
+    shared = all(points[d] == points[datasets[0]] for d in datasets)
+    n_points = min(len(points[d]) for d in datasets)
+    if n_points == 0:
+        raise PedrankValueError("curves: found no checkpoint shared by the models of a dataset; expected the "
+                                "same checkpoints for every model of a dataset")
+    labels = list(dict.fromkeys(label for d in datasets for label in scores[d]))
+    per_dataset: dict[str, dict[str, list[float]]] = {}
+    for d in datasets:
+        # The last n_points checkpoints of each dataset (they end at the run's last iteration).
+        chosen_points = points[d][-n_points:]
+        per_dataset[d] = {}
+        for label in labels:
+            table = scores[d].get(label, {})
+            models = [m for m in table if m in curves[d]]
+            taus = []
+            for t in chosen_points:
+                if len(models) < 2:
+                    taus.append(math.nan)
+                    continue
+                x = np.array([table[m] for m in models])
+                y = np.array([curves[d][m][t] for m in models])
+                taus.append(float(stats.weightedtau(x, y).statistic) if np.ptp(y) > 0 else math.nan)
+            per_dataset[d][label] = taus
+    if shared:
+        x_values = [float(t) for t in points[datasets[0]]]
+        x_label = "fine-tuning iterations t"
+    else:
+        x_values = [float(t) / points[datasets[0]][-1] for t in points[datasets[0]][-n_points:]]
+        x_label = "fraction of the fine-tuning run, t / T"
+    means = {}
+    for label in labels:
+        column = np.array([per_dataset[d][label] for d in datasets], dtype=float)
+        with np.errstate(all="ignore"):
+            counts = np.isfinite(column).sum(axis=0)
+            sums = np.nansum(column, axis=0)
+        means[label] = [float(s / c) if c else math.nan for s, c in zip(sums, counts)]
+    return {"datasets": datasets, "x": x_values, "iterations": x_values, "x_label": x_label,
+            "weighted_tau": means, "per_dataset": per_dataset}
+
+
+def plot_finetune(
+    curves: Mapping[str, Mapping[str, Mapping[int, float]]],
+    scores: Mapping[str, Mapping[str, Mapping[str, float]]],
+    path: PathLike,
+    *,
+    scatter_metric: str | None = None,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """Draw ranking quality along fine-tuning (the PED paper's supp. Fig. 3) and scores against fine-tuned accuracy.
+
+    Left panel: for each score label (``metric`` solid, ``metric+PED`` dashed, same colour), the weighted tau
+    between its scores and the test accuracy after t iterations, averaged over the datasets. Right panel: for
+    ``scatter_metric``, every (dataset, model)'s score, standardised within the dataset (z-score over its
+    models), against its final fine-tuned accuracy; hollow markers without PED, filled with PED, one colour per
+    dataset.
+
+    Parameters
+    ----------
+    curves : mapping ``{dataset: {model: {iteration: accuracy}}}``
+    scores : mapping ``{dataset: {label: {model: score}}}``
+    path : path
+        Where the PNG goes.
+    scatter_metric : str, optional
+        The metric of the scatter (without "+PED"); default: the first label's.
+    title : str, optional
+
+    Returns
+    -------
+    dict
+        :func:`finetune_taus`'s numbers, the ones drawn.
+    """
+    from ._validation import PedrankValueError
+
+    taus = finetune_taus(curves, scores)
+    labels = list(taus["weighted_tau"])
+    metrics = list(dict.fromkeys(label.split("+PED")[0] for label in labels))
+    metric = scatter_metric or metrics[0]
+    if metric not in metrics:
+        raise PedrankValueError(f"scatter_metric: found {metric!r}; expected one of {metrics}")
+
+    plt = _pyplot()
+    fig, (ax_tau, ax_scatter) = plt.subplots(1, 2, figsize=(12, 4.8))
+    try:
+        colours = {m: plt.cm.tab10(i % 10) for i, m in enumerate(metrics)}
+        for label in labels:
+            base = label.split("+PED")[0]
+            ax_tau.plot(taus["x"], taus["weighted_tau"][label], marker="o", color=colours[base],
+                        linestyle="--" if label.endswith("+PED") else "-", label=label)
+        ax_tau.axhline(0.0, color="0.7", lw=0.8)
+        ax_tau.set_xlabel(taus["x_label"])
+        ax_tau.set_ylabel(f"weighted tau (mean over {len(taus['datasets'])} dataset(s))")
+        ax_tau.set_title("ranking quality along fine-tuning")
+        ax_tau.legend(fontsize=8, ncol=2)
+
+        dataset_colours = {d: plt.cm.Set1(i % 9) for i, d in enumerate(taus["datasets"])}
+        for d in taus["datasets"]:
+            final = {m: c[max(c)] for m, c in curves[d].items() if c}
+            for ped in (False, True):
+                table = scores[d].get(f"{metric}+PED" if ped else metric, {})
+                models = [m for m in table if m in final]
+                if not models:
+                    continue
+                x = np.array([table[m] for m in models], dtype=float)
+                spread = x.std()
+                z = (x - x.mean()) / spread if spread > 0 else np.zeros_like(x)
+                y = np.array([final[m] for m in models])
+                ax_scatter.scatter(z, y, s=40, label=f"{d}{' +PED' if ped else ''}",
+                                   facecolors=dataset_colours[d] if ped else "none",
+                                   edgecolors=dataset_colours[d])
+        ax_scatter.set_xlabel(f"{metric} score, standardised within each dataset")
+        ax_scatter.set_ylabel("fine-tuned test accuracy")
+        ax_scatter.set_title(f"{metric} (hollow) and {metric}+PED (filled)")
+        ax_scatter.legend(fontsize=7)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(Path(path), format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    return taus
