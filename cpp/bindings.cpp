@@ -224,6 +224,7 @@ PedForces ped_forces_of(const Features& X, const std::int64_t* y, Index n_classe
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
+  m.attr("SFDA_ZERO_SCATTER_FACTOR") = pedrank::detail::kZeroScatterFactor;
   m.doc() = "pedrank compiled kernels (C++17/Eigen). See TEAM.md's kernel contract for the semantics.";
   load_scipy_linalg();
   // Bad input and internal failures (std::invalid_argument) surface as pedrank's own ValueError subclass, like the

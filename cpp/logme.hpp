@@ -2,7 +2,9 @@
 // eigen-decomposition of a Gram matrix.
 //
 // Factorisation. N > D: eigen-decompose X^T X (D x D) like the authors' truncated_svd; s = sqrt(sigma) and only
-// components with s > 1e-10 and sigma above the Gram matrix's rounding level are kept. N <= D: the authors take a thin SVD of X and keep all min(N, D) = N
+// components with s > 1e-10 and sigma above the Gram matrix's rounding level are kept, and the evidence's first
+// term counts the kept components (the authors' code reaches the same number by keeping rounding-noise
+// directions, each of which adds log(alpha) back to its log-determinant). N <= D: the authors take a thin SVD of X and keep all min(N, D) = N
 // singular values, zeros included; we eigen-decompose X X^T (N x N), whose eigenvectors are u directly, clamp
 // round-off negatives to 0 and likewise keep all N components. Keeping them matters: each (near-)zero
 // component still adds -1/2 log(alpha) to the evidence, so dropping them would not reproduce the authors.
@@ -123,7 +125,10 @@ LogMEResult logme(const FeatureView<T>& X, const std::int64_t* labels, Index n_c
     Mat proj = V.transpose() * xt;  // k x K, equals s * (u^T t)
     Mat x = proj;
     for (Index j = 0; j < k; ++j) x.row(j) /= std::sqrt(sigma[j]);
-    Vec lam = detail::solve_targets(sigma, x, tt, n, exact_dimension ? double(k) : double(D), out);
+    // The authors' s > 1e-10 test keeps the rounding-level directions of a rank-deficient X; each adds
+    // log(alpha) to their log-determinant and cancels the D - rank surplus of their D/2 log(alpha), so their
+    // number is the rank-consistent evidence: the kept count k goes in the first term, whatever exact_dimension.
+    Vec lam = detail::solve_targets(sigma, x, tt, n, double(k), out);
     // m = V diag(s / (lam + sigma)) x = V diag(1 / (lam + sigma)) proj
     for (Index c = 0; c < K; ++c)
       for (Index j = 0; j < k; ++j) proj(j, c) /= lam[c] + sigma[j];

@@ -98,13 +98,23 @@ inline bool blocked_cholesky_solve(const Mat& A, const Mat& rhs, Mat& solved) {
   return true;
 }
 
+// The within-class scatter counts as zero when its trace is at most (kZeroScatterFactor N eps)^2 times the samples'
+// mean squared norm (pedrank._validation.ZERO_SCATTER_FACTOR is the same number; a test checks it).
+constexpr double kZeroScatterFactor = 2.0;
+
 // coef = M Sw'^-1, intercept_c = -1/2 m_c . coef_c + log pi_c, Sw' = (1-s) Sw + s tr(Sw)/D I.
 inline LdaFit lda_from_scatter(const RowMat& means, const IVec& counts, Index n, const Mat& Sw, double shrinkage) {
   const Index D = Sw.rows(), C = means.rows();
   require(Sw.allFinite(),
           "sfda: the within-class scatter has non-finite entries: the features hold inf or NaN, or values so large "
           "that their squares overflow float64; remove them or rescale the features");
-  if (!(Sw.trace() > 0.0))
+  // Zero within-class scatter, relative to the data's scale: the class means of identical samples carry rounding
+  // noise of up to ~N eps of their magnitude, so an exact test would pass or refuse constant classes by chance.
+  double second_moment = Sw.trace();
+  for (Index c = 0; c < C; ++c)
+    second_moment += static_cast<double>(counts[c]) / static_cast<double>(n) * means.row(c).squaredNorm();
+  const double rounding = kZeroScatterFactor * static_cast<double>(n) * std::numeric_limits<double>::epsilon();
+  if (!(Sw.trace() > rounding * rounding * second_moment))
     throw std::invalid_argument(
         "sfda: the within-class scatter is zero (every class's samples are identical, e.g. one sample per class); "
         "the Fisher discriminant is undefined. Expected at least one class with two different samples");

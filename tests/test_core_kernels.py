@@ -96,7 +96,8 @@ def logme_numpy(X, T, exact_dimension=False):
             beta = (N - gamma) / (res2 + 1e-5)
             if abs(alpha / beta - lam) / lam <= 1e-3:
                 break
-        dim = k if exact_dimension else D
+        # N > D: the authors' number is the rank-consistent evidence (see pedrank.logme); N <= D: their D quirk.
+        dim = k if (exact_dimension or N > D) else D
         evidence = (
             dim / 2 * np.log(alpha)
             + N / 2 * np.log(beta)

@@ -81,13 +81,22 @@ def test_ped_loop(shape):
     np.testing.assert_allclose(got.features, expected.features, rtol=RTOL, atol=1e-12)
 
 
-def test_ped_keeps_float32():
+def test_ped_returns_float64_like_the_authors_and_keeps_float32_on_request():
     features, labels = _problem((400, 12, 6, False))
-    result = pedrank.ped(features.astype(np.float32), labels, radius=1.0)
-    assert result.features.dtype == np.float32 and result.steps > 0
-    expected = reference.ped(features.astype(np.float32), labels, radius=1.0)
+    single = features.astype(np.float32)
+    result = pedrank.ped(single, labels, radius=1.0)
+    expected = reference.ped(single, labels, radius=1.0)
+    # Default: float64 moved features (the authors' arithmetic promotes float32), equal to the reference.
+    assert result.features.dtype == np.float64 and expected.features.dtype == np.float64 and result.steps > 0
+    np.testing.assert_allclose(result.features, expected.features, rtol=RTOL, atol=1e-12)
+    kept = pedrank.ped(single, labels, radius=1.0, dtype="input")
+    kept_reference = reference.ped(single, labels, radius=1.0, dtype="input")
+    assert kept.features.dtype == np.float32 and kept_reference.features.dtype == np.float32
     # Both accumulate the steps in float64 and round to float32 once, at the end: at most 1 ulp apart.
-    np.testing.assert_allclose(result.features, expected.features, rtol=1.2e-7, atol=0)
+    np.testing.assert_allclose(kept.features, kept_reference.features, rtol=1.2e-7, atol=0)
+    np.testing.assert_array_equal(kept.features, result.features.astype(np.float32))
+    with pytest.raises(pedrank.PedrankValueError, match="dtype"):
+        pedrank.ped(single, labels, dtype="float16")
 
 
 def test_ped_passes_over_the_features_once_whatever_the_steps():

@@ -36,13 +36,37 @@ def test_logme_weights_are_the_ridge_solution():
         np.testing.assert_allclose(weights[:, c], ridge, rtol=1e-2, atol=1e-6)
 
 
-def test_logme_dimension_quirk_only_matters_when_rank_deficient():
+def test_logme_dimension_quirk_only_matters_when_n_at_most_d():
     features, labels = make_problem(50, 8, 3, seed=3)
     assert reference.logme(features, labels) == pytest.approx(
         reference.logme(features, labels, exact_dimension=True), rel=1e-12
     )
-    wide = np.hstack([features, np.zeros((50, 4))])  # rank 8 < D = 12
+    # N > D and rank-deficient: the default is the rank-consistent evidence (what the authors' code computes
+    # there), so it equals the exact form.
+    padded = np.hstack([features, np.zeros((50, 4))])  # rank 8 < D = 12 < N
+    assert reference.logme(padded, labels) == pytest.approx(
+        reference.logme(padded, labels, exact_dimension=True), rel=1e-12
+    )
+    # N <= D: the thin SVD has N components and the authors' D/2 log(alpha) is a genuine quirk.
+    wide = np.hstack([features, np.zeros((50, 50))])  # D = 58 > N = 50
     assert reference.logme(wide, labels) != pytest.approx(reference.logme(wide, labels, exact_dimension=True))
+
+
+def test_logme_rank_consistent_evidence_ignores_null_directions_and_their_scale():
+    """Hand facts of the rank-consistent evidence (N > D): null columns and rotations change nothing, and the
+    score of rank-deficient features does not depend on how their null space is spanned."""
+    features, labels = make_problem(120, 6, 3, seed=5)
+    base = reference.logme(features, labels)
+    padded = np.hstack([features, np.zeros((120, 10))])
+    assert reference.logme(padded, labels) == pytest.approx(base, rel=1e-10)
+    # Duplicated columns add a direction with half the weight: rank unchanged, the evidence equals that of the
+    # features with the duplicated column scaled by sqrt(2).
+    duplicated = np.hstack([features, features[:, :1]])
+    rescaled = features.copy()
+    rescaled[:, 0] *= np.sqrt(2.0)
+    assert reference.logme(duplicated, labels) == pytest.approx(reference.logme(rescaled, labels), rel=1e-10)
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(16, 16)))
+    assert reference.logme(padded @ rotation, labels) == pytest.approx(base, rel=1e-9)
 
 
 def test_sfda_coefficients_equal_the_cholesky_solve():

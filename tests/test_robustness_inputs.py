@@ -82,11 +82,13 @@ def test_low_precision_input_scores_like_its_float64_upcast(lib, problem, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_ped_features_keep_the_shape_and_dtype_family(lib, problem, dtype):
+def test_ped_features_are_float64_by_default_and_keep_the_dtype_family_on_request(lib, problem, dtype):
     features, labels = problem
     moved = lib.ped(features.astype(dtype), labels).features
-    assert moved.shape == features.shape
-    assert moved.dtype == (np.float64 if dtype == np.float64 else np.float32)
+    assert moved.shape == features.shape and moved.dtype == np.float64
+    kept = lib.ped(features.astype(dtype), labels, dtype="input").features
+    assert kept.shape == features.shape
+    assert kept.dtype == (np.float64 if dtype == np.float64 else np.float32)
 
 
 def test_integer_features_score_like_their_float64_values(lib, problem):

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from ._validation import PedrankValueError
+from ._validation import PedrankValueError, within_scatter_is_zero
 from .backend import Backend, NumpyBackend, get_backend, is_torch_tensor
 
 __all__ = ["CONTRACT", "LOGME_MAX_ITER", "PAIR_BLOCK_ELEMENTS", "ArrayKernels", "TorchKernels", "check_dtype"]
@@ -160,7 +160,9 @@ class ArrayKernels:
         targets : array of float, shape (N, K), or None
             None: classification, one 0/1 indicator target per class (K = C).
         exact_dimension : bool
-            False: the authors' D/2 log(alpha) term; True: k/2 log(alpha), k the kept components.
+            Only matters when N <= D: False gives the authors' D/2 log(alpha) term, True N/2 log(alpha). When
+            N > D the first term always counts the kept components (the numerical rank), which is what the
+            authors' code computes there (see :func:`pedrank.logme`).
 
         Returns
         -------
@@ -238,7 +240,10 @@ class ArrayKernels:
             converged = nx.abs(alpha_new / beta_new - lam) / lam <= LOGME_TOL
             active = active & ~converged
 
-        dim_term = k if exact_dimension else D
+        # N > D: the authors' s > 1e-10 test keeps the Gram's rounding-level directions, each adding log(alpha)
+        # to the log-determinant and so cancelling the D - rank surplus of their D/2 log(alpha): their number is
+        # the rank-consistent evidence. We drop those directions, so the rank goes in the first term.
+        dim_term = k if (exact_dimension or N > D) else D
         evidence = (dim_term / 2.0 * nx.log(alpha) + N / 2.0 * nx.log(beta)
                     - 0.5 * nx.sum(nx.log(alpha + beta * sig), axis=0)
                     - beta / 2.0 * res2 - alpha / 2.0 * m2 - N / 2.0 * math.log(2 * math.pi)) / N
@@ -283,7 +288,7 @@ class ArrayKernels:
                 "sfda: the within-class scatter has non-finite entries: the features hold inf or NaN, or values "
                 "so large that their squares overflow float64; remove them or rescale the features"
             )
-        if not trace > 0:
+        if within_scatter_is_zero(trace, self._numpy(counts), self._numpy(self._f64(means)), N):
             raise PedrankValueError(
                 "sfda: the within-class scatter is zero (every class's samples are identical, e.g. one "
                 "sample per class); the Fisher discriminant is undefined. Expected at least one class "

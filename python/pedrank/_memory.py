@@ -88,6 +88,7 @@ def estimate_bytes(
     implementation: str = "core",
     n_components: int = 64,
     n_threads: int | None = None,
+    output_dtype_size: int | None = None,
 ) -> int:
     """Peak bytes a score allocates besides the caller's features (an estimate).
 
@@ -109,7 +110,8 @@ def estimate_bytes(
       means, coefficients and right-hand sides ``(T + 6) C D f``.
     * gbc: covariance per thread, sum, eigen-decomposition ``(T + 4) D^2 f``; the
       N x p projection ``N p f``; class statistics ``2 C p f``.
-    * ped (the whole loop): the moved features ``N D s`` (the features are read once
+    * ped (the whole loop): the moved features ``N D o`` (o = output_dtype_size: 8 by
+      default, the authors' float64; s with ``dtype="input"``; the features are read once
       for their class moments and written once); shifted class sums and squares per
       thread ``2 T C D f``; pivots, means, variances, rescaled means, summed and
       current displacement ``7 C D f``. Never C x C x D.
@@ -145,6 +147,8 @@ def estimate_bytes(
         GBC's PCA dimensions.
     n_threads : int or None
         Threads of the core; default ``OMP_NUM_THREADS`` or the usable CPUs.
+    output_dtype_size : int or None
+        Bytes per value of PED's moved features (core and torch); None means dtype_size.
 
     Returns
     -------
@@ -185,7 +189,7 @@ def estimate_bytes(
     elif metric == "gbc":
         total = (t + 4) * d * d * f + n * p * f + 2 * c * p * f
     else:  # ped
-        total = n * d * s + (2 * t + 7) * c * d * f
+        total = n * d * (s if output_dtype_size is None else int(output_dtype_size)) + (2 * t + 7) * c * d * f
     if implementation == "torch":
         total += (3 if metric == "ped" else 1) * n * d * f
     return int(total)
@@ -283,7 +287,7 @@ _ADVICE = {
     "sfda": "project the features to fewer dimensions first (e.g. PCA to 256-512; memory grows with D^2), "
     "or merge rare classes",
     "gbc": "project the features to fewer dimensions first (e.g. PCA to 256-512; memory grows with D^2)",
-    "ped": "pass float32 features (the moved copies keep the input's precision), score a random "
+    "ped": "pass float32 features with dtype='input' (the moved copy then keeps float32), score a random "
     "subsample of the samples, or project the features with PCA first",
 }
 
@@ -296,6 +300,7 @@ def guard(
     implementation: str | None = None,
     backend: str = "auto",
     n_components: int = 64,
+    output_dtype_size: int | None = None,
 ) -> None:
     """Check the memory of ``metric`` on validated ``features`` before running it.
 
@@ -312,6 +317,8 @@ def guard(
         The public functions' ``backend`` option.
     n_components : int
         GBC's PCA dimensions.
+    output_dtype_size : int or None
+        Bytes per value of PED's moved features; None: the features' own.
 
     Tensors on an accelerator are not checked (host memory says nothing about them).
 
@@ -340,6 +347,7 @@ def guard(
         dtype_size=int(itemsize),
         implementation=implementation,
         n_components=n_components,
+        output_dtype_size=output_dtype_size,
     )
     advice = _ADVICE[metric]
     if implementation == "reference" and metric == "ped":

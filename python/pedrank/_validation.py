@@ -299,3 +299,28 @@ def check_int(value: Any, *, name: str, minimum: int) -> int:
     if value < minimum:
         raise PedrankValueError(f"{name}: expected an integer >= {minimum}, found {value!r}")
     return int(value)
+
+
+#: The within-class scatter counts as zero when its trace is at most (ZERO_SCATTER_FACTOR * N * eps)^2 times the
+#: samples' mean squared norm: the class means of identical samples carry rounding noise of up to ~N eps of their
+#: magnitude, so an exact test passes or refuses constant classes by chance (the compiled core uses the same rule:
+#: its kZeroScatterFactor, exposed as pedrank._core.SFDA_ZERO_SCATTER_FACTOR).
+ZERO_SCATTER_FACTOR = 2.0
+
+
+def within_scatter_is_zero(trace, counts, means, n_samples):
+    """True when the within-class scatter's trace is at the rounding level of the data (see ZERO_SCATTER_FACTOR).
+
+    Parameters
+    ----------
+    trace : float
+        Trace of the within-class scatter (sum of the priors times the class variances).
+    counts : array of shape (n_classes,)
+    means : array of shape (n_classes, n_features)
+    n_samples : int
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    means = np.asarray(means, dtype=np.float64)
+    second_moment = trace + float((counts / n_samples * (means * means).sum(axis=1)).sum())
+    rounding = ZERO_SCATTER_FACTOR * n_samples * np.finfo(np.float64).eps
+    return not trace > rounding * rounding * second_moment

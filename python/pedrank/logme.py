@@ -58,11 +58,21 @@ def logme(features, labels, *, regression=False, exact_dimension=False, backend=
     regression : bool, default False
         Treat ``labels`` as real-valued targets.
     exact_dimension : bool, default False
-        The authors' evidence uses ``D/2 log(alpha)`` while the sum of
-        ``log(alpha + beta*sigma)`` runs over the k non-null components of X; when
-        D > N or X is rank-deficient this inflates the score by
-        ``(D - k)/(2N) log(alpha)``. False (default) reproduces the authors'
-        numbers; True uses k, the exact evidence.
+        Matters only when N <= D. There the authors take a thin SVD with N
+        components but use ``D/2 log(alpha)`` in the evidence, which inflates the
+        score by ``(D - N)/(2N) log(alpha)``: False (default) reproduces that quirk,
+        True uses N (the exact evidence, ``log N(t | 0, X X^T/alpha + I/beta)``).
+        When N > D both give the rank-consistent evidence: the k kept directions
+        (Gram eigenvalues above 1e-20 and above the Gram's rounding level
+        ``lambda_max * max(N, D) * eps``) in both terms. That is what the authors'
+        code computes there: its ``s > 1e-10`` test keeps the rounding-noise
+        directions of rank-deficient features, each adding ``log(alpha)`` to the
+        log-determinant and cancelling the ``D - rank`` surplus of its first term
+        (equal to about 1e-10 on dead-ReLU and constant-pixel features, at any
+        feature scale). One exception, not reproduced: for D below about 26 LAPACK's
+        SVD of the Gram can return exact zeros for exactly-zero feature columns;
+        the authors' code then drops them and keeps D, adding
+        ``1/(2N) log(alpha)`` per such column.
     backend : {"auto", "numpy", "torch"}
 
     Returns

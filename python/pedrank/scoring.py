@@ -21,7 +21,7 @@ __all__ = ["METRICS", "FEATURE_METRICS", "build_score", "ped_options", "score"]
 #: Scores of a source model's outputs rather than of features: PED has nothing to move.
 SOURCE_OUTPUT_METRICS = ("leep", "nce")
 
-PED_OPTIONS = ("reference", "radius", "elastic", "time_step", "exit_ratio", "max_steps")
+PED_OPTIONS = ("reference", "radius", "elastic", "time_step", "exit_ratio", "max_steps", "dtype")
 
 
 def ped_options(ped: Any) -> dict | None:
@@ -52,7 +52,7 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
             One of ``METRICS``.
         ped : bool or dict, default False
             True runs PED with its defaults before scoring; a dict gives PED options
-            (reference, radius, elastic, time_step, exit_ratio, max_steps).
+            (reference, radius, elastic, time_step, exit_ratio, max_steps, dtype).
         **metric_options
             Passed to the metric (e.g. ``shrinkage`` for sfda, ``backend``).
 

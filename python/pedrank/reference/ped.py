@@ -53,9 +53,10 @@ def ped(
     time_step=0.1,
     exit_ratio=0.5,
     max_steps=6,
+    dtype="float64",
 ):
     """Reference PED loop. Parameters and result as :func:`pedrank.ped`."""
-    check_ped_options(radius, elastic, time_step, exit_ratio, max_steps)
+    check_ped_options(radius, elastic, time_step, exit_ratio, max_steps, dtype)
     checked, encoded, classes = check_classification(features, labels)
     guard("ped", checked, classes.shape[0], implementation="reference")
     center, scale = rescaling_statistics(reference, checked)
@@ -70,5 +71,8 @@ def ped(
     result = run_ped_loop(
         forces, advance, np.asarray(checked, dtype=np.float64), exit_ratio=exit_ratio, max_steps=max_steps
     )
-    result.features = result.features.astype(np.result_type(checked.dtype, np.float32))
+    if dtype == "input":
+        result.features = result.features.astype(np.result_type(checked.dtype, np.float32))
+    elif np.may_share_memory(result.features, checked):  # float64 input and no step: still a new array
+        result.features = result.features.copy()
     return result

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import linalg
 
 from .._memory import guard
-from .._validation import PedrankValueError, check_classification, check_fraction
+from .._validation import PedrankValueError, check_classification, check_fraction, within_scatter_is_zero
 
 
 def _population_covariance(features):
@@ -55,7 +55,8 @@ def sfda_fit(features, encoded, n_classes, shrinkage=None):
     within = np.zeros((n_features, n_features))
     for c in range(n_classes):
         within += priors[c] * _population_covariance(features[encoded == c])
-    if not np.trace(within) > 0:
+    counts = np.bincount(encoded, minlength=n_classes)
+    if within_scatter_is_zero(float(np.trace(within)), counts, means, n_samples):
         raise PedrankValueError(
             "sfda: the within-class scatter is zero (every class's samples are identical, e.g. one "
             "sample per class); the Fisher discriminant is undefined. Expected at least one class "
