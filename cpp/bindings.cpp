@@ -5,16 +5,20 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#ifdef __linux__
 #include <dlfcn.h>
 #include <link.h>
+#endif
 
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <regex>
 #include <tuple>
 
 #include "blas.hpp"
 #include "common.hpp"
+#include "constants.hpp"
 #include "gbc.hpp"
 #include "logme.hpp"
 #include "ped.hpp"
@@ -169,47 +173,118 @@ void apply_into(const Features& X, const std::int64_t* y, const RowMat& displace
     apply_typed(X.view<double>(), y, displacement, scale, out);
 }
 
-// openblas_set_num_threads_local from SciPy's (32-bit integer) OpenBLAS, found among the loaded libraries.
+// openblas_set_num_threads_local of the OpenBLAS that SciPy uses, found among the loaded libraries: pip wheels
+// load SciPy's 32-bit-integer library (scipy.libs/libscipy_openblas-*.so) beside NumPy's ILP64 one (which
+// exports the same name), conda and Linux distributions one shared libopenblas. Picked: the only library that
+// exports the function, else the one whose path names scipy and not a 64-bit build. Linux only
+// (dl_iterate_phdr); elsewhere, or when none is found, the eigensolvers use OpenBLAS's own thread count.
 Linalg::set_threads_local_t find_openblas_threads_local() {
-  std::string path;
+#ifdef __linux__
+  std::vector<std::string> names;
   dl_iterate_phdr(
       [](struct dl_phdr_info* info, size_t, void* data) -> int {
-        const std::string name = info->dlpi_name ? info->dlpi_name : "";
-        if (name.find("scipy_openblas") != std::string::npos && name.find("openblas64") == std::string::npos &&
-            name.find("scipy.libs") != std::string::npos) {
-          *static_cast<std::string*>(data) = name;
-          return 1;
-        }
+        if (info->dlpi_name && info->dlpi_name[0] != '\0')
+          static_cast<std::vector<std::string>*>(data)->push_back(info->dlpi_name);
         return 0;
       },
-      &path);
-  if (path.empty()) return nullptr;
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD);
-  if (!handle) return nullptr;
-  return reinterpret_cast<Linalg::set_threads_local_t>(dlsym(handle, "openblas_set_num_threads_local"));
+      &names);
+  std::vector<std::pair<std::string, Linalg::set_threads_local_t>> candidates;
+  for (const std::string& name : names) {
+    if (name.find("blas") == std::string::npos) continue;
+    void* handle = dlopen(name.c_str(), RTLD_NOW | RTLD_NOLOAD);
+    if (!handle) continue;
+    if (void* symbol = dlsym(handle, "openblas_set_num_threads_local"))
+      candidates.emplace_back(name, reinterpret_cast<Linalg::set_threads_local_t>(symbol));
+    dlclose(handle);  // RTLD_NOLOAD took a reference; the library stays loaded by its owner
+  }
+  if (candidates.size() == 1) return candidates.front().second;
+  for (const auto& [name, function] : candidates)
+    if (name.find("scipy") != std::string::npos && name.find("64") == std::string::npos) return function;
+  return nullptr;
+#else
+  return nullptr;
+#endif
+}
+
+// The C prototypes the kernels call through (blas.hpp's Linalg typedefs), as Cython writes them in the names of
+// the capsules of scipy.linalg.cython_blas / cython_lapack's __pyx_capi__.
+const char* const kExpectedSignatures[][2] = {
+    {"dsyrk", "void (char *, char *, int *, int *, double *, double *, int *, double *, double *, int *)"},
+    {"dgemm", "void (char *, char *, int *, int *, int *, double *, double *, int *, double *, int *, double *, "
+              "double *, int *)"},
+    {"dsyevd", "void (char *, char *, int *, double *, int *, double *, double *, int *, int *, int *, int *)"},
+    {"dsyevr", "void (char *, char *, char *, int *, double *, int *, double *, double *, int *, int *, double *, "
+               "int *, double *, double *, int *, int *, double *, int *, int *, int *, int *)"},
+};
+
+const char* expected_signature(const std::string& routine) {
+  for (const auto& entry : kExpectedSignatures)
+    if (routine == entry[0]) return entry[1];
+  return "";
+}
+
+// Cython spells SciPy's `d` typedef (double) as __pyx_t_<module path>_d.
+std::string normalised_signature(const char* name) {
+  static const std::regex cython_double("__pyx_t_[A-Za-z0-9_]*_d\\b");
+  return std::regex_replace(std::string(name ? name : ""), cython_double, "double");
+}
+
+// Borrow SciPy's BLAS/LAPACK from the two __pyx_capi__ dicts. Every capsule's signature must equal the prototype
+// we call through (an ILP64 BLAS, or any other ABI change, is refused); on any mismatch or error nothing is
+// borrowed and the kernels use Eigen. Returns the status that blas_status() reports.
+std::string load_linalg(const py::object& blas_capi, const py::object& lapack_capi) {
+  Linalg& la = linalg();
+  la.dsyrk = nullptr;
+  la.dgemm = nullptr;
+  la.dsyevd = nullptr;
+  la.dsyevr = nullptr;
+  la.set_threads_local = nullptr;
+  void* found[4] = {nullptr, nullptr, nullptr, nullptr};
+  try {
+    const char* routines[4] = {"dsyrk", "dgemm", "dsyevd", "dsyevr"};
+    for (int i = 0; i < 4; ++i) {
+      const py::dict capi = py::reinterpret_borrow<py::dict>(i < 2 ? blas_capi : lapack_capi);
+      if (!capi.contains(routines[i])) {
+        la.status = std::string("eigen (SciPy exports no ") + routines[i] + ")";
+        return la.status;
+      }
+      py::object capsule = capi[routines[i]];
+      PyObject* raw = capsule.ptr();
+      if (!PyCapsule_CheckExact(raw)) {
+        la.status = std::string("eigen (SciPy's ") + routines[i] + " is not a capsule)";
+        return la.status;
+      }
+      const char* name = PyCapsule_GetName(raw);
+      const std::string signature = normalised_signature(name);
+      if (signature != expected_signature(routines[i])) {
+        la.status = std::string("eigen (SciPy's ") + routines[i] + " has signature '" + (name ? name : "") +
+                    "', expected '" + expected_signature(routines[i]) + "')";
+        return la.status;
+      }
+      found[i] = PyCapsule_GetPointer(raw, name);
+      if (!found[i]) throw py::error_already_set();
+    }
+  } catch (py::error_already_set& e) {
+    la.status = std::string("eigen (reading SciPy's BLAS failed: ") + e.what() + ")";
+    PyErr_Clear();
+    return la.status;
+  }
+  la.dsyrk = reinterpret_cast<Linalg::dsyrk_t>(found[0]);
+  la.dgemm = reinterpret_cast<Linalg::dgemm_t>(found[1]);
+  la.dsyevd = reinterpret_cast<Linalg::dsyevd_t>(found[2]);
+  la.dsyevr = reinterpret_cast<Linalg::dsyevr_t>(found[3]);
+  la.set_threads_local = find_openblas_threads_local();
+  la.status = "scipy-openblas";
+  return la.status;
 }
 
 void load_scipy_linalg() {
-  auto pointer = [](const py::dict& capi, const char* name) -> void* {
-    py::object capsule = capi[name];
-    PyObject* raw = capsule.ptr();
-    void* p = PyCapsule_GetPointer(raw, PyCapsule_GetName(raw));
-    if (!p) throw py::error_already_set();
-    return p;
-  };
   try {
-    py::dict blas = py::module_::import("scipy.linalg.cython_blas").attr("__pyx_capi__");
-    py::dict lapack = py::module_::import("scipy.linalg.cython_lapack").attr("__pyx_capi__");
-    linalg().dsyrk = reinterpret_cast<Linalg::dsyrk_t>(pointer(blas, "dsyrk"));
-    linalg().dgemm = reinterpret_cast<Linalg::dgemm_t>(pointer(blas, "dgemm"));
-    linalg().dsyevd = reinterpret_cast<Linalg::dsyevd_t>(pointer(lapack, "dsyevd"));
-    linalg().dsyevr = reinterpret_cast<Linalg::dsyevr_t>(pointer(lapack, "dsyevr"));
-    linalg().set_threads_local = find_openblas_threads_local();
-  } catch (py::error_already_set&) {
-    linalg().dsyrk = nullptr;
-    linalg().dgemm = nullptr;
-    linalg().dsyevd = nullptr;
-    linalg().dsyevr = nullptr;
+    py::object blas = py::module_::import("scipy.linalg.cython_blas").attr("__pyx_capi__");
+    py::object lapack = py::module_::import("scipy.linalg.cython_lapack").attr("__pyx_capi__");
+    load_linalg(blas, lapack);
+  } catch (py::error_already_set& e) {
+    linalg().status = std::string("eigen (SciPy's BLAS could not be imported: ") + e.what() + ")";
     PyErr_Clear();
   }
 }
@@ -224,7 +299,16 @@ PedForces ped_forces_of(const Features& X, const std::int64_t* y, Index n_classe
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
-  m.attr("SFDA_ZERO_SCATTER_FACTOR") = pedrank::detail::kZeroScatterFactor;
+  // The constants that define the scores (cpp/constants.hpp), read by the Python layers (pedrank/_constants.py).
+  m.attr("LOGME_MAX_ITERATIONS") = constants::LOGME_MAX_ITERATIONS;
+  m.attr("LOGME_TOLERANCE") = constants::LOGME_TOLERANCE;
+  m.attr("LOGME_EPSILON") = constants::LOGME_EPSILON;
+  m.attr("LOGME_RANK_TOLERANCE") = constants::LOGME_RANK_TOLERANCE;
+  m.attr("SFDA_POWER_ROUNDS") = constants::SFDA_POWER_ROUNDS;
+  m.attr("SFDA_MIN_SHRINKAGE") = constants::SFDA_MIN_SHRINKAGE;
+  m.attr("SFDA_ZERO_SCATTER_FACTOR") = constants::SFDA_ZERO_SCATTER_FACTOR;
+  m.attr("GBC_VARIANCE_FLOOR") = constants::GBC_VARIANCE_FLOOR;
+  m.attr("PED_SCALE_FLOOR") = constants::PED_SCALE_FLOOR;
   m.doc() = "pedrank compiled kernels (C++17/Eigen). See TEAM.md's kernel contract for the semantics.";
   load_scipy_linalg();
   // Bad input and internal failures (std::invalid_argument) surface as pedrank's own ValueError subclass, like the
@@ -451,5 +535,18 @@ PYBIND11_MODULE(_core, m) {
     const Linalg& la = linalg();
     return la.enabled && la.available() ? "scipy-openblas" : "eigen";
   });
+  m.def(
+      "blas_status", []() { return linalg().status; },
+      "'scipy-openblas', or why the kernels fall back to Eigen (e.g. a capsule signature that differs from the "
+      "prototype called through).");
+  m.def(
+      "openblas_threads_local", []() { return linalg().set_threads_local != nullptr; },
+      "Whether OpenBLAS's per-thread thread count was found (the eigensolvers' thread setting needs it).");
+  m.def(
+      "_load_linalg",
+      [](const py::object& blas_capi, const py::object& lapack_capi) { return load_linalg(blas_capi, lapack_capi); },
+      py::arg("blas_capi"), py::arg("lapack_capi"),
+      "Borrow BLAS/LAPACK from two __pyx_capi__-like dicts of capsules (done once at import with SciPy's); returns "
+      "the status. For tests: not safe while kernels run in other threads.");
   m.def("num_threads", []() { return max_threads(); }, "OpenMP threads the kernels use.");
 }

@@ -7,8 +7,10 @@
 
 #include <Eigen/Eigenvalues>
 
+#include <atomic>
 #include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "common.hpp"
 
@@ -30,13 +32,16 @@ struct Linalg {
   // D = 2048 on 2 cores: LogME 3.25 s with both threads against 3.78 s with one on a quiet machine, but 2.7-3.2 s
   // against 2.1-2.2 s while another process keeps one core busy (the solver's many small level-2 calls each
   // synchronise the workers). PEDRANK_EIG_THREADS=1 suits a machine shared with other work.
-  int eig_threads = [] {
+  // Atomic: _core.set_eig_threads may run while other threads' kernels read it with the GIL released.
+  std::atomic<int> eig_threads{[] {
     const char* env = std::getenv("PEDRANK_EIG_THREADS");
     return env ? std::max(std::atoi(env), 0) : 0;
-  }();
+  }()};
   dsyevd_t dsyevd = nullptr;
   dsyevr_t dsyevr = nullptr;  // top-k eigenpairs only (GBC's PCA)
-  bool enabled = true;  // switched off by _core.set_blas(False), e.g. to measure Eigen's path
+  std::atomic<bool> enabled{true};  // _core.set_blas(False), e.g. to measure Eigen's path; read by running kernels
+  // Why the routines above are (not) in use: "scipy-openblas", or the reason of the fall-back to Eigen.
+  std::string status = "not loaded";
 
   // OpenBLAS's threads and ours spin-wait against each other on a small machine, which costs up to ~0.1 s per
   // hand-over: worth it only when the BLAS call itself is large.
@@ -118,7 +123,8 @@ struct EigThreadsGuard {
   Linalg& la;
   int previous = -1;
   explicit EigThreadsGuard(Linalg& l) : la(l) {
-    if (la.set_threads_local && la.eig_threads > 0) previous = la.set_threads_local(la.eig_threads);
+    const int threads = la.eig_threads.load();
+    if (la.set_threads_local && threads > 0) previous = la.set_threads_local(threads);
   }
   ~EigThreadsGuard() {
     if (previous > 0) la.set_threads_local(previous);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "constants.hpp"
 #include "scatter.hpp"
 
 namespace pedrank {
@@ -50,7 +51,7 @@ double gbc(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes,
   for (auto& part : parts)
     if (part.size() != 0) var += part;
   for (Index c = 0; c < C; ++c) var.row(c) /= static_cast<double>(counts[c]);
-  var = var.cwiseMax(1e-4);
+  var = var.cwiseMax(constants::GBC_VARIANCE_FLOOR);
 
   // Per-row partial sums, added in row order afterwards: the result does not depend on thread scheduling.
   Vec row_total = Vec::Zero(C);

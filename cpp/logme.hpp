@@ -13,6 +13,7 @@
 #include <cmath>
 #include <limits>
 
+#include "constants.hpp"
 #include "scatter.hpp"
 
 namespace pedrank {
@@ -33,7 +34,7 @@ inline double logme_fixed_point(const Vec& sigma, const double* x, double tt, do
   for (Index j = 0; j < k; ++j) sum_x2 += x[j] * x[j];
   const double res_x2 = tt - sum_x2;
   double alpha = 1.0, beta = 1.0, lam = 1.0, m2 = 0.0, res2 = 0.0;
-  for (int iteration = 0; iteration < 11; ++iteration) {
+  for (int iteration = 0; iteration < constants::LOGME_MAX_ITERATIONS; ++iteration) {
     lam = alpha / beta;
     double gamma = 0.0;
     m2 = 0.0;
@@ -47,9 +48,9 @@ inline double logme_fixed_point(const Vec& sigma, const double* x, double tt, do
       res2 += x2 / (shrink * shrink);
     }
     res2 += res_x2;
-    alpha = gamma / (m2 + 1e-5);
-    beta = (n - gamma) / (res2 + 1e-5);
-    if (std::abs(alpha / beta - lam) / lam <= 1e-3) break;
+    alpha = gamma / (m2 + constants::LOGME_EPSILON);
+    beta = (n - gamma) / (res2 + constants::LOGME_EPSILON);
+    if (std::abs(alpha / beta - lam) / lam <= constants::LOGME_TOLERANCE) break;
   }
   double log_det = 0.0;
   for (Index j = 0; j < k; ++j) log_det += std::log(alpha + beta * sigma[j]);
@@ -114,7 +115,7 @@ LogMEResult logme(const FeatureView<T>& X, const std::int64_t* labels, Index n_c
                                std::numeric_limits<double>::epsilon();
     std::vector<Index> keep;
     for (Index j = D - 1; j >= 0; --j)
-      if (all_sigma[j] > 0.0 && std::sqrt(all_sigma[j]) > 1e-10 && all_sigma[j] > noise_level) keep.push_back(j);
+      if (all_sigma[j] > 0.0 && std::sqrt(all_sigma[j]) > constants::LOGME_RANK_TOLERANCE && all_sigma[j] > noise_level) keep.push_back(j);
     const Index k = static_cast<Index>(keep.size());
     Vec sigma(k);
     Mat V(D, k);

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 
+#include "constants.hpp"
 #include "scatter.hpp"
 
 namespace pedrank {
@@ -25,7 +26,7 @@ namespace detail {
 inline double power_iteration_lmax(const Mat& Sw) {
   Vec v = Sw.rowwise().sum();
   Vec w = v;
-  for (int round = 0; round < 3; ++round) {
+  for (int round = 0; round < constants::SFDA_POWER_ROUNDS; ++round) {
     w = Sw * v;
     const double nw = w.norm();
     if (!(nw > 0.0)) return 0.0;  // Sw v = 0: no spread to estimate (the authors divide by 0 here)
@@ -39,7 +40,7 @@ inline double power_iteration_lmax(const Mat& Sw) {
 }
 
 inline double adaptive_shrinkage(const Mat& Sw) {
-  return std::max(std::exp(-5.0 * power_iteration_lmax(Sw)), 1e-10);
+  return std::max(std::exp(-5.0 * power_iteration_lmax(Sw)), constants::SFDA_MIN_SHRINKAGE);
 }
 
 // C (m x n) += alpha op(A) op(B), all column-major blocks inside larger matrices (leading dimensions given).
@@ -98,10 +99,6 @@ inline bool blocked_cholesky_solve(const Mat& A, const Mat& rhs, Mat& solved) {
   return true;
 }
 
-// The within-class scatter counts as zero when its trace is at most (kZeroScatterFactor N eps)^2 times the samples'
-// mean squared norm (pedrank._validation.ZERO_SCATTER_FACTOR is the same number; a test checks it).
-constexpr double kZeroScatterFactor = 2.0;
-
 // coef = M Sw'^-1, intercept_c = -1/2 m_c . coef_c + log pi_c, Sw' = (1-s) Sw + s tr(Sw)/D I.
 inline LdaFit lda_from_scatter(const RowMat& means, const IVec& counts, Index n, const Mat& Sw, double shrinkage) {
   const Index D = Sw.rows(), C = means.rows();
@@ -113,7 +110,7 @@ inline LdaFit lda_from_scatter(const RowMat& means, const IVec& counts, Index n,
   double second_moment = Sw.trace();
   for (Index c = 0; c < C; ++c)
     second_moment += static_cast<double>(counts[c]) / static_cast<double>(n) * means.row(c).squaredNorm();
-  const double rounding = kZeroScatterFactor * static_cast<double>(n) * std::numeric_limits<double>::epsilon();
+  const double rounding = constants::SFDA_ZERO_SCATTER_FACTOR * static_cast<double>(n) * std::numeric_limits<double>::epsilon();
   if (!(Sw.trace() > rounding * rounding * second_moment))
     throw std::invalid_argument(
         "sfda: the within-class scatter is zero (every class's samples are identical, e.g. one sample per class); "

@@ -10,6 +10,7 @@ runs any metric, with or without PED; :func:`rank` scores a pool of models and
 oracle and benchmark baseline).
 """
 
+from ._config import show_config
 from ._memory import InsufficientMemoryError
 from ._validation import PedrankValueError
 from .evaluate import evaluate
@@ -51,5 +52,6 @@ __all__ = [
     "regularized_h_score",
     "score",
     "sfda",
+    "show_config",
     "transrate",
 ]

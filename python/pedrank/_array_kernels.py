@@ -35,19 +35,26 @@ import math
 
 import numpy as np
 
+from ._constants import (
+    GBC_VARIANCE_FLOOR,
+    LOGME_EPSILON,
+    LOGME_MAX_ITERATIONS,
+    LOGME_RANK_TOLERANCE,
+    LOGME_TOLERANCE,
+    SFDA_MIN_SHRINKAGE,
+    SFDA_POWER_ROUNDS,
+)
 from ._validation import PedrankValueError, within_scatter_is_zero
 from .backend import Backend, NumpyBackend, get_backend, is_torch_tensor
 
 __all__ = ["CONTRACT", "LOGME_MAX_ITER", "PAIR_BLOCK_ELEMENTS", "ArrayKernels", "TorchKernels", "check_dtype"]
 
-LOGME_MAX_ITER = 11
-LOGME_TOL = 1e-3
-LOGME_EPS = 1e-5
-LOGME_RANK_TOL = 1e-10
+LOGME_MAX_ITER = LOGME_MAX_ITERATIONS
+LOGME_TOL = LOGME_TOLERANCE
+LOGME_EPS = LOGME_EPSILON
+LOGME_RANK_TOL = LOGME_RANK_TOLERANCE
 # Gram eigenvalues below lambda_max * max(N, D) * eps are rounding noise (see reference/logme.py).
 GRAM_EPSILON = float(np.finfo(np.float64).eps)
-SFDA_POWER_ROUNDS = 3
-GBC_VARIANCE_FLOOR = 1e-4
 # Elements of one (rows x C x D) block of pairwise mean differences in PED (and x n_components in GBC):
 # 2**24 float64 values are 128 MiB.
 PAIR_BLOCK_ELEMENTS = 1 << 24
@@ -295,7 +302,7 @@ class ArrayKernels:
                 "with two different samples"
             )
         if shrinkage is None or math.isnan(shrinkage):
-            shrinkage = max(math.exp(-5.0 * self._power_iteration_lmax(within)), 1e-10)
+            shrinkage = max(math.exp(-5.0 * self._power_iteration_lmax(within)), SFDA_MIN_SHRINKAGE)
         shrinkage = float(shrinkage)
         shrunk = (1.0 - shrinkage) * within + (shrinkage * trace / D) * eye
         means64 = self._f64(means)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ._constants import SFDA_ZERO_SCATTER_FACTOR
+
 __all__ = [
     "PedrankValueError",
     "is_torch_tensor",
@@ -303,9 +305,8 @@ def check_int(value: Any, *, name: str, minimum: int) -> int:
 
 #: The within-class scatter counts as zero when its trace is at most (ZERO_SCATTER_FACTOR * N * eps)^2 times the
 #: samples' mean squared norm: the class means of identical samples carry rounding noise of up to ~N eps of their
-#: magnitude, so an exact test passes or refuses constant classes by chance (the compiled core uses the same rule:
-#: its kZeroScatterFactor, exposed as pedrank._core.SFDA_ZERO_SCATTER_FACTOR).
-ZERO_SCATTER_FACTOR = 2.0
+#: magnitude, so an exact test passes or refuses constant classes by chance (cpp/constants.hpp).
+ZERO_SCATTER_FACTOR = SFDA_ZERO_SCATTER_FACTOR
 
 
 def within_scatter_is_zero(trace, counts, means, n_samples):

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ._constants import PED_SCALE_FLOOR
 from ._kernels import select_kernels
 from ._memory import guard
 from ._validation import (
@@ -29,7 +30,7 @@ __all__ = ["PEDResult", "ped"]
 
 #: Per-dimension standard deviations below this are raised to it before rescaling,
 #: as in the authors' code (it keeps constant dimensions from dividing by zero).
-SCALE_FLOOR = 1e-3
+SCALE_FLOOR = PED_SCALE_FLOOR
 
 
 @dataclass

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._constants import GBC_VARIANCE_FLOOR
 from .._memory import guard
 from .._validation import check_classification
 from ..gbc import check_gbc_options
 
-VARIANCE_FLOOR = 1e-4
+VARIANCE_FLOOR = GBC_VARIANCE_FLOOR
 
 
 def pca_project(features, n_components):

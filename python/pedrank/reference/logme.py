@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._constants import LOGME_EPSILON, LOGME_MAX_ITERATIONS, LOGME_RANK_TOLERANCE, LOGME_TOLERANCE
 from .._memory import guard
 from .._validation import check_classification, check_features, check_finite_score, check_targets
 from ..logme import LOGME_DEGENERATE
 
-MAX_ITERATIONS = 11
-TOLERANCE = 1e-3
+MAX_ITERATIONS = LOGME_MAX_ITERATIONS
+TOLERANCE = LOGME_TOLERANCE
 
 
 def _factorise(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -28,7 +29,7 @@ def _factorise(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         # that test, and u = X v / s then divides noise by noise. Directions below the
         # Gram's rounding level are dropped too (identical on full-rank features).
         noise_level = gram_singular[0] * max(n_samples, n_features) * np.finfo(np.float64).eps
-        kept = (singular > 1e-10) & (gram_singular > noise_level)
+        kept = (singular > LOGME_RANK_TOLERANCE) & (gram_singular > noise_level)
         singular, vh = singular[kept], vh[kept]
         u = (features @ vh.T) / singular
     else:
@@ -55,8 +56,8 @@ def _fit_target(u, singular, vh, target, n_features, exact_dimension):
         gamma = (sigma / (sigma + lam)).sum()
         m2 = (sigma * x2 / (lam + sigma) ** 2).sum()
         res2 = (x2 / (1 + sigma / lam) ** 2).sum() + res_x2
-        alpha = gamma / (m2 + 1e-5)
-        beta = (n_samples - gamma) / (res2 + 1e-5)
+        alpha = gamma / (m2 + LOGME_EPSILON)
+        beta = (n_samples - gamma) / (res2 + LOGME_EPSILON)
         new_lam = alpha / beta
         evidence = (
             dimension / 2.0 * np.log(alpha)

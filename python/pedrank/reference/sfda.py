@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from .._constants import SFDA_MIN_SHRINKAGE, SFDA_POWER_ROUNDS
 from .._memory import guard
 from .._validation import PedrankValueError, check_classification, check_fraction, within_scatter_is_zero
 
@@ -26,7 +27,7 @@ def _shrink(matrix, shrinkage):
     return shrunk
 
 
-def power_iteration_eigenvalue(matrix, rounds=3):
+def power_iteration_eigenvalue(matrix, rounds=SFDA_POWER_ROUNDS):
     """The authors' estimate of the largest eigenvalue (3 rounds from the row sums)."""
     v = matrix.sum(axis=1)
     for _ in range(rounds):
@@ -44,7 +45,7 @@ def power_iteration_eigenvalue(matrix, rounds=3):
 
 
 def adaptive_shrinkage(within_scatter):
-    return max(np.exp(-5.0 * power_iteration_eigenvalue(within_scatter)), 1e-10)
+    return max(np.exp(-5.0 * power_iteration_eigenvalue(within_scatter)), SFDA_MIN_SHRINKAGE)
 
 
 def sfda_fit(features, encoded, n_classes, shrinkage=None):
