@@ -97,7 +97,8 @@ def nleep(
         strictly between 0 and 1.
     random_state : int, numpy.random.RandomState or None, default=0
         Seeds scikit-learn's ``GaussianMixture``: the score is deterministic given it
-        (None reproduces the authors' unseeded, run-to-run varying behaviour).
+        (None reproduces the authors' unseeded, run-to-run varying behaviour; their code
+        run after ``np.random.seed(s)`` returns pedrank's number for ``random_state=s``).
     log : bool, default=False
         False: mean of p(y_i | x_i), as the PED/SFDA authors' code (in (0, 1]).
         True: mean of log p(y_i | x_i), the form of the original NLEEP paper (<= 0).

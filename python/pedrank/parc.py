@@ -147,7 +147,11 @@ def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0
     unit variance (as the authors' StandardScaler), Pearson correlation between samples
     across components. The authors use a randomized PCA solver with a single power
     iteration, an approximation; the exact solver makes the score deterministic and
-    seed-free. Components with variance below 1e-12 of the largest are dropped (rounding
+    seed-free. Their label dissimilarity, ``1 - corrcoef(onehot)``, also carries rounding
+    noise (e.g. 0 and 2.2e-16 for same-class pairs) that their Spearman correlation ranks
+    as distinct values; here the two label values are exact ties. Together: 3e-3 to 6e-2
+    relative from their numbers on rank-deficient features (README.md). Components
+    with variance below 1e-12 of the largest are dropped (rounding
     noise of rank-deficient features). A sample whose standardised components are all
     equal has no correlation with the others: it is taken as 0 (dissimilarity 1). The
     label dissimilarity takes two values (0 same class, C/(C-1) different class), so the
