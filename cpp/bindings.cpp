@@ -42,6 +42,13 @@ struct Features {
   }
 };
 
+// dtype equality as NumPy defines it (py::dtype::is compares object identity: equal dtypes built another way, e.g.
+// by np.dtype('<f8') or a read-only memmap, are distinct objects). Non-native byte order is not equal.
+template <typename T>
+bool has_dtype(const py::array& array) {
+  return array.dtype().attr("__eq__")(py::dtype::of<T>()).template cast<bool>();
+}
+
 Features as_features(const py::object& obj, const char* name = "X") {
   if (!py::isinstance<py::array>(obj))
     throw std::invalid_argument(std::string(name) + " must be a numpy array, got " +
@@ -51,9 +58,9 @@ Features as_features(const py::object& obj, const char* name = "X") {
   if (f.array.ndim() != 2)
     throw std::invalid_argument(std::string(name) + " must be 2-D (n_samples, n_features), got " +
                                 std::to_string(f.array.ndim()) + "-D");
-  if (f.array.dtype().is(py::dtype::of<float>())) {
+  if (has_dtype<float>(f.array)) {
     f.is_float32 = true;
-  } else if (!f.array.dtype().is(py::dtype::of<double>())) {
+  } else if (!has_dtype<double>(f.array)) {
     throw std::invalid_argument(std::string(name) + " must have dtype float32 or float64, got " +
                                 std::string(py::str(f.array.dtype())));
   }
@@ -135,7 +142,7 @@ py::array as_output(const py::object& obj, const Features& X) {
   if (out.ndim() != 2 || out.shape(0) != X.n || out.shape(1) != X.d)
     throw std::invalid_argument("out must have X's shape (" + std::to_string(X.n) + ", " + std::to_string(X.d) +
                                 "), got " + std::string(py::str(obj.attr("shape"))));
-  if (!out.dtype().is(py::dtype::of<float>()) && !out.dtype().is(py::dtype::of<double>()))
+  if (!has_dtype<float>(out) && !has_dtype<double>(out))
     throw std::invalid_argument("out must have dtype float32 or float64, got " + std::string(py::str(out.dtype())));
   if (!out.writeable()) throw std::invalid_argument("out must be writable (it is read-only)");
   const auto item = static_cast<py::ssize_t>(out.itemsize());
@@ -158,8 +165,9 @@ void apply_typed(const FeatureView<T>& view, const std::int64_t* y, const RowMat
   const Index item = static_cast<Index>(out.itemsize());
   const Index rs = out.strides(0) / item, cs = out.strides(1) / item;
   void* dst = out.mutable_data();
+  const bool single = has_dtype<float>(out);  // a Python call: before the GIL is released
   py::gil_scoped_release release;
-  if (out.dtype().is(py::dtype::of<float>()))
+  if (single)
     ped_apply(view, y, displacement, scale, static_cast<float*>(dst), rs, cs);
   else
     ped_apply(view, y, displacement, scale, static_cast<double*>(dst), rs, cs);

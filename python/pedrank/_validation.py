@@ -60,6 +60,11 @@ def _first_bad_row(bad: np.ndarray) -> int:
     return int(np.flatnonzero(bad.any(axis=1) if bad.ndim == 2 else bad)[0])
 
 
+def _is_sparse(value: Any) -> bool:
+    """True for a scipy.sparse matrix or array (checked without importing scipy.sparse)."""
+    return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "toarray")
+
+
 def check_features(features: Any, *, name: str = "features", min_samples: int = 2) -> Any:
     """Validate a feature matrix.
 
@@ -87,6 +92,11 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
     """
     if is_torch_tensor(features):
         return _check_torch_features(features, name=name, min_samples=min_samples)
+    if _is_sparse(features):
+        raise PedrankValueError(
+            f"{name}: found a sparse {type(features).__name__}; sparse input is not supported, expected a dense "
+            "2-D array (call .toarray() first)"
+        )
     try:
         array = np.asarray(features)
     except Exception as exc:  # ragged lists and the like
@@ -101,6 +111,8 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
         )
     if array.dtype.kind in "biu":
         array = array.astype(np.float64)
+    elif array.dtype.kind == "f" and not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))  # the kernels read native floats: a native copy
     elif array.dtype == np.float16:
         array = array.astype(np.float32)
     elif array.dtype.kind != "f" or array.dtype.itemsize > 8:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from ._kernels import select_kernels
 from ._memory import guard
 from ._validation import (
+    PedrankValueError,
     check_classification,
     check_features,
     check_finite_score,
@@ -83,8 +86,12 @@ def logme(features, labels, *, regression=False, exact_dimension=False, backend=
     return check_finite_score(float(np.mean(evidence)), metric="logme", hint=LOGME_DEGENERATE)
 
 
-class LogME:
-    """LogME as an estimator: fits the evidence-maximising linear model per target.
+class LogME(BaseEstimator):
+    """LogME as a scikit-learn estimator: fits the evidence-maximising linear model per target.
+
+    A classifier when ``regression`` is False (``predict`` returns labels, ``score`` the accuracy), a regressor
+    otherwise (``score`` is R^2). ``get_params``/``set_params``/``clone`` work; ``predict`` raises
+    ``sklearn.exceptions.NotFittedError`` before ``fit``. The LogME score itself is ``score_``.
 
     Parameters
     ----------
@@ -97,6 +104,8 @@ class LogME:
     ----------
     classes_ : ndarray of shape (n_classes,) or None
         Label values (classification).
+    n_features_in_ : int
+        Columns of the features seen in ``fit``.
     evidence_ : ndarray of shape (n_targets,)
         Log evidence per sample of each target.
     alphas_, betas_ : ndarray of shape (n_targets,)
@@ -112,26 +121,50 @@ class LogME:
         self.exact_dimension = exact_dimension
         self.backend = backend
 
-    def fit(self, features, labels):
-        """Fit on features (n_samples, n_features) and labels; returns self."""
+    def fit(self, X, y):
+        """Fit on features X (n_samples, n_features) and labels or targets y; returns self."""
         self.classes_, self.evidence_, self.alphas_, self.betas_, self.weights_ = _fit(
-            features, labels, self.regression, self.exact_dimension, self.backend
+            X, y, self.regression, self.exact_dimension, self.backend
         )
+        self.n_features_in_ = int(self.weights_.shape[0])
         self.score_ = float(np.mean(self.evidence_))
         return self
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor" if self.regression else "classifier"
+        if self.regression:
+            from sklearn.utils import RegressorTags
+
+            tags.regressor_tags = RegressorTags()
+            tags.target_tags.multi_output = True
+        else:
+            from sklearn.utils import ClassifierTags
+
+            tags.classifier_tags = ClassifierTags()
+        return tags
+
     def _check_fitted(self):
-        if not hasattr(self, "weights_"):
-            raise AttributeError("this LogME instance is not fitted yet: call fit(features, labels) first")
+        check_is_fitted(self, "weights_")
+
+    def score(self, X, y):
+        """Accuracy of :meth:`predict` (classification) or its R^2 (regression); not the LogME score
+        (``score_``)."""
+        predicted = self.predict(X)
+        if self.regression:
+            from sklearn.metrics import r2_score
+
+            return float(r2_score(y, predicted))
+        return float(np.mean(predicted == np.asarray(y)))
 
     def decision_function(self, features):
         """Linear predictions ``features @ weights_``, shape (n_samples, n_targets)."""
         self._check_fitted()
         checked = np.asarray(to_numpy(check_features(features, min_samples=1)), dtype=np.float64)
-        if checked.shape[1] != self.weights_.shape[0]:
-            raise ValueError(
-                f"features: found {checked.shape[1]} columns; the model was fitted on "
-                f"{self.weights_.shape[0]}"
+        if checked.shape[1] != self.n_features_in_:
+            raise PedrankValueError(
+                f"X has {checked.shape[1]} features, but LogME is expecting {self.n_features_in_} features as "
+                "input (the number of columns it was fitted on)"
             )
         return checked @ self.weights_
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from ._kernels import select_kernels
 from ._memory import guard
@@ -57,8 +59,11 @@ def _softmax(scores):
     return scores / scores.sum(axis=1, keepdims=True)
 
 
-class SFDA:
-    """Shrinkage Fisher discriminant analysis as an estimator (the model SFDA scores with).
+class SFDA(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Shrinkage Fisher discriminant analysis as a scikit-learn estimator (the model SFDA scores with).
+
+    ``get_params``/``set_params``/``clone`` work; ``predict``, ``predict_proba``, ``decision_function`` and
+    ``transform`` raise ``sklearn.exceptions.NotFittedError`` before ``fit``.
 
     Parameters
     ----------
@@ -69,6 +74,8 @@ class SFDA:
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+        Columns of the features seen in ``fit``.
     coef_ : ndarray of shape (n_classes, n_features)
         ``means_ @ inv(Sw')``.
     intercept_ : ndarray of shape (n_classes,)
@@ -84,9 +91,9 @@ class SFDA:
         self.shrinkage = shrinkage
         self.backend = backend
 
-    def fit(self, features, labels):
-        """Fit on features (n_samples, n_features) and labels; returns self."""
-        checked, encoded, classes = check_classification(features, labels)
+    def fit(self, X, y):
+        """Fit on features X (n_samples, n_features) and labels y (n_samples,); returns self."""
+        checked, encoded, classes = check_classification(X, y)
         kernels = select_kernels(checked, self.backend)
         n_classes = classes.shape[0]
         guard("sfda", checked, n_classes, backend=self.backend)
@@ -96,6 +103,7 @@ class SFDA:
         counts, means = kernels.class_means(checked, encoded, n_classes)
         mean, covariance = kernels.covariance(checked)
         self.classes_ = classes
+        self.n_features_in_ = int(checked.shape[1])
         self.coef_, self.intercept_ = np.asarray(coef), np.asarray(intercept)
         self.shrinkage_ = float(shrinkage)
         self.means_ = np.asarray(means)
@@ -111,12 +119,12 @@ class SFDA:
         return self
 
     def _checked(self, features):
-        if not hasattr(self, "coef_"):
-            raise AttributeError("this SFDA instance is not fitted yet: call fit(features, labels) first")
+        check_is_fitted(self, "coef_")
         checked = to_numpy(check_features(features, min_samples=1))
         if checked.shape[1] != self.coef_.shape[1]:
             raise PedrankValueError(
-                f"features: found {checked.shape[1]} columns; the model was fitted on {self.coef_.shape[1]}"
+                f"X has {checked.shape[1]} features, but SFDA is expecting {self.n_features_in_} features as input "
+                "(the number of columns it was fitted on)"
             )
         return np.asarray(checked, dtype=np.float64)
 
@@ -130,18 +138,24 @@ class SFDA:
 
     def predict(self, features):
         """Most probable label, shape (n_samples,)."""
-        return self.classes_[np.argmax(self.decision_function(features), axis=1)]
+        scores = self.decision_function(features)
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def transform(self, features):
         """Project on the discriminant directions, shape (n_samples, min(C-1, D)).
 
         The directions solve ``Sb v = l Sw' v`` (``Sb = St' - Sw'``), sorted by
-        decreasing l, normalised so that ``V^T Sw' V = I``.
+        decreasing l, normalised so that ``V^T Sw' V = I``. They are solved at each
+        call (a D x D generalised eigenproblem) rather than stored, so that ``fit``
+        stays as cheap as the score and no call but ``fit`` changes the estimator.
         """
         checked = self._checked(features)
-        if not hasattr(self, "scalings_"):
-            between = self.total_scatter_ - self.within_scatter_
-            eigenvalues, eigenvectors = linalg.eigh(between, self.within_scatter_)
-            order = np.argsort(eigenvalues)[::-1][: min(self.classes_.shape[0] - 1, checked.shape[1])]
-            self.scalings_ = eigenvectors[:, order]
-        return checked @ self.scalings_
+        return checked @ self.scalings()
+
+    def scalings(self):
+        """Discriminant directions, shape (n_features, min(C-1, D)); see :meth:`transform`."""
+        check_is_fitted(self, "coef_")
+        between = self.total_scatter_ - self.within_scatter_
+        eigenvalues, eigenvectors = linalg.eigh(between, self.within_scatter_)
+        order = np.argsort(eigenvalues)[::-1][: min(self.classes_.shape[0] - 1, self.n_features_in_)]
+        return eigenvectors[:, order]
