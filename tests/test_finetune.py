@@ -218,3 +218,17 @@ def test_import_pedrank_does_not_import_torch():
     code = "import sys, pedrank, pedrank.finetune, pedrank.plot; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_diverged_setting_is_not_chosen_and_global_rng_untouched():
+    X, y = _data()
+    torch.manual_seed(123)
+    before = torch.rand(3)
+    torch.manual_seed(123)
+    result = finetune({"m": _mlp}, X * 1e6, y, **{**GRID, "learning_rates": (1e6, 0.01)})
+    after = torch.rand(3)
+    assert torch.equal(before, after)  # the caller's global RNG state is as it was
+    runs = result.runs
+    assert any(r["diverged"] for r in runs)
+    if not all(r["diverged"] for r in runs):
+        assert not result.chosen["m"]["diverged"]

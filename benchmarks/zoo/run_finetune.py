@@ -42,8 +42,11 @@ RUN_JSON = HERE / "finetune_run.json"
 # --- the pool as trainable torch modules --------------------------------------------------------------------
 # Each module takes grey images (batch, h, w) in [0, 1] and does the preprocessing of zoo_models.py itself.
 
-SIZES = {"efficientnet_lite0": 48, "efficientnet_lite1": 48, "efficientnet_lite2": 48, "hed_vgg16": 32,
+SIZES = {"efficientnet_lite0": 32, "efficientnet_lite1": 32, "efficientnet_lite2": 32, "hed_vgg16": 32,
          "cifar10_cnn": 32, "digits_cnn": 28}
+
+
+BN_MOMENTUM = 0.1
 
 
 def _torch():
@@ -100,6 +103,12 @@ def efficientnet(version: int):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             net = EfficientNet.from_pretrained(f"efficientnet-lite{version}", weights_path=weights)
+        # The package keeps TF's BN momentum (0.99, i.e. PyTorch momentum 0.01): over a few hundred steps the
+        # running statistics would stay near ImageNet's while the weights move, and evaluation (which uses them)
+        # collapses to chance. PyTorch's default momentum (0.1) lets them follow the fine-tuned weights.
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.momentum = BN_MOMENTUM
         size = SIZES[f"efficientnet_lite{version}"]
         return nn.Sequential(Grey(size, 3, 255.0 / 128.0, _torch().tensor(-127.0 / 128.0)), net)
 
@@ -284,19 +293,21 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p = commands.add_parser("finetune", parents=[common])
     p.add_argument("--datasets", nargs="+", default=["lfw", "digits", "mnist"])
-    p.add_argument("--lrs", type=float, nargs="+", default=[0.1, 0.01])
+    p.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.001])
     p.add_argument("--wds", type=float, nargs="+", default=[1e-4, 0.0])
-    p.add_argument("--iterations", nargs="+", default=["lfw=100", "digits=200", "mnist=200"],
+    p.add_argument("--iterations", nargs="+", default=["lfw=60", "digits=150", "mnist=150"],
                    metavar="DATASET=N", help="SGD iterations per run, per dataset")
     p.add_argument("--cache", type=Path, default=RUN_CACHE, help="directory of finished runs (resumable)")
     p.add_argument("--output-dir", type=Path, default=HERE, help="where the CSVs and the run JSON go")
-    p.add_argument("--checkpoints", type=int, default=6)
+    p.add_argument("--checkpoints", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p = commands.add_parser("analyze", parents=[common])
     p.add_argument("--datasets", nargs="+", default=list(zoo_data.IMAGE_DATASETS))
     p.add_argument("--resamples", type=int, default=20)
     p.add_argument("--fraction", type=float, default=0.8)
+    p.add_argument("--output-dir", type=Path, default=HERE, help="where the fine-tuning CSVs are and results go")
+    p.add_argument("--plot", type=Path, help="also draw `pedrank plot finetune`'s figure here (PNG)")
     args = parser.parse_args(argv)
     if args.command == "measure":
         return measure(args)
@@ -306,8 +317,203 @@ def main(argv=None):
     return analyze(args)
 
 
-def analyze(args):  # filled in below
-    raise NotImplementedError
+# --- analysis: scores and baselines against the fine-tuned accuracy -----------------------------------------
+
+FEATURES = CACHE / "finetune_features"
+SCORES_CSV = HERE / "finetune_scores.csv"
+ANALYSIS_JSON = HERE / "finetune_analysis.json"
+
+
+def features_of(name, images):
+    """The pre-trained network's features (its head's input) at the fine-tuning resolution, (n, d) float32."""
+    torch = _torch()
+    build, head = POOL[name]
+    net = build()
+    if head == "replace":
+        from pedrank.finetune import _last_linear
+
+        qualified = _last_linear(net)
+        parent_name, _, child = qualified.rpartition(".")
+        setattr(net.get_submodule(parent_name) if parent_name else net, child, torch.nn.Identity())
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), 128):
+            out.append(net(torch.as_tensor(images[start:start + 128])).reshape(min(128, len(images) - start), -1))
+    return torch.cat(out).numpy().astype(np.float32)
+
+
+def cached_features(dataset, name, images, labels):
+    path = FEATURES / f"{dataset}__{name}__{SIZES[name]}px.npz"
+    if path.exists():
+        with np.load(path) as archive:
+            return archive["features"]
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        features = features_of(name, images)
+    FEATURES.mkdir(parents=True, exist_ok=True)
+    np.savez(path, features=features, labels=labels)
+    print(f"  features {name} on {dataset}: {features.shape} in {time.perf_counter() - start:.0f}s", flush=True)
+    return features
+
+
+def _ranking(values, truth):
+    from run_zoo import ranking_metrics
+
+    return ranking_metrics(list(values), list(truth))
+
+
+def random_baseline(truth, draws=2000, seed=0):
+    """Mean weighted tau, Kendall tau and top-1 relative accuracy of uniformly random scores."""
+    rng = np.random.default_rng(seed)
+    rows = [_ranking(rng.permutation(len(truth)).astype(float), truth) for _ in range(draws)]
+    return {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
+
+
+def analyze(args):
+    torch = _torch()
+    torch.set_num_threads(args.threads)
+    import run_zoo
+    from pedrank.finetune import read_curves, write_score_table
+    from pedrank.io import read_accuracies
+
+    started = time.perf_counter()
+    truth_csv = args.output_dir / ACCURACIES_CSV.name
+    datasets = args.datasets
+    finetuned = {d: read_accuracies(truth_csv, d) for d in datasets}
+    models_of = {d: [m for m in args.models if m in finetuned[d]] for d in datasets}
+    pool, train_of, test_of, probe = {}, {}, {}, {}
+    for d in datasets:
+        images, labels, train, test = load_dataset(d)
+        train_of[d], test_of[d] = train, test
+        for m in models_of[d]:
+            pool[d, m] = (cached_features(d, m, images, labels), labels)
+            probe[d, m] = run_zoo.probe_accuracy(*pool[d, m], train, test)
+    feature_seconds = time.perf_counter() - started
+    metrics = run_zoo.metric_functions()
+    variants = (False, True)
+    start = time.perf_counter()
+    scores = run_zoo.score_pool(pool, train_of, metrics, variants)
+    score_seconds = time.perf_counter() - start
+    write_score_table(args.output_dir / SCORES_CSV.name, scores)
+    truth = {(d, m): finetuned[d][m] for d in datasets for m in models_of[d]}
+    table = run_zoo.evaluate_all(scores, truth, datasets, models_of, metrics, variants)
+    params = parameter_counts(args.models)
+    baselines = {}
+    for d in datasets:
+        models = models_of[d]
+        y = [truth[d, m] for m in models]
+        baselines[d, "linear probe"] = _ranking([probe[d, m] for m in models], y)
+        baselines[d, "parameters"] = _ranking([params[m] for m in models], y)
+        # ImageNet top-1 where known; the models without an ImageNet classifier rank below (score 0).
+        baselines[d, "ImageNet top-1"] = _ranking([IMAGENET_TOP1.get(m, 0.0) for m in models], y)
+        baselines[d, "random (mean)"] = random_baseline(y)
+    boot = []
+    start = time.perf_counter()
+    for r in range(args.resamples):
+        rng = np.random.default_rng(1000 + r)
+        rows = {d: np.sort(rng.choice(train_of[d], size=int(round(args.fraction * len(train_of[d]))),
+                                      replace=False)) for d in datasets}
+        resampled = run_zoo.score_pool(pool, rows, metrics, variants)
+        b = run_zoo.evaluate_all(resampled, truth, datasets, models_of, metrics, variants)
+        for d in datasets:
+            b[d, "linear probe", None] = _ranking(
+                [run_zoo.probe_accuracy(*pool[d, m], rows[d], test_of[d]) for m in models_of[d]],
+                [truth[d, m] for m in models_of[d]])
+        boot.append(b)
+        print(f"  resample {r + 1}/{args.resamples} ({time.perf_counter() - start:.0f}s)", flush=True)
+    boot_seconds = time.perf_counter() - start
+
+    from pedrank.plot import finetune_taus
+
+    curves = read_curves(args.output_dir / CURVES_CSV.name)
+    score_tables = {d: {(f"{k}+PED" if p else k): {m: scores[d, m, k, p] for m in models_of[d]}
+                        for k in metrics for p in variants} for d in datasets}
+    along = finetune_taus({d: curves[d] for d in datasets}, score_tables)
+    report = render(table, boot, baselines, truth, probe, scores, models_of, datasets, metrics, variants, along)
+    seconds = time.perf_counter() - started
+    report += (f"\nruntime: {seconds:.0f}s = features+probes {feature_seconds:.0f}s + scores {score_seconds:.0f}s + "
+               f"{args.resamples} resamples {boot_seconds:.0f}s\n")
+    print(report)
+    (args.output_dir / "finetune_analysis.md").write_text(report)
+    key = lambda t: "/".join("ped" if v is True else "plain" if v is False else str(v) for v in t if v is not None)
+    (args.output_dir / ANALYSIS_JSON.name).write_text(json.dumps({
+        "finetuned": {f"{d}/{m}": a for (d, m), a in truth.items()},
+        "probe": {f"{d}/{m}": a for (d, m), a in probe.items()},
+        "scores": {key(k): v for k, v in scores.items()},
+        "table": {key(k): v for k, v in table.items()},
+        "baselines": {key(k): v for k, v in baselines.items()},
+        "parameters": params,
+        "along_training": along,
+        "bootstrap": [{key(k): v for k, v in b.items()} for b in boot],
+        "resamples": args.resamples, "fraction": args.fraction, "seconds": seconds,
+    }, indent=1, default=float))
+    if args.plot:
+        from pedrank.plot import plot_finetune
+
+        plot_finetune({d: curves[d] for d in datasets}, score_tables, args.plot)
+    return 0
+
+
+def render(table, boot, baselines, truth, probe, scores, models_of, datasets, metrics, variants, along):
+    from run_zoo import _share, _spread
+
+    lines = []
+    out = lines.append
+    out("### Fine-tuned test accuracy (chosen setting) beside the linear probe of the same features")
+    out("| dataset | model | fine-tuned | probe | fine-tuned - probe |")
+    out("|---|---|---|---|---|")
+    for d in datasets:
+        for m in sorted(models_of[d], key=lambda m: -truth[d, m]):
+            out(f"| {d} | {m} | {truth[d, m]:.3f} | {probe[d, m]:.3f} | {truth[d, m] - probe[d, m]:+.3f} |")
+
+    def name(metric, ped):
+        return f"{metric}{'+PED' if ped else ''}"
+
+    rows = [(name(k, p), lambda d, key, k=k, p=p: table[d, k, p][key]) for k in metrics for p in variants]
+    rows += [(b, lambda d, key, b=b: baselines[d, b][key])
+             for b in ("linear probe", "parameters", "ImageNet top-1", "random (mean)")]
+    for key, title in (("weighted_tau", "Weighted tau"), ("kendall_tau", "Kendall tau"),
+                       ("top1_relative_accuracy", "Top-1 relative accuracy")):
+        out(f"\n### {title} against fine-tuned accuracy")
+        out("| score | " + " | ".join(datasets) + " | mean |")
+        out("|" + "---|" * (len(datasets) + 2))
+        for label, get in rows:
+            cells = [get(d, key) for d in datasets]
+            out(f"| {label} | " + " | ".join(f"{c:+.3f}" for c in cells) + f" | {np.nanmean(cells):+.3f} |")
+    if boot:
+        out(f"\n### PED minus plain, weighted tau against fine-tuned accuracy: measured, and over {len(boot)} "
+            "resamples of the scoring rows mean +- std [share PED better / equal]")
+        out("| score | " + " | ".join(datasets) + " | mean |")
+        out("|" + "---|" * (len(datasets) + 2))
+        for k in metrics:
+            cells = []
+            for subset in [[d] for d in datasets] + [datasets]:
+                measured = (np.mean([table[d, k, True]["weighted_tau"] for d in subset])
+                            - np.mean([table[d, k, False]["weighted_tau"] for d in subset]))
+                diffs = np.array([np.mean([b[d, k, True]["weighted_tau"] for d in subset])
+                                  - np.mean([b[d, k, False]["weighted_tau"] for d in subset]) for b in boot])
+                cells.append(f"{measured:+.3f} ({_spread(diffs)}) {_share(diffs)}")
+            out(f"| {k} | " + " | ".join(cells) + " |")
+        out(f"\n### Weighted tau against fine-tuned accuracy over the {len(boot)} resamples: mean +- std")
+        out("| score | " + " | ".join(datasets) + " | mean |")
+        out("|" + "---|" * (len(datasets) + 2))
+        for k in metrics:
+            for p in variants:
+                cells = [_spread(np.array([np.mean([b[d, k, p]["weighted_tau"] for d in subset]) for b in boot]))
+                         for subset in [[d] for d in datasets] + [datasets]]
+                out(f"| {name(k, p)} | " + " | ".join(cells) + " |")
+        cells = [_spread(np.array([np.mean([b[d, "linear probe", None]["weighted_tau"] for d in subset])
+                                   for b in boot])) for subset in [[d] for d in datasets] + [datasets]]
+        out("| linear probe | " + " | ".join(cells) + " |")
+    out(f"\n### Weighted tau (mean over {len(along['datasets'])} datasets) against test accuracy along "
+        f"fine-tuning ({along['x_label']})")
+    out("| score | " + " | ".join(f"{x:g}" for x in along["x"]) + " |")
+    out("|" + "---|" * (len(along["x"]) + 1))
+    for label, values in along["weighted_tau"].items():
+        out(f"| {label} | " + " | ".join(f"{v:+.3f}" for v in values) + " |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

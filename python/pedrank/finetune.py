@@ -17,7 +17,8 @@ torch is optional for pedrank: it is imported only when this module's functions 
 Defaults: learning rates {1e-1, 1e-2, 1e-3, 1e-4} x weight decays {1e-3, 1e-4, 1e-5, 1e-6, 0}, 5,000
 iterations of batch 48, momentum 0.9, cosine decay of the learning rate to 0, 20 % of the training part for
 validation. The setting is chosen by validation accuracy at the end of training (ties: lower validation loss,
-then the grid's order). The chosen setting is *not* retrained on training + validation: its test accuracy
+then the grid's order; a run whose loss became infinite or NaN stops and is chosen only when every setting
+diverged). The chosen setting is *not* retrained on training + validation: its test accuracy
 after training on the training part minus the validation split is the ground truth.
 """
 
@@ -39,7 +40,7 @@ from typing import Any, Union
 import numpy as np
 
 from ._progress import progress as _progress
-from ._validation import PedrankValueError
+from ._validation import MissingDependencyError, PedrankValueError
 
 __all__ = [
     "FinetuneResult",
@@ -67,7 +68,7 @@ def _torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised only without torch
-        raise ImportError("pedrank.finetune needs torch (pip install torch)") from exc
+        raise MissingDependencyError("pedrank.finetune needs torch (pip install torch)") from exc
     return torch
 
 
@@ -86,7 +87,8 @@ class FinetuneResult:
         One record per (model, setting), in the grid's order. Keys: ``model``, ``dataset``,
         ``learning_rate``, ``weight_decay``, ``val_accuracy``, ``val_loss``, ``test_accuracy`` (at the end),
         ``curve`` (``{iteration: test accuracy}`` at the checkpoints), ``train_loss`` (mean of the last 10 %
-        of iterations), ``seconds``, ``cached`` (read from the cache, not trained in this call), and the
+        of iterations; None when the loss became infinite or NaN), ``diverged`` (such a run stops there and is
+        chosen only when every setting of the model diverged), ``seconds``, ``cached`` (read from the cache, not trained in this call), and the
         protocol's settings (``iterations``, ``batch_size``, ``momentum``, ``schedule``, ``seed``, ...).
     chosen : dict of str to dict
         For each model, the record of the setting chosen on the validation split.
@@ -287,7 +289,17 @@ def _batches(n: int, batch_size: int, iterations: int, generator):
 
 
 def _train_one(name, spec, data, setting, protocol, device):
-    """One fine-tuning run; returns its record (without the cache bookkeeping)."""
+    """One fine-tuning run; returns its record (without the cache bookkeeping).
+
+    Runs inside ``torch.random.fork_rng``: the caller's global random state is left as it was."""
+    torch = _torch()
+    device = torch.device(device)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        return _train_one_seeded(name, spec, data, setting, protocol, device)
+
+
+def _train_one_seeded(name, spec, data, setting, protocol, device):
     torch = _torch()
     x_train, y_train, x_val, y_val, x_test, y_test, n_classes = data
     seed = protocol["seed"]
@@ -336,6 +348,7 @@ def _train_one(name, spec, data, setting, protocol, device):
         "curve": {str(k): curve[k] for k in sorted(curve)},
         "train_loss": float(np.mean(tail)) if all(math.isfinite(v) for v in tail) else None,
         "iterations_done": len(losses),
+        "diverged": not math.isfinite(losses[-1]) if losses else False,
         "seconds": time.perf_counter() - start,
     }
 
@@ -376,11 +389,15 @@ def _safe(text: str) -> str:
 
 
 def _choose(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """Best validation accuracy; ties: lower validation loss, then the first in the grid's order."""
+    """Best validation accuracy among the runs that did not diverge (all of them if every run diverged);
+    ties: lower validation loss, then the first in the grid's order."""
+    def diverged(record):
+        return bool(record.get("diverged", record.get("train_loss") is None))
+
     def key(indexed):
         index, record = indexed
         loss = record["val_loss"]
-        return (-record["val_accuracy"], math.inf if loss is None else loss, index)
+        return (diverged(record), -record["val_accuracy"], math.inf if loss is None else loss, index)
 
     return min(enumerate(records), key=key)[1]
 
@@ -453,7 +470,8 @@ def finetune(
     cache_dir : path, optional
         Directory of finished runs (one JSON per run, written atomically). Runs found there are read, not
         retrained; the key covers the model's name, the dataset's name and a fingerprint of its data and
-        splits, and every setting above except ``progress``, ``device`` and ``eval_batch_size``.
+        splits, and every setting above except ``progress``, ``device`` and ``eval_batch_size``. It does not
+        see a model's weights or code: rename the model or clear the cache when they change.
     eval_batch_size : int, default 256
     progress : bool or None
         A progress bar over the runs (see pedrank's other functions).
