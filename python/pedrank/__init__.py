@@ -12,7 +12,7 @@ oracle and benchmark baseline).
 
 from ._config import show_config
 from ._memory import InsufficientMemoryError
-from ._validation import PedrankValueError
+from ._validation import MissingDependencyError, PedrankError, PedrankValueError
 from .evaluate import evaluate
 from .extract import extract_features
 from .gbc import gbc
@@ -34,7 +34,9 @@ __all__ = [
     "METRICS",
     "InsufficientMemoryError",
     "LogME",
+    "MissingDependencyError",
     "PEDResult",
+    "PedrankError",
     "PedrankValueError",
     "RankTable",
     "SFDA",

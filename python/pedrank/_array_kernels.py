@@ -66,7 +66,7 @@ def check_dtype(dtype) -> str:
     """Normalise a compute-precision option to ``"float64"`` or ``"float32"``."""
     name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
     if name not in _DTYPES:
-        raise ValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
+        raise PedrankValueError(f"dtype must be one of {_DTYPES}; got {dtype!r}")
     return name
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 
+from ._validation import PedrankError, PedrankValueError
+
 __all__ = [
     "InsufficientMemoryError",
     "MEMORY_LIMIT_ENV",
@@ -41,8 +43,9 @@ IMPLEMENTATIONS = ("core", "reference", "torch")
 _F64 = 8
 
 
-class InsufficientMemoryError(MemoryError):
-    """A call would need more memory than is available; raised before allocating.
+class InsufficientMemoryError(PedrankError, MemoryError):
+    """A call would need more memory than is available; raised before allocating (a :class:`PedrankError` and a
+    ``MemoryError``).
 
     Attributes
     ----------
@@ -156,12 +159,12 @@ def estimate_bytes(
         Estimated peak bytes.
     """
     if metric not in METRICS:
-        raise ValueError(f"metric: expected one of {METRICS}, found {metric!r}")
+        raise PedrankValueError(f"metric: expected one of {METRICS}, found {metric!r}")
     if implementation not in IMPLEMENTATIONS:
-        raise ValueError(f"implementation: expected one of {IMPLEMENTATIONS}, found {implementation!r}")
+        raise PedrankValueError(f"implementation: expected one of {IMPLEMENTATIONS}, found {implementation!r}")
     n, d, c, s = int(n_samples), int(n_features), int(n_classes), int(dtype_size)
     if min(n, d, c) < 0 or s <= 0:
-        raise ValueError(
+        raise PedrankValueError(
             f"sizes: expected non-negative n_samples, n_features, n_classes and dtype_size > 0, "
             f"found ({n}, {d}, {c}, {s})"
         )
@@ -236,11 +239,11 @@ def available_bytes() -> int | None:
         try:
             value = float(override)
         except ValueError:
-            raise ValueError(
+            raise PedrankValueError(
                 f"{MEMORY_LIMIT_ENV}: expected a number of bytes (e.g. 2e9), found {override!r}"
             ) from None
         if not value >= 0:
-            raise ValueError(f"{MEMORY_LIMIT_ENV}: expected a number of bytes >= 0, found {override!r}")
+            raise PedrankValueError(f"{MEMORY_LIMIT_ENV}: expected a number of bytes >= 0, found {override!r}")
         return int(value)
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:

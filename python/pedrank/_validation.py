@@ -21,7 +21,10 @@ import numpy as np
 from ._constants import SFDA_ZERO_SCATTER_FACTOR
 
 __all__ = [
+    "PedrankError",
     "PedrankValueError",
+    "MissingDependencyError",
+    "with_context",
     "is_torch_tensor",
     "to_numpy",
     "check_features",
@@ -39,8 +42,39 @@ __all__ = [
 LARGEST_FEATURE = 1e150
 
 
-class PedrankValueError(ValueError):
+class PedrankError(Exception):
+    """Base of every error pedrank raises on purpose: catch this to catch them all.
+
+    Subclasses: :class:`PedrankValueError` (invalid input, a ``ValueError``; file errors such as
+    :class:`pedrank.io.FeatureFileError` derive from it), :class:`pedrank.InsufficientMemoryError` (a
+    ``MemoryError``, raised before allocating) and :class:`MissingDependencyError` (an ``ImportError``: an
+    optional dependency such as torch is not installed).
+    """
+
+
+class PedrankValueError(PedrankError, ValueError):
     """Invalid input: the message names the argument, what was found and what was expected."""
+
+
+class MissingDependencyError(PedrankError, ImportError):
+    """An optional dependency (torch, matplotlib) that the call needs is not installed; the message says how to
+    install it."""
+
+
+def with_context(error: ValueError, prefix: str) -> PedrankValueError:
+    """``error`` with its message prefixed by ``prefix`` (e.g. the model or file it concerns), keeping its class.
+
+    A :class:`PedrankValueError` (or subclass, e.g. a file error with its ``path``) keeps its class and
+    attributes; any other ``ValueError`` becomes a :class:`PedrankValueError`. Raise the result ``from error``.
+    """
+    message = f"{prefix}: {error}"
+    if not isinstance(error, PedrankValueError):
+        return PedrankValueError(message)
+    cls = type(error)
+    wrapped = cls.__new__(cls)
+    wrapped.__dict__.update(error.__dict__)
+    wrapped.args = (message,)
+    return wrapped
 
 
 def is_torch_tensor(value: Any) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import is_torch_tensor, to_numpy
+from ._validation import MissingDependencyError, PedrankValueError, is_torch_tensor, to_numpy
 
 __all__ = [
     "BACKEND_NAMES",
@@ -442,7 +442,7 @@ def get_backend(features=None, backend="auto"):
     if isinstance(backend, Backend):
         return backend
     if backend not in BACKEND_NAMES:
-        raise ValueError(f"backend must be one of {BACKEND_NAMES} or a Backend instance; got {backend!r}")
+        raise PedrankValueError(f"backend must be one of {BACKEND_NAMES} or a Backend instance; got {backend!r}")
     tensor = is_torch_tensor(features)
     if backend == "numpy" or (backend == "auto" and not tensor):
         return NumpyBackend()
@@ -458,7 +458,7 @@ def torch_kernels(dtype="float64"):
     try:
         import torch  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the torch backend needs torch: pip install 'pedrank[torch]' (torch==2.13.0)") from exc
+        raise MissingDependencyError("the torch backend needs torch: pip install 'pedrank[torch]' (torch==2.13.0)") from exc
     from ._array_kernels import TorchKernels, check_dtype
 
     dtype = check_dtype(dtype)

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from ._validation import PedrankValueError, with_context
+
 __all__ = ["main", "build_parser"]
 
 EXIT_OK = 0
@@ -25,8 +27,8 @@ EXIT_USAGE = 2
 _KNOWN_METRICS = ("logme", "sfda", "gbc")
 
 
-class UsageError(Exception):
-    """A bad combination of command-line options."""
+class UsageError(PedrankValueError):
+    """A bad combination of command-line options (exit status 2)."""
 
 
 def _metrics() -> tuple[str, ...]:
@@ -320,7 +322,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         result = evaluate(scores, truth.accuracies, top_k=args.top_k, baselines=baselines,
                           random_rankings=args.random, seed=args.seed)
     except ValueError as exc:
-        raise ValueError(f"{args.scores}: {exc}") from exc
+        raise with_context(exc, str(args.scores)) from exc
     values = result.to_dict()
     if args.json:
         _write_text(args.json, json.dumps(values, indent=2))
@@ -365,7 +367,7 @@ def _run_plot_ped(args: argparse.Namespace) -> int:
         result = plot_ped(features, labels, args.output, reference=reference, title=Path(args.features).name,
                           **_ped_options(args))
     except ValueError as exc:
-        raise ValueError(f"{args.features}: {exc}") from exc
+        raise with_context(exc, str(args.features)) from exc
     energies = ", ".join(f"{e:.4g}" for e in result.energies)
     print(f"{args.output}: {result.steps} PED step(s); potential energy per step: {energies}")
     return EXIT_OK
@@ -383,7 +385,7 @@ def _run_plot_scores(args: argparse.Namespace) -> int:
                                  accuracy_label=f"accuracy on {dataset}" if dataset else "accuracy",
                                  title=dataset)
     except ValueError as exc:
-        raise ValueError(f"{args.scores}: {exc}") from exc
+        raise with_context(exc, str(args.scores)) from exc
     tau = evaluation.weighted_tau
     print(f"{args.output}: {evaluation.n_models} models, weighted tau {tau:.4f}" if not math.isnan(tau)
           else f"{args.output}: {evaluation.n_models} models")
@@ -530,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except UsageError as exc:
         return _fail(command, str(exc), EXIT_USAGE)
-    except ValueError as exc:  # every input problem pedrank detects is a ValueError (file errors included)
+    except ValueError as exc:  # every input problem pedrank detects is a PedrankValueError (file errors included)
         return _fail(command, str(exc), EXIT_USAGE)
     except (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""

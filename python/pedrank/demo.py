@@ -27,6 +27,7 @@ from typing import Any, TextIO, Union
 import numpy as np
 
 from ._progress import progress as _progress
+from ._validation import PedrankValueError
 
 __all__ = ["MODELS", "DemoResult", "digits_model_pool", "probe_accuracy", "run_demo"]
 
@@ -152,7 +153,7 @@ def digits_model_pool(random_state: int = 0, models: Iterable[str] | None = None
     names = list(MODELS) if models is None else list(models)
     unknown = [name for name in names if name not in factories]
     if unknown or len(names) < 2:
-        raise ValueError(f"models: expected at least 2 of {list(MODELS)}, found {names}")
+        raise PedrankValueError(f"models: expected at least 2 of {list(MODELS)}, found {names}")
     extractors = {name: factories[name]() for name in names}
     train = {name: np.ascontiguousarray(f(x_train), dtype=np.float64) for name, f in extractors.items()}
     test = {name: np.ascontiguousarray(f(x_test), dtype=np.float64) for name, f in extractors.items()}
@@ -245,7 +246,7 @@ def run_demo(
     metric_list = [metric] + [m for m in metrics if m != metric]
     unknown = [m for m in metric_list if m not in pedrank.METRICS]
     if unknown:
-        raise ValueError(f"metric: unknown {unknown}; expected some of {list(pedrank.METRICS)}")
+        raise PedrankValueError(f"metric: unknown {unknown}; expected some of {list(pedrank.METRICS)}")
     ped_options = {} if ped is True else dict(ped)
 
     train, y_train, test, y_test = digits_model_pool(models=models)

@@ -48,7 +48,7 @@ BASELINE_PREFIX = "baseline_"
 _RESERVED_NAMES = ("score", "random")
 
 
-class TruthFileError(FeatureFileError, PedrankValueError):
+class TruthFileError(FeatureFileError):
     """A ground-truth or baseline CSV that cannot be used; the message starts with the file's path."""
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._progress import progress as _progress
+from ._validation import MissingDependencyError, PedrankValueError
 
 __all__ = ["extract_features"]
 
@@ -30,7 +31,7 @@ def _resolve_layer(model: Any, layer: Any):
 
     if isinstance(layer, nn.Module):
         if not any(module is layer for module in model.modules()):
-            raise ValueError(f"layer: the module {type(layer).__name__} given is not part of the model")
+            raise PedrankValueError(f"layer: the module {type(layer).__name__} given is not part of the model")
         return layer
     if isinstance(layer, str):
         try:
@@ -38,8 +39,8 @@ def _resolve_layer(model: Any, layer: Any):
         except AttributeError as exc:
             names = [name for name, _ in model.named_modules() if name]
             shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-            raise ValueError(f"layer: the model has no submodule {layer!r}; its submodules: {shown}") from exc
-    raise ValueError(f"layer: expected None, a submodule name or an nn.Module, found {type(layer).__name__}")
+            raise PedrankValueError(f"layer: the model has no submodule {layer!r}; its submodules: {shown}") from exc
+    raise PedrankValueError(f"layer: expected None, a submodule name or an nn.Module, found {type(layer).__name__}")
 
 
 def _pool(activation: Any):
@@ -57,11 +58,11 @@ def _split_batch(batch: Any) -> tuple[Any, Any]:
                                        ("x", "y"), ("pixel_values", "labels")):
             if inputs_key in batch and labels_key in batch:
                 return batch[inputs_key], batch[labels_key]
-        raise ValueError(f"loader: a dict batch needs inputs and labels keys (e.g. 'inputs'/'labels'); "
+        raise PedrankValueError(f"loader: a dict batch needs inputs and labels keys (e.g. 'inputs'/'labels'); "
                          f"found {sorted(batch)}")
     if isinstance(batch, (tuple, list)) and len(batch) >= 2:
         return batch[0], batch[1]
-    raise ValueError(f"loader: each batch must be (inputs, labels); found {type(batch).__name__}")
+    raise PedrankValueError(f"loader: each batch must be (inputs, labels); found {type(batch).__name__}")
 
 
 def extract_features(
@@ -108,20 +109,20 @@ def extract_features(
     try:
         import torch
     except ImportError as exc:
-        raise ImportError("extract_features needs torch (pip install torch)") from exc
+        raise MissingDependencyError("extract_features needs torch (pip install torch)") from exc
 
     if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"model: expected a torch.nn.Module, found {type(model).__name__}")
+        raise PedrankValueError(f"model: expected a torch.nn.Module, found {type(model).__name__}")
     if layer is None:
         target = _last_linear(model)
         if target is None:
-            raise ValueError("layer: the model has no nn.Linear layer; name the layer to read with layer=")
+            raise PedrankValueError("layer: the model has no nn.Linear layer; name the layer to read with layer=")
     else:
         target = _resolve_layer(model, layer)
     if capture is None:
         capture = "input" if layer is None else "output"
     if capture not in ("input", "output"):
-        raise ValueError(f"capture: expected 'input' or 'output', found {capture!r}")
+        raise PedrankValueError(f"capture: expected 'input' or 'output', found {capture!r}")
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")
@@ -157,7 +158,7 @@ def extract_features(
                 else:
                     model(inputs)
                 if len(captured) == before:
-                    raise ValueError("layer: the forward pass never reached the chosen layer")
+                    raise PedrankValueError("layer: the forward pass never reached the chosen layer")
                 # A layer run several times per forward (shared modules) keeps its last activation.
                 features.append(captured[-1])
                 del captured[before:]
@@ -167,9 +168,9 @@ def extract_features(
         handle.remove()
         model.train(was_training)
     if not features:
-        raise ValueError("loader: no batches; expected at least one")
+        raise PedrankValueError("loader: no batches; expected at least one")
     feature_array = torch.cat(features).numpy()
     label_array = np.concatenate(labels)
     if label_array.shape[0] != feature_array.shape[0]:
-        raise ValueError(f"loader: {label_array.shape[0]} labels for {feature_array.shape[0]} feature rows")
+        raise PedrankValueError(f"loader: {label_array.shape[0]} labels for {feature_array.shape[0]} feature rows")
     return feature_array, label_array

@@ -30,7 +30,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from ._validation import to_numpy
+from ._validation import PedrankValueError, to_numpy
 
 __all__ = [
     "FeatureFileError",
@@ -51,7 +51,7 @@ TORCH_SUFFIXES = (".pt", ".pth")
 ARCHIVE_SUFFIXES = (".npz",) + TORCH_SUFFIXES
 
 
-class FeatureFileError(ValueError):
+class FeatureFileError(PedrankValueError):
     """A feature, label, reference, score or ground-truth file that cannot be used.
 
     Attributes

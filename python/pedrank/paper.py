@@ -24,6 +24,8 @@ import functools
 import math
 from pathlib import Path
 
+from ._validation import PedrankValueError
+
 __all__ = [
     "DATA_DIR",
     "GROUND_TRUTH_FILE",
@@ -78,7 +80,7 @@ def ground_truth(dataset: str) -> dict[str, float]:
     """Fine-tuned top-1 accuracy (%) of each model on ``dataset``: ``{model: accuracy}``."""
     table = _accuracy_table()
     if dataset not in table:
-        raise ValueError(f"dataset={dataset!r} has no ground truth; expected one of {sorted(table)}")
+        raise PedrankValueError(f"dataset={dataset!r} has no ground truth; expected one of {sorted(table)}")
     return dict(table[dataset])
 
 
@@ -97,5 +99,5 @@ def reported_weighted_tau(method: str, dataset: str, *, variant: str = "default_
     row = table.get((method, variant)) or table.get((method, "baseline"))
     if row is None:
         known = sorted({name for name, _ in table})
-        raise ValueError(f"method={method!r} is not in the paper's table; expected one of {known}")
+        raise PedrankValueError(f"method={method!r} is not in the paper's table; expected one of {known}")
     return row.get(dataset, math.nan)

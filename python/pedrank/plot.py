@@ -14,7 +14,7 @@ from typing import Any, Union
 import numpy as np
 
 from ._kernels import select_kernels
-from ._validation import check_labels, to_numpy
+from ._validation import MissingDependencyError, check_labels, to_numpy
 
 __all__ = ["finetune_taus", "plot_finetune", "plot_ped", "plot_scores"]
 
@@ -25,7 +25,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as exc:
-        raise ImportError("plotting needs matplotlib (pip install matplotlib)") from exc
+        raise MissingDependencyError("plotting needs matplotlib (pip install matplotlib)") from exc
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ._progress import progress as _progress
+from ._validation import PedrankValueError, with_context
 from .scoring import ped_options as parse_ped_options
 
 __all__ = ["RankRecord", "RankTable", "rank"]
@@ -169,18 +170,18 @@ def _resolve_entry(name: str, entry: Any, labels: Any) -> tuple[Any, Any, Any]:
         return features, entry_labels, None
     if isinstance(entry, Mapping):
         if "features" not in entry:
-            raise ValueError(f"pool[{name!r}] is a mapping without a 'features' key; found keys {sorted(entry)}")
+            raise PedrankValueError(f"pool[{name!r}] is a mapping without a 'features' key; found keys {sorted(entry)}")
         features = entry["features"]
         entry_labels = entry.get("labels", labels)
         reference = entry.get("reference")
     elif isinstance(entry, tuple):
         if len(entry) != 2:
-            raise ValueError(f"pool[{name!r}] is a tuple of length {len(entry)}; expected (features, labels)")
+            raise PedrankValueError(f"pool[{name!r}] is a tuple of length {len(entry)}; expected (features, labels)")
         features, entry_labels = entry
     else:
         features, entry_labels = entry, labels
     if entry_labels is None:
-        raise ValueError(
+        raise PedrankValueError(
             f"pool[{name!r}] has no labels: pass labels=, or give the model as a (features, labels) pair"
         )
     return features, entry_labels, reference
@@ -244,21 +245,21 @@ def rank(
 
     Raises
     ------
-    ValueError
+    PedrankValueError
         Empty pool, unknown metric, bad PED options, or bad features/labels; the message names the model and,
         for files, the file.
     """
     import pedrank
 
     if not isinstance(pool, Mapping):
-        raise ValueError(
+        raise PedrankValueError(
             f"pool must be a mapping of model names to features, found {type(pool).__name__}; "
             "for files on disk use pedrank.io.find_features(paths)"
         )
     if len(pool) == 0:
-        raise ValueError("pool is empty; expected at least one model")
+        raise PedrankValueError("pool is empty; expected at least one model")
     if metric not in pedrank.METRICS:
-        raise ValueError(f"metric={metric!r} is not known; expected one of {list(pedrank.METRICS)}")
+        raise PedrankValueError(f"metric={metric!r} is not known; expected one of {list(pedrank.METRICS)}")
     ped_options = parse_ped_options(ped)
     references = dict(references or {})
 
@@ -284,7 +285,7 @@ def rank(
                 )
             seconds = time.perf_counter() - start
         except ValueError as exc:
-            raise ValueError(f"{_where(name, entry, exc)}: {exc}") from exc
+            raise with_context(exc, _where(name, entry, exc)) from exc
         records.append(RankRecord(str(name), float(value), seconds, steps))
 
     def best_first(i: int) -> tuple[bool, float, int]:

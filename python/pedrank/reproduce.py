@@ -17,6 +17,7 @@ from typing import Any, Union
 
 from . import paper
 from ._progress import progress as _progress
+from ._validation import PedrankValueError
 
 __all__ = ["ReproduceResult", "reproduce", "DISPLAY_NAMES"]
 
@@ -165,7 +166,7 @@ def reproduce(
     metrics = list(metrics)
     unknown = [m for m in metrics if m not in pedrank.METRICS]
     if unknown or not metrics:
-        raise ValueError(f"metrics: unknown {unknown or 'none given'}; expected some of {list(pedrank.METRICS)}")
+        raise PedrankValueError(f"metrics: unknown {unknown or 'none given'}; expected some of {list(pedrank.METRICS)}")
     ped_options = parse_ped_options(ped)
     wanted = None if datasets is None else set(datasets)
 
