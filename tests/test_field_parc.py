@@ -21,14 +21,25 @@ def test_separating_features_score_higher_than_noise():
     assert high > 40 and abs(low) < 10 and -100 <= low <= high <= 100
 
 
+@pytest.mark.parametrize("exact", [False, True])
 @pytest.mark.parametrize("shape, n_components", [((60, 12), 32), ((40, 50), 8), ((30, 3), 32)])
-def test_matches_reference(shape, n_components):
+def test_matches_reference(shape, n_components, exact):
     features, labels = blobs(*shape, 3, 1.0, shape[1])
     np.testing.assert_allclose(
-        parc(features, labels, n_components=n_components),
-        reference_parc(features, labels, n_components=n_components),
+        parc(features, labels, n_components=n_components, exact=exact),
+        reference_parc(features, labels, n_components=n_components, exact=exact),
         rtol=1e-8,
     )
+
+
+def test_default_is_the_randomized_pca_and_exact_the_full_one():
+    # Many weak directions: one power iteration of the randomized solver misses some of the leading ones.
+    features, labels = blobs(200, 120, 4, 0.5, 8)
+    default, exact = parc(features, labels), parc(features, labels, exact=True)
+    assert abs(default - exact) > 1e-3 * abs(exact)
+    assert default == parc(features, labels)  # the PCA's seed is fixed (the authors' 1919)
+    with pytest.raises(ValueError, match=r"exact: expected True or False, found 'yes'"):
+        parc(features, labels, exact="yes")
 
 
 def test_subsampling_keeps_features_and_labels_together():
@@ -51,18 +62,21 @@ def test_invariant_to_relabelling_and_order_and_no_mutation():
     np.testing.assert_array_equal(features, before)
 
 
-def test_sample_at_the_mean_is_uncorrelated_not_nan():
+@pytest.mark.parametrize("exact", [False, True])
+def test_sample_at_the_mean_is_uncorrelated_not_nan(exact):
     features, labels = blobs(30, 4, 2, 3.0, 4)
     features = np.vstack([features, features.mean(axis=0)])
     labels = np.append(labels, 0)
-    score = parc(features, labels)
+    score = parc(features, labels, exact=exact)
     assert np.isfinite(score)
-    np.testing.assert_allclose(score, reference_parc(features, labels), rtol=1e-8)
+    np.testing.assert_allclose(score, reference_parc(features, labels, exact=exact), rtol=1e-8)
 
 
-def test_degenerate_inputs_raise():
+@pytest.mark.parametrize("function", [parc, reference_parc])
+@pytest.mark.parametrize("exact", [False, True])
+def test_degenerate_inputs_raise(function, exact):
     with pytest.raises(ValueError, match="direction"):
-        parc(np.arange(10.0)[:, None], np.arange(10) % 2)
+        function(np.arange(10.0)[:, None], np.arange(10) % 2, exact=exact)
     features, _ = blobs(6, 4, 2, 1.0, 5)
     with pytest.raises(ValueError, match="different classes"):
-        parc(features, np.arange(6))
+        function(features, np.arange(6), exact=exact)
