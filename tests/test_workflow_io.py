@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from pedrank.evaluate import read_truth
 from pedrank.io import (
     FeatureFileError,
     find_features,
@@ -138,12 +139,17 @@ def test_read_accuracies(tmp_path):
     path.write_text("model,cifar10,dtd\na,90.5,70\nb,80,\n")
     assert read_accuracies(path, "cifar10") == {"a": 90.5, "b": 80.0}
     assert read_accuracies(path, "dtd") == {"a": 70.0}
-    with pytest.raises(FeatureFileError, match="several dataset columns"):
+    with pytest.raises(FeatureFileError, match=r"several accuracy columns \['cifar10', 'dtd'\]"):
         read_accuracies(path)
-    with pytest.raises(FeatureFileError, match="'pets'"):
+    with pytest.raises(FeatureFileError, match="no column is named 'pets'"):
         read_accuracies(path, "pets")
-    (tmp_path / "bad.csv").write_text("name,x\na,1\n")
-    with pytest.raises(FeatureFileError, match="'model' column"):
+    # The plain layout, as pedrank.evaluate.read_truth reads it: one numeric column under any name.
+    plain = tmp_path / "plain.csv"
+    plain.write_text("model,accuracy,params\na,0.9,25\nb,0.8,60\n")
+    assert read_accuracies(plain) == read_accuracies(plain, "cifar10") == {"a": 0.9, "b": 0.8}
+    assert read_accuracies(plain) == read_truth(plain, "cifar10").accuracies
+    (tmp_path / "bad.csv").write_text("model,notes\na,good\n")
+    with pytest.raises(FeatureFileError, match="no numeric accuracy column"):
         read_accuracies(tmp_path / "bad.csv")
 
 

@@ -389,39 +389,24 @@ def _parse_float(text: str) -> float:
 
 
 def read_accuracies(path: PathLike, dataset: str | None = None) -> dict[str, float]:
-    """Read a ground-truth CSV: a ``model`` column and one column of accuracies per dataset.
+    """Read a ground-truth CSV: ``{model: accuracy}``, empty cells left out.
 
-    Returns ``{model: accuracy}`` for ``dataset`` (which may be omitted when the CSV has a single accuracy
-    column). Empty cells are left out.
+    The same reader as :func:`pedrank.evaluate.read_truth` (this returns its ``accuracies``), so the two accept
+    the same files: a ``model`` column and one accuracy column per dataset (``dataset`` picks it; it may be
+    omitted when there is a single one), or a plain layout, a model column and exactly one numeric column under
+    any names (``model,accuracy``), used whatever ``dataset`` says. The baseline columns ``params``,
+    ``source_accuracy`` and ``baseline_<name>`` are never accuracies.
+
+    Raises
+    ------
+    pedrank.evaluate.TruthFileError
+        A :class:`FeatureFileError` whose message starts with the file's path: no such file, not a CSV, no
+        numeric column, several and ``dataset`` names none of them (the columns found are listed), a non-number
+        (with its line), a model listed twice.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FeatureFileError(path, "no such file")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: spreadsheets write a BOM
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            columns = list(reader.fieldnames or [])
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise FeatureFileError(path, f"not a readable CSV ({exc})") from exc
-    if "model" not in columns:
-        raise FeatureFileError(path, f"expected a 'model' column; found columns {columns}")
-    value_columns = [c for c in columns if c != "model"]
-    if dataset is None:
-        if len(value_columns) != 1:
-            raise FeatureFileError(path, f"several dataset columns {value_columns}; pick one with --dataset/dataset=")
-        dataset = value_columns[0]
-    if dataset not in value_columns:
-        raise FeatureFileError(path, f"no column for dataset {dataset!r}; found columns {value_columns}")
-    accuracies = {}
-    for line, row in enumerate(rows, start=2):
-        try:
-            value = _parse_float(row[dataset] or "")
-        except ValueError as exc:
-            raise FeatureFileError(path, f"line {line}: {dataset} is not a number ({row[dataset]!r})") from exc
-        if not math.isnan(value):
-            accuracies[row["model"]] = value
-    return accuracies
+    from .evaluate import read_truth  # evaluate imports this module
+
+    return read_truth(path, dataset).accuracies
 
 
 def read_scores(path: PathLike) -> tuple[dict[str, float], dict[str, Any]]:
