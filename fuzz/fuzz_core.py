@@ -1,12 +1,17 @@
 """Fuzz the bindings of ``pedrank._core`` over their whole argument space.
 
-Every kernel of the contract (class_means, covariance, logme, sfda_fit, sfda_score, gbc,
-ped_step) is called directly, past the Python validation, with generated arguments: wrong
+Every compiled kernel is called directly, past the Python validation, with generated arguments: wrong
 dtypes and shapes, empty and non-contiguous arrays, zero strides, NaN/inf values, labels out
 of range or negative, n_classes 0 or huge, NaN scalars, None, strings. The only acceptable
 outcomes are a return value or one of ``ALLOWED`` (ValueError, TypeError, MemoryError,
 IndexError, OverflowError from argument conversion). A segfault, an abort or an uncaught C++
 exception (pybind11 turns those into RuntimeError) is a finding.
+
+The kernels and the kinds of their arguments come from the registry (``pedrank._registry.kernel_arguments``:
+the shared kernels of ``pedrank._kernels`` and those each score declares), so a new kernel is fuzzed as soon
+as its score registers it. Shapes are tiny (N < 9, D < 5), except for a slice of ``LARGE_SHARE`` of the calls
+at N 520-4,200 and D 512-540, which reaches the BLAS-only paths (dsyrk, SFDA's blocked Cholesky, dsyevd);
+those cases are rebuilt by ``generate`` in their reproducer instead of being written out.
 
 The calls run in worker subprocesses (so a crash is seen, not suffered) under an address-space
 limit (so "n_classes = 2**40" fails with MemoryError instead of waking the OOM killer). When a
@@ -34,10 +39,13 @@ import time
 
 import numpy as np
 
-from pedrank._kernels import KERNEL_NAMES
+from pedrank._registry import kernel_arguments
 
-# The contract's kernels plus ped_step, the core's forces-then-apply composition.
-KERNELS = (*KERNEL_NAMES, "ped_step")
+#: Every compiled kernel, with the kinds of its arguments (see pedrank._registry.ARGUMENT_KINDS).
+KERNEL_ARGUMENTS = kernel_arguments()
+KERNELS = tuple(KERNEL_ARGUMENTS)
+#: Share of the calls made at large shapes (the BLAS-only paths).
+LARGE_SHARE = 0.002
 ALLOWED = (ValueError, TypeError, MemoryError, IndexError, OverflowError)
 ADDRESS_SPACE_LIMIT = 4 * 2**30
 CHUNK = 20_000
@@ -50,22 +58,33 @@ CHUNK = 20_000
 class Case:
     """One generated call: the kernel name, its arguments, and code that rebuilds them."""
 
-    def __init__(self, kernel, args, source):
+    def __init__(self, kernel, args, source, large=False):
         self.kernel = kernel
         self.args = args
         self.source = source
+        self.large = large
 
 
 class Generator:
     def __init__(self, seed, index):
         self.rng = np.random.default_rng([seed, index])
         self.lines = []  # Python source that rebuilds the arguments
+        self.record = True  # False for large cases: their reproducer calls generate() instead
+        self.tame = False  # True: mostly valid arguments (see choice)
 
-    def choice(self, options):
-        return options[int(self.rng.integers(len(options)))]
+    def emit(self, line):
+        if self.record:
+            self.lines.append(line)
 
     def chance(self, p):
-        return self.rng.random() < p
+        return self.rng.random() < (p * 0.1 if self.tame else p)
+
+    def choice(self, options):
+        # Tame cases (most large ones) mostly take the first option, which every generator lists as the valid
+        # one, so that the call gets past the checks into the kernel.
+        if self.tame and self.rng.random() < 0.9:
+            return options[0]
+        return options[int(self.rng.integers(len(options)))]
 
     # --- scalars -----------------------------------------------------------------
     def integer_like(self, typical):
@@ -129,18 +148,19 @@ class Generator:
                              np.int32, np.bool_, np.complex128, np.uint8])
         shape = self.choice([(n, d), (n, d), (n, d), (n, d), (n,), (n, d, 2), (), (0, d), (n, 0), (0, 0)])
         if self.chance(0.02):
-            self.lines.append("X = None")
+            self.emit("X = None")
             return None
         if self.chance(0.02):
-            self.lines.append("X = [[1.0, 2.0], [3.0]]")
+            self.emit("X = [[1.0, 2.0], [3.0]]")
             return [[1.0, 2.0], [3.0]]
         values = self._values(shape, dtype)
         if self.chance(0.03):
             values = np.asarray(values).astype(object)
         values, wrap = self._layout(values)
-        self.lines.append(f"X = np.array({values.tolist()!r}, dtype=np.{np.dtype(values.dtype).name})")
+        if self.record:
+            self.emit(f"X = np.array({values.tolist()!r}, dtype=np.{np.dtype(values.dtype).name})")
         if wrap:
-            self.lines.append("X = " + wrap.format("X"))
+            self.emit("X = " + wrap.format("X"))
         return values
 
     def labels(self, n, n_classes):
@@ -148,7 +168,7 @@ class Generator:
         kind = self.choice(["valid", "valid", "valid", "valid", "out", "negative", "short", "long", "2d",
                             "float", "int32", "uint64", "none", "empty", "strided", "huge"])
         if kind == "none":
-            self.lines.append("labels = None")
+            self.emit("labels = None")
             return None
         size = {"short": max(n - 1, 0), "long": n + 1, "empty": 0}.get(kind, n)
         values = self.rng.integers(0, c, size=size).astype(np.int64)
@@ -176,14 +196,14 @@ class Generator:
         elif kind == "strided":
             values = np.repeat(values, 2)[::2]
             expression = f"np.repeat({expression}, 2)[::2]"
-        self.lines.append(f"labels = {expression}")
+        self.emit(f"labels = {expression}")
         return values
 
     def vector(self, name, d, typical):
         kind = self.choice(["valid", "valid", "valid", "short", "nan", "zeros", "negative", "2d", "float32",
                             "none", "strided"])
         if kind == "none":
-            self.lines.append(f"{name} = None")
+            self.emit(f"{name} = None")
             return None
         size = max(d - 1, 0) if kind == "short" else d
         values = np.full(size, typical) + (self.rng.random(size) if kind != "zeros" else 0.0)
@@ -203,20 +223,20 @@ class Generator:
         elif kind == "strided":
             values = np.repeat(values, 2)[::2]
             expression = f"np.repeat({expression}, 2)[::2]"
-        self.lines.append(f"{name} = {expression}")
+        self.emit(f"{name} = {expression}")
         return values
 
     def matrix(self, name, shape):
         """A float matrix (e.g. PED's displacement) in any dtype, shape and layout, or None."""
         if self.chance(0.03):
-            self.lines.append(f"{name} = None")
+            self.emit(f"{name} = None")
             return None
         dtype = self.choice([np.float64, np.float64, np.float64, np.float32, np.int64, np.complex128])
         if self.chance(0.15):
             shape = self.choice([(shape[0] + 1, shape[1]), (shape[0], shape[1] + 1), (shape[0],), ()])
         values, wrap = self._layout(self._values(shape, dtype))
         expression = f"np.array({values.tolist()!r}, dtype=np.{np.dtype(values.dtype).name})"
-        self.lines.append(f"{name} = " + (wrap.format(expression) if wrap else expression))
+        self.emit(f"{name} = " + (wrap.format(expression) if wrap else expression))
         return values
 
     def output(self, X, n, d):
@@ -224,29 +244,29 @@ class Generator:
         kind = self.choice(["fresh", "fresh", "fresh", "x", "float32", "float16", "ints", "short", "readonly",
                             "none", "fortran", "list"])
         if kind == "x":
-            self.lines.append("out = X")
+            self.emit("out = X")
             return X
         if kind == "none":
-            self.lines.append("out = None")
+            self.emit("out = None")
             return None
         if kind == "list":
-            self.lines.append(f"out = [[0.0] * {d}] * {n}")
+            self.emit(f"out = [[0.0] * {d}] * {n}")
             return [[0.0] * d] * n
         shape = (max(n - 1, 0), d) if kind == "short" else (n, d)
         dtype = {"float32": "float32", "float16": "float16", "ints": "int64"}.get(kind, "float64")
         order = "F" if kind == "fortran" else "C"
         out = np.zeros(shape, dtype=dtype, order=order)
-        self.lines.append(f"out = np.zeros({shape!r}, dtype=np.{dtype}, order={order!r})")
+        self.emit(f"out = np.zeros({shape!r}, dtype=np.{dtype}, order={order!r})")
         if kind == "readonly":
             out.setflags(write=False)
-            self.lines.append("out.setflags(write=False)")
+            self.emit("out.setflags(write=False)")
         return out
 
     def targets(self, n):
         kind = self.choice(["none", "none", "valid", "valid", "1d", "short", "nan", "float32", "k0", "fortran",
                             "strided"])
         if kind == "none":
-            self.lines.append("targets = None")
+            self.emit("targets = None")
             return None
         k = 0 if kind == "k0" else int(self.rng.integers(1, 4))
         rows = max(n - 1, 0) if kind == "short" else n
@@ -266,11 +286,11 @@ class Generator:
         elif kind == "strided":
             values = np.repeat(values, 2, axis=0)[::2]
             expression = f"np.repeat({expression}, 2, axis=0)[::2]"
-        self.lines.append(f"targets = {expression}")
+        self.emit(f"targets = {expression}")
         return values
 
     def scalar(self, name, value):
-        self.lines.append(f"{name} = {value!r}")
+        self.emit(f"{name} = {value!r}")
         return value
 
 
@@ -278,77 +298,63 @@ def generate(seed, index):
     """The case number ``index`` of the run ``seed``."""
     g = Generator(seed, index)
     kernel = KERNELS[int(g.rng.integers(len(KERNELS)))]
-    n = int(g.rng.integers(0, 9))
-    d = int(g.rng.integers(0, 5))
+    large = g.chance(LARGE_SHARE)
+    if large:
+        g.record = False
+        g.tame = g.rng.random() < 0.8
+        # D >= 512 reaches SFDA's blocked Cholesky and dsyevd; N D^2 >= 1e9 (N >= 3,800) reaches dsyrk.
+        n = int(g.rng.integers(3800, 4200)) if g.chance(0.2) else int(g.rng.integers(520, 1500))
+        d = int(g.rng.integers(512, 541))
+    else:
+        n, d = int(g.rng.integers(0, 9)), int(g.rng.integers(0, 5))
     typical_classes = int(g.rng.integers(1, 4))
-    X = g.features(n, d)
-    if kernel in ("covariance", "mean_std"):
-        return Case(kernel, (X,), g.lines)
-    n_classes = g.scalar("n_classes", g.integer_like(typical_classes))
-    try:
-        label_classes = int(n_classes) if abs(float(n_classes)) < 64 else typical_classes
-    except (TypeError, ValueError, OverflowError):
-        label_classes = typical_classes
-    labels = g.labels(n, label_classes)
-    if kernel in ("class_means", "class_moments"):
-        args = (X, labels, n_classes)
-    elif kernel == "ped_pair_forces":
-        rows = max(label_classes, 0)
-        args = (
-            g.matrix("means", (rows, d)),
-            g.vector("radii", rows, 1.0),
-            g.scalar("radius", g.real_like(0.6)),
-            g.scalar("elastic", g.real_like(1.0)),
-            g.scalar("time_step", g.real_like(0.1)),
-        )
-    elif kernel == "logme":
-        args = (X, labels, n_classes, g.targets(n), g.scalar("exact_dimension", g.flag()))
-    elif kernel in ("sfda_fit", "sfda_score"):
-        args = (X, labels, n_classes, g.scalar("shrinkage", g.real_like(float("nan"))))
-    elif kernel == "gbc":
-        args = (
-            X,
-            labels,
-            n_classes,
-            g.scalar("n_components", g.integer_like(int(g.rng.integers(1, 6)))),
-            g.scalar("diagonal", g.flag()),
-            g.scalar("exact_logdet", g.flag()),
-        )
-    elif kernel == "ped_apply":
-        args = (
-            X,
-            labels,
-            g.matrix("displacement", (max(label_classes, 0), d)),
-            g.vector("scale", d, 1.0),
-            g.output(X, n, d),
-        )
-    else:  # ped_step, ped_forces
-        args = (
-            X,
-            labels,
-            n_classes,
-            g.vector("center", d, 0.0),
-            g.vector("scale", d, 1.0),
-            g.scalar("radius", g.real_like(0.6)),
-            g.scalar("elastic", g.real_like(1.0)),
-            g.scalar("time_step", g.real_like(0.1)),
-        )
-    return Case(kernel, args, g.lines)
+    X = n_classes = None
+    label_classes = typical_classes
+    args = []
+    for spec in KERNEL_ARGUMENTS[kernel]:
+        kind = spec[0]
+        if kind == "X":
+            X = g.features(n, d)
+            args.append(X)
+        elif kind == "n_classes":
+            n_classes = g.scalar("n_classes", g.integer_like(typical_classes))
+            try:
+                label_classes = int(n_classes) if abs(float(n_classes)) < 64 else typical_classes
+            except (TypeError, ValueError, OverflowError):
+                label_classes = typical_classes
+            args.append(n_classes)
+        elif kind == "labels":
+            args.append(None)  # drawn once n_classes is known (it may come later in the list)
+        elif kind == "targets":
+            args.append(g.targets(n))
+        elif kind == "flag":
+            args.append(g.scalar(spec[1], g.flag()))
+        elif kind == "real":
+            args.append(g.scalar(spec[1], g.real_like(spec[2])))
+        elif kind == "integer":
+            args.append(g.scalar(spec[1], g.integer_like(spec[2] if not large else int(g.rng.integers(1, 65)))))
+        elif kind == "vector":
+            args.append(g.vector(spec[1], d, spec[2]))
+        elif kind == "class_vector":
+            args.append(g.vector(spec[1], max(label_classes, 0), spec[2]))
+        elif kind == "class_matrix":
+            args.append(g.matrix(spec[1], (max(label_classes, 0), d)))
+        elif kind == "out":
+            args.append(g.output(X, n, d))
+        else:  # pragma: no cover - the registry refuses unknown kinds
+            raise AssertionError(f"unknown argument kind {kind!r}")
+    for position, spec in enumerate(KERNEL_ARGUMENTS[kernel]):
+        if spec[0] == "labels":
+            args[position] = g.labels(n, label_classes)
+    source = g.lines if not large else [f"from fuzz_core import generate  # run from fuzz/\n"
+                                        f"args = generate({seed}, {index}).args  # N={n}, D={d}"]
+    return Case(kernel, tuple(args), source, large=large)
 
 
+#: Each kernel's argument names, for the reproducers.
 ARGUMENT_NAMES = {
-    "class_means": "X, labels, n_classes",
-    "class_moments": "X, labels, n_classes",
-    "ped_pair_forces": "means, radii, radius, elastic, time_step",
-    "covariance": "X",
-    "logme": "X, labels, n_classes, targets, exact_dimension",
-    "sfda_fit": "X, labels, n_classes, shrinkage",
-    "sfda_score": "X, labels, n_classes, shrinkage",
-    "gbc": "X, labels, n_classes, n_components, diagonal, exact_logdet",
-    "ped_step": "X, labels, n_classes, center, scale, radius, elastic, time_step",
-    "ped_forces": "X, labels, n_classes, center, scale, radius, elastic, time_step",
-    "mean_std": "X",
-    "ped_apply": "X, labels, displacement, scale, out",
+    kernel: ", ".join(spec[1] if len(spec) > 1 else spec[0] for spec in specs)
+    for kernel, specs in KERNEL_ARGUMENTS.items()
 }
 
 
@@ -357,7 +363,7 @@ def reproducer(case, module):
     body = "\n".join(case.source)
     return (
         f"import numpy as np\nimport {module} as core\nnan, inf = float('nan'), float('inf')\n{body}\n"
-        f"core.{case.kernel}({ARGUMENT_NAMES[case.kernel]})\n"
+        f"core.{case.kernel}({'*args' if case.large else ARGUMENT_NAMES[case.kernel]})\n"
     )
 
 

@@ -57,3 +57,13 @@ __all__ = [
     "show_config",
     "transrate",
 ]
+
+
+# Every registered score is pedrank.<name>, including those of score modules added later (pedrank._registry).
+from ._registry import scores as _registered_scores  # noqa: E402
+
+for _name, _entry in _registered_scores().items():
+    globals()[_name] = _entry.function
+    if _name not in __all__:
+        __all__.append(_name)
+del _name, _entry

@@ -44,6 +44,7 @@ from ._constants import (
     SFDA_MIN_SHRINKAGE,
     SFDA_POWER_ROUNDS,
 )
+from ._kernels import KERNEL_NAMES
 from ._validation import PedrankValueError, within_scatter_is_zero
 from .backend import Backend, NumpyBackend, get_backend, is_torch_tensor
 
@@ -94,6 +95,17 @@ class ArrayKernels:
 
     def __repr__(self):
         return f"ArrayKernels({self.backend!r}, dtype={self.dtype!r})"
+
+    def __getattr__(self, name):
+        # Kernels a score registered with its entry (pedrank._registry) rather than as a method here.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from ._registry import registered_array_kernel
+
+        implementation = registered_array_kernel(name)
+        if implementation is None:
+            raise AttributeError(f"{type(self).__name__} has no kernel {name!r}")
+        return lambda *args, **kwargs: implementation(self, *args, **kwargs)
 
     # ------------------------------------------------------------------ helpers (native arrays)
     def _features(self, X):
@@ -591,8 +603,7 @@ class ArrayKernels:
         return moved, displacement, energy, coincident
 
 
-CONTRACT = ("class_means", "class_moments", "covariance", "mean_std", "logme", "sfda_fit", "sfda_score", "gbc",
-            "ped_pair_forces", "ped_forces", "ped_apply", "ped_step")
+CONTRACT = KERNEL_NAMES
 
 
 class TorchKernels:
@@ -612,6 +623,16 @@ class TorchKernels:
 
     def __repr__(self):
         return f"TorchKernels(dtype={self.dtype!r})"
+
+    def __getattr__(self, name):
+        # Registered kernels of later scores, resolved on the device of each call's features like the contract's.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        from ._registry import registered_array_kernel
+
+        if registered_array_kernel(name) is None:
+            raise AttributeError(f"{type(self).__name__} has no kernel {name!r}")
+        return lambda X, *args, **kwargs: getattr(self.kernels_for(X), name)(X, *args, **kwargs)
 
     def kernels_for(self, X) -> ArrayKernels:
         """The :class:`ArrayKernels` on the device of ``X``."""

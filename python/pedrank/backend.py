@@ -18,9 +18,12 @@ is_torch_tensor(x), to_numpy(x)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ._validation import MissingDependencyError, PedrankValueError, is_torch_tensor, to_numpy
+from ._kernels import BACKENDS, torch_kernels
+from ._validation import PedrankValueError, is_torch_tensor, to_numpy
 
 __all__ = [
     "BACKEND_NAMES",
@@ -33,7 +36,7 @@ __all__ = [
     "torch_kernels",
 ]
 
-BACKEND_NAMES = ("auto", "numpy", "torch")
+BACKEND_NAMES = BACKENDS
 
 
 
@@ -46,9 +49,9 @@ class Backend:
     """
 
     name = "base"
-    float64 = None
-    float32 = None
-    int64 = None
+    float64: Any = None
+    float32: Any = None
+    int64: Any = None
 
     def asarray(self, x, dtype=None):
         """``x`` as a native array on this backend's device, cast to ``dtype`` when given. May share memory."""
@@ -447,24 +450,3 @@ def get_backend(features=None, backend="auto"):
     if backend == "numpy" or (backend == "auto" and not tensor):
         return NumpyBackend()
     return TorchBackend(features.device if tensor else "cpu")
-
-
-def torch_kernels(dtype="float64"):
-    """The kernel contract on torch, on the device of each call's features (CPU for non-tensors).
-
-    This is what ``pedrank._kernels.select_kernels`` hands out for torch input. Raises ImportError with an
-    install hint when torch is missing.
-    """
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError("the torch backend needs torch: pip install 'pedrank[torch]' (torch==2.13.0)") from exc
-    from ._array_kernels import TorchKernels, check_dtype
-
-    dtype = check_dtype(dtype)
-    if dtype not in _TORCH_KERNELS:
-        _TORCH_KERNELS[dtype] = TorchKernels(dtype)
-    return _TORCH_KERNELS[dtype]
-
-
-_TORCH_KERNELS: dict = {}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ._kernels import select_kernels
-from ._memory import guard
+from ._memory import estimate_bytes, guard
+from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_classification, check_int
 
 __all__ = ["gbc"]
@@ -61,3 +62,19 @@ def gbc(
             checked, encoded, classes.shape[0], int(n_components), covariance == "diagonal", bool(exact_logdet)
         )
     )
+
+
+def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="core"):
+    return estimate_bytes("gbc", n_samples, n_features, n_classes, dtype_size=dtype_size,
+                          implementation=implementation)
+
+
+register(ScoreEntry(
+    name="gbc",
+    function=gbc,
+    reference="pedrank.reference.gbc:gbc",
+    kernels={"gbc": (("X",), ("labels",), ("n_classes",), ("integer", "n_components", 3),
+                     ("flag", "diagonal"), ("flag", "exact_logdet"))},
+    memory=_memory,
+    order=2,
+))

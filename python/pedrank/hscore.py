@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import select_kernels
+from ._registry import ScoreEntry, register
 from ._validation import check_classification
 from .backend import to_numpy
 
@@ -155,3 +156,12 @@ def regularized_h_score(features, labels, *, backend="auto"):
     mu = float(np.trace(covariance)) / covariance.shape[0]
     shrunk = (1.0 - alpha) * eigenvalues + alpha * mu
     return (1.0 - alpha) * between_class_quadratic(shrunk, eigenvectors, offsets, weights)
+
+
+register(ScoreEntry(name="h_score", function=h_score, reference="pedrank.reference.hscore:h_score", order=5))
+register(ScoreEntry(
+    name="regularized_h_score",
+    function=regularized_h_score,
+    reference="pedrank.reference.hscore:regularized_h_score",
+    order=6,
+))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import select_kernels
+from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_features, check_labels
 from .backend import to_numpy
 
@@ -135,3 +136,7 @@ def leep(source_probabilities, labels, *, backend="auto"):
     kernels = select_kernels(probabilities, backend)
     predictions = expected_empirical_prediction(probabilities, encoded, classes.shape[0], kernels)
     return float(np.mean(np.log(predictions)))
+
+
+register(ScoreEntry(name="leep", function=leep, reference="pedrank.reference.leep:leep", inputs="predictions",
+                    order=8))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import select_kernels
+from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_labels
 
 __all__ = ["nce"]
@@ -72,3 +73,7 @@ def nce(source_labels, labels, *, backend="auto"):
     present = joint > 0
     ratio = np.where(present, joint, 1.0) / np.where(per_source > 0, per_source, 1.0)
     return float(np.sum(joint[present] * np.log(ratio[present])) / n_samples)
+
+
+register(ScoreEntry(name="nce", function=nce, reference="pedrank.reference.nce:nce", inputs="predictions",
+                    order=9))

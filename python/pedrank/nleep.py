@@ -7,6 +7,7 @@ import numpy as np
 
 from ._kernels import select_kernels
 from ._memory import check_memory, nleep_bytes
+from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_classification, check_int
 from .backend import to_numpy
 from .leep import expected_empirical_prediction
@@ -64,7 +65,7 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
     reduced = PCA(n_components=variance_kept, svd_solver="full").fit_transform(features)
     # More components than samples cannot be fitted; C close to N caps the mixture at N.
     n_components = min(components_per_class * n_classes, features.shape[0])
-    check_nleep_memory(*features.shape, n_components, reduced.shape[1])
+    check_nleep_memory(features.shape[0], features.shape[1], n_components, reduced.shape[1])
     mixture = GaussianMixture(n_components=n_components, covariance_type="full", random_state=random_state)
     try:
         mixture.fit(reduced)
@@ -131,7 +132,8 @@ def nleep(
     """
     checked, encoded, classes = check_classification(features, labels)
     check_nleep_options(components_per_class, variance_kept)
-    check_nleep_memory(*checked.shape, min(components_per_class * classes.shape[0], checked.shape[0]))
+    n_samples, n_features = checked.shape
+    check_nleep_memory(n_samples, n_features, min(components_per_class * classes.shape[0], n_samples))
     kernels = select_kernels(checked, backend)
     posteriors = mixture_posteriors(
         np.asarray(to_numpy(checked), dtype=np.float64),
@@ -142,3 +144,11 @@ def nleep(
     )
     predictions = expected_empirical_prediction(posteriors, encoded, classes.shape[0], kernels)
     return float(np.mean(np.log(predictions)) if log else np.mean(predictions))
+
+
+def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="core"):
+    # The PCA stage; the mixture stage is checked again once the PCA's dimension is known.
+    return nleep_bytes(n_samples, n_features, 5 * n_classes)
+
+
+register(ScoreEntry(name="nleep", function=nleep, reference="pedrank.reference.nleep:nleep", memory=_memory, order=3))

@@ -6,6 +6,7 @@ import numpy as np
 
 from ._kernels import select_kernels
 from ._memory import check_memory, format_bytes, parc_bytes
+from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_classification, check_int
 from .backend import to_numpy
 
@@ -271,3 +272,9 @@ def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0
         return float(100.0 * spearman_with_binary(dissimilarity, different_class))
     return float(100.0 * spearman_with_authors_labels(dissimilarity, encoded, upper))
 
+
+def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="core", max_samples=15000):
+    return parc_bytes(min(n_samples, max_samples), n_features, implementation=implementation)
+
+
+register(ScoreEntry(name="parc", function=parc, reference="pedrank.reference.parc:parc", memory=_memory, order=4))

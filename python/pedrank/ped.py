@@ -201,8 +201,9 @@ def ped(
     The features are read once and written once, however many steps are taken:
     moving a whole class shifts its mean and leaves its per-dimension variances as
     they are, so every step works on the C x D class statistics of one pass, and the
-    summed displacements are applied at the end, in float64. The result equals :func:`pedrank.reference.ped`, which recomputes the
-    statistics from the moved features at every step, to about 1e-13.
+    summed displacements are applied at the end, in float64. The result equals
+    :func:`pedrank.reference.ped`, which recomputes the statistics from the moved
+    features at every step, to about 1e-13.
 
     Parameters
     ----------

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from ._registry import scores
 from ._validation import PedrankValueError
-from .gbc import gbc
-from .hscore import h_score, regularized_h_score
-from .leep import leep
-from .logme import logme
-from .nce import nce
-from .nleep import nleep
-from .parc import parc
 from .ped import ped as run_ped
-from .sfda import sfda
-from .transrate import transrate
 
 __all__ = ["METRICS", "FEATURE_METRICS", "build_score", "ped_options", "score"]
 
+_SCORES = scores()  # every score module registers itself (pedrank._registry)
+
 #: Scores of a source model's outputs rather than of features: PED has nothing to move.
-SOURCE_OUTPUT_METRICS = ("leep", "nce")
+SOURCE_OUTPUT_METRICS = tuple(name for name, entry in _SCORES.items() if entry.inputs == "predictions")
 
 PED_OPTIONS = ("reference", "radius", "elastic", "time_step", "exit_ratio", "max_steps", "dtype")
 
@@ -77,18 +71,7 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
     return score
 
 
-_METRIC_FUNCTIONS: dict[str, Callable] = {
-    "logme": logme,
-    "sfda": sfda,
-    "gbc": gbc,
-    "nleep": nleep,
-    "parc": parc,
-    "h_score": h_score,
-    "regularized_h_score": regularized_h_score,
-    "transrate": transrate,
-    "leep": leep,
-    "nce": nce,
-}
+_METRIC_FUNCTIONS: dict[str, Callable] = {name: entry.function for name, entry in _SCORES.items()}
 
 #: Names of the metrics :func:`score` accepts.
 METRICS: tuple[str, ...] = tuple(_METRIC_FUNCTIONS)

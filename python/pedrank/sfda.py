@@ -8,7 +8,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._kernels import select_kernels
-from ._memory import guard
+from ._memory import estimate_bytes, guard
+from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_classification, check_features, check_fraction, to_numpy
 
 __all__ = ["SFDA", "sfda"]
@@ -159,3 +160,19 @@ class SFDA(ClassifierMixin, TransformerMixin, BaseEstimator):
         eigenvalues, eigenvectors = linalg.eigh(between, self.within_scatter_)
         order = np.argsort(eigenvalues)[::-1][: min(self.classes_.shape[0] - 1, self.n_features_in_)]
         return eigenvectors[:, order]
+
+
+def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="core"):
+    return estimate_bytes("sfda", n_samples, n_features, n_classes, dtype_size=dtype_size,
+                          implementation=implementation)
+
+
+_SFDA_ARGUMENTS = (("X",), ("labels",), ("n_classes",), ("real", "shrinkage", float("nan")))
+register(ScoreEntry(
+    name="sfda",
+    function=sfda,
+    reference="pedrank.reference.sfda:sfda",
+    kernels={"sfda_fit": _SFDA_ARGUMENTS, "sfda_score": _SFDA_ARGUMENTS},
+    memory=_memory,
+    order=1,
+))

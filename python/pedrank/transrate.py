@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import select_kernels
+from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_classification, check_positive
 from .backend import to_numpy
 
@@ -110,3 +111,7 @@ def transrate(features, labels, *, eps=1e-4, normalization="paper", backend="aut
     else:
         weights = np.full(n_classes, 1.0 / n_classes)
     return float(rate(features) - weights @ class_rates)
+
+
+register(ScoreEntry(name="transrate", function=transrate, reference="pedrank.reference.transrate:transrate",
+                    order=7))

@@ -6,34 +6,14 @@ the parity oracle of the compiled core and the baseline of the benchmarks: slow
 and memory-hungry on purpose (e.g. PED's C x C x D tensor), never the fast path.
 """
 
+from .._registry import scores
 from ..scoring import METRICS, build_score
-from .gbc import gbc
-from .hscore import h_score, regularized_h_score
-from .leep import leep
-from .logme import logme
-from .nce import nce
-from .nleep import nleep
-from .parc import parc
 from .ped import ped
-from .sfda import sfda
-from .transrate import transrate
 
-__all__ = [
-    "METRICS",
-    "gbc",
-    "h_score",
-    "leep",
-    "logme",
-    "nce",
-    "nleep",
-    "parc",
-    "ped",
-    "regularized_h_score",
-    "score",
-    "sfda",
-    "transrate",
-]
+#: Every score's reference function, by metric name, as its registry entry names it.
+_METRIC_FUNCTIONS = {name: entry.reference_function() for name, entry in scores().items()}
+globals().update(_METRIC_FUNCTIONS)
 
-#: Same metric names, in the same order, as :data:`pedrank.METRICS`.
-_METRIC_FUNCTIONS = {name: globals()[name] for name in METRICS}
+__all__ = ["METRICS", "ped", "score", *_METRIC_FUNCTIONS]
+
 score = build_score(_METRIC_FUNCTIONS, ped)

@@ -1,0 +1,141 @@
+"""The score registry: every score is declared once, by the module that implements it.
+
+A score module (``pedrank/<module>.py``) ends with one :func:`register` call per score it defines, giving
+the public function, where its pure-NumPy reference lives, the compiled kernels it owns (with the argument
+kinds the fuzz harness generates for them), any array-API (torch) kernels it adds, and its memory estimate.
+Everything that lists scores reads this registry: :data:`pedrank.METRICS` and :func:`pedrank.score`,
+``pedrank.reference`` (its functions and its ``score``), the CLI, the memory guard's table and
+``fuzz/fuzz_core.py``.
+
+Score modules are found by convention, without a list to keep in step: a score module has a reference port of
+the same module name in ``pedrank/reference/``. :func:`discover` imports ``pedrank.<name>`` for every
+``pedrank/reference/<name>.py``; a module with a reference but no score (``ped``) registers nothing.
+
+Adding a score therefore touches four files: the C++ header with its kernel, the binding in
+``cpp/bindings.cpp`` (only for a compiled kernel), ``pedrank/<name>.py`` (the function and its
+``register`` call) and ``pedrank/reference/<name>.py``. The README's Architecture section walks through one.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from ._validation import PedrankValueError
+
+__all__ = ["ScoreEntry", "discover", "kernel_arguments", "register", "registered_array_kernel", "scores"]
+
+#: Argument kinds the fuzz harness knows how to generate (and how to break), each a tuple
+#: ``(kind, name, *details)``: ``("X",)`` features, ``("labels",)``, ``("n_classes",)``, ``("targets",)`` LogME's
+#: regression targets or None, ``("flag", name)``, ``("real", name, typical)``, ``("integer", name, typical)``,
+#: ``("vector", name, typical)`` of length D, ``("class_vector", name, typical)`` of length C,
+#: ``("class_matrix", name)`` C x D, ``("out",)`` a destination array for X.
+ARGUMENT_KINDS = ("X", "labels", "n_classes", "targets", "flag", "real", "integer", "vector", "class_vector",
+                  "class_matrix", "out")
+
+ArgumentSpec = tuple
+
+
+@dataclass(frozen=True)
+class ScoreEntry:
+    """One score, as its module declares it.
+
+    Attributes
+    ----------
+    name : str
+        The metric name (``pedrank.score(..., metric=name)``, ``pedrank.<name>``).
+    function : callable
+        The public function ``function(features, labels, **options) -> float``.
+    reference : str
+        ``"module:attribute"`` of the pure-NumPy reference with the same signature.
+    inputs : {"features", "predictions"}
+        "predictions": the score reads a source model's outputs, so PED does not apply.
+    kernels : mapping of str to tuple of argument specs
+        The compiled kernels (``pedrank._core`` functions) this score owns, with the fuzz harness's argument
+        kinds (see :data:`ARGUMENT_KINDS`). Shared kernels (class statistics, PED) are declared in
+        :mod:`pedrank._kernels`.
+    array_kernels : mapping of str to callable
+        Array-API implementations ``f(kernels, X, ...)`` of kernels that are not methods of
+        :class:`pedrank._array_kernels.ArrayKernels`; the torch backend finds them here by name.
+    memory : callable or None
+        ``memory(n_samples, n_features, n_classes, *, dtype_size, implementation) -> bytes``, the peak the
+        score allocates besides the features (None: not estimated).
+    order : int
+        Position in listings such as :data:`pedrank.METRICS` (ties broken by name).
+    """
+
+    name: str
+    function: Callable[..., Any]
+    reference: str
+    inputs: str = "features"
+    kernels: Mapping[str, tuple] = field(default_factory=dict)
+    array_kernels: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    memory: Callable[..., int] | None = None
+    order: int = 1000
+
+    def reference_function(self) -> Callable[..., Any]:
+        """The reference implementation (imported on first use)."""
+        module, _, attribute = self.reference.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+_SCORES: dict[str, ScoreEntry] = {}
+_DISCOVERED = False
+
+
+def register(entry: ScoreEntry) -> ScoreEntry:
+    """Add a score to the registry (called once per score, at the end of its module)."""
+    if entry.inputs not in ("features", "predictions"):
+        raise PedrankValueError(f"inputs: expected 'features' or 'predictions', found {entry.inputs!r}")
+    for kernel, arguments in entry.kernels.items():
+        for spec in arguments:
+            if not spec or spec[0] not in ARGUMENT_KINDS:
+                raise PedrankValueError(f"kernel {kernel!r}: unknown argument kind {spec!r}; expected {ARGUMENT_KINDS}")
+    previous = _SCORES.get(entry.name)
+    if previous is not None and previous.function is not entry.function:
+        raise PedrankValueError(f"score {entry.name!r} is registered twice (by {previous.function.__module__} and "
+                         f"{entry.function.__module__})")
+    _SCORES[entry.name] = entry
+    return entry
+
+
+def score_module_names() -> tuple[str, ...]:
+    """Modules of pedrank that may define scores: those with a reference port of the same name."""
+    folder = Path(__file__).resolve().parent / "reference"
+    return tuple(sorted(path.stem for path in folder.glob("*.py") if not path.stem.startswith("_")))
+
+
+def discover() -> None:
+    """Import every score module once, so that each registers its scores."""
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    for module in score_module_names():
+        importlib.import_module(f"pedrank.{module}")
+    _DISCOVERED = True
+
+
+def scores() -> dict[str, ScoreEntry]:
+    """All registered scores, in listing order."""
+    discover()
+    return dict(sorted(_SCORES.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def kernel_arguments() -> dict[str, tuple]:
+    """Every compiled kernel with its fuzz argument kinds: the shared ones, then each score's."""
+    from ._kernels import SHARED_KERNEL_ARGUMENTS
+
+    arguments = dict(SHARED_KERNEL_ARGUMENTS)
+    for entry in scores().values():
+        arguments.update(entry.kernels)
+    return arguments
+
+
+def registered_array_kernel(name: str) -> Callable[..., Any] | None:
+    """The array-API implementation a score registered under ``name``, if any."""
+    for entry in scores().values():
+        if name in entry.array_kernels:
+            return entry.array_kernels[name]
+    return None
