@@ -405,6 +405,8 @@ def _load_callable(spec: str, option: str) -> Any:
         if not path.is_file():
             raise UsageError(f"{option}: found no file {where!r}; expected a Python file")
         module_spec = importlib.util.spec_from_file_location(f"_pedrank_models_{path.stem}", path)
+        if module_spec is None or module_spec.loader is None:
+            raise UsageError(f"{option}: cannot load {where!r}; expected a Python file")
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
     else:

@@ -161,9 +161,9 @@ def stratified_split(labels: Any, fraction: float, seed: int, *, name: str = "fr
         else:
             n_held = 0
         held.append(rng.permutation(rows)[:n_held])
-    held = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
-    kept = np.setdiff1d(np.arange(len(labels)), held)
-    return kept, held
+    held_rows = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+    kept = np.setdiff1d(np.arange(len(labels)), held_rows)
+    return kept, held_rows
 
 
 def _as_tensors(inputs: Any, labels: Any, name: str):
@@ -358,8 +358,8 @@ def _checkpoint_list(checkpoints: Any, iterations: int) -> list[int]:
         if checkpoints < 1:
             raise PedrankValueError(f"checkpoints: found {checkpoints}; expected a count >= 1 or a list of "
                                     "iterations")
-        points = np.unique(np.round(np.linspace(0, iterations, int(checkpoints) + 1)[1:]).astype(int))
-        return [int(p) for p in points if p >= 1]
+        grid = np.unique(np.round(np.linspace(0, iterations, int(checkpoints) + 1)[1:]).astype(int))
+        return [int(p) for p in grid if p >= 1]
     points = sorted({int(p) for p in checkpoints})
     bad = [p for p in points if not 1 <= p <= iterations]
     if bad:
@@ -510,9 +510,9 @@ def finetune(
     if schedule not in _SCHEDULES:
         raise PedrankValueError(f"schedule: found {schedule!r}; expected one of {list(_SCHEDULES)}")
     heads = {name: (head.get(name, "replace") if isinstance(head, Mapping) else head) for name in models}
-    for name, value in heads.items():
-        if value not in ("replace", "append"):
-            raise PedrankValueError(f"head[{name!r}]: found {value!r}; expected 'replace' or 'append'")
+    for name, choice in heads.items():
+        if choice not in ("replace", "append"):
+            raise PedrankValueError(f"head[{name!r}]: found {choice!r}; expected 'replace' or 'append'")
     points = _checkpoint_list(checkpoints, int(iterations))
 
     x, y = _as_tensors(inputs, labels, "inputs")

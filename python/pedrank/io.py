@@ -368,7 +368,7 @@ def find_features(
     return dict(sorted(pool.items()))
 
 
-def find_authors_layout(directory: PathLike) -> dict[tuple[str, str], FeatureSource]:
+def find_authors_layout(directory: PathLike) -> dict[tuple[str, str | None], FeatureSource]:
     """Every ``{model}_{dataset}_feature.npy`` in ``directory``: ``{(model, dataset): FeatureSource}``."""
     directory = Path(directory)
     if not directory.is_dir():

@@ -15,7 +15,7 @@ def nleep(features, labels, *, components_per_class=5, variance_kept=0.8, random
     check_nleep_options(components_per_class, variance_kept)
     features, encoded, classes = check_classification(features, labels)
     n_mixture = min(components_per_class * classes.shape[0], features.shape[0])
-    check_nleep_memory(*features.shape, n_mixture, implementation="reference")
+    check_nleep_memory(features.shape[0], features.shape[1], n_mixture, implementation="reference")
     features = np.asarray(features, dtype=np.float64)
     if np.all(features == features[0]):
         raise PedrankValueError("features: every column is constant (zero variance)")
