@@ -494,8 +494,9 @@ def _run_plot_finetune(args: argparse.Namespace) -> int:
     taus = plot_finetune(curves, scores, args.output, scatter_metric=args.metric)
     final = {label: values[-1] for label, values in taus["weighted_tau"].items()}
     text = ", ".join(f"{label} {value:+.3f}" for label, value in final.items())
-    print(f"{args.output}: weighted tau (mean over {len(taus['datasets'])} dataset(s)) at iteration "
-          f"{taus['iterations'][-1]}: {text}")
+    where = (f"iteration {taus['x'][-1]:g}" if taus["x_label"].startswith("fine-tuning iterations")
+             else "the end of the runs")
+    print(f"{args.output}: weighted tau (mean over {len(taus['datasets'])} dataset(s)) at {where}: {text}")
     return EXIT_OK
 
 
