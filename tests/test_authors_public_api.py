@@ -18,10 +18,8 @@ import numpy as np
 import pytest
 
 import pedrank
+from conftest import AUTHORS_RTOL  # the one tolerance for the authors' numbers, stated in conftest
 from pedrank import reference
-
-#: The one tolerance against the authors' stored numbers (float64 outputs of their code).
-AUTHORS_RTOL = 1e-8
 
 DATA = Path(__file__).resolve().parent / "data"
 RANK_DEFICIENT = ["digits_pixels", "digits_pixels_x16", "relu_dead", "relu_dead_x100", "relu_wide"]
