@@ -1,0 +1,194 @@
+"""NCTI (Wang et al., CVPR 2023): neural-collapse transferability, three terms normalised over the pool.
+
+The authors' ``NCTI_Score`` (BUserName/NCTI, metrics.py) reduces the features to 64 principal components,
+fits scikit-learn's LDA (shrinkage ``max(exp(-sum of the top-32 PCA variances), 1e-10)`` with the eigen
+solver, or the SVD solver when that floor is hit) and returns three raw terms:
+
+- ``seli``: the nuclear norm of the centred LDA projections (class separability);
+- ``ncc``: E[p(y | x)] of the LDA posteriors, without a log (nearest-centre classifier fit);
+- ``vc``: log of the sum over classes of the nuclear norms of the class's posterior rows (within-class
+  variability collapse; lower is better).
+
+Their evaluation script min-max scales each term across the model pool and ranks by
+``ncc + seli - vc`` (scaled): :func:`ncti_pool`. :func:`ncti` for one model returns the unscaled
+``seli + ncc - vc``, which is *not* that number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.special
+
+from ._kernels import select_kernels
+from ._registry import ScoreEntry, register
+from ._validation import check_classification, check_int, to_numpy
+
+__all__ = ["ncti", "ncti_terms", "ncti_pool", "lda_posteriors_and_projection"]
+
+#: The pool weights of the scaled (seli, ncc, vc) terms in the authors' evaluation script.
+POOL_WEIGHTS = (1.0, 1.0, -1.0)
+#: scikit-learn's LinearDiscriminantAnalysis tolerance (SVD solver), which the authors' calls leave as is.
+LDA_SVD_TOL = 1e-4
+
+
+def _eigen_solver(Z, encoded, counts, means, shrinkage):
+    """scikit-learn's shrinkage LDA (solver='eigen'): posteriors and the projections on the top C-1 axes."""
+    n, q = Z.shape
+    priors = counts / n
+
+    def shrunk(cov):
+        return (1.0 - shrinkage) * cov + shrinkage * np.trace(cov) / q * np.eye(q)
+
+    centred = Z - means[encoded]
+    within = shrunk(centred.T @ centred / n)  # sum_c pi_c cov_c (1/n_c each) = pooled scatter / N
+    total = shrunk(np.cov(Z.T, bias=True).reshape(q, q))
+    evals, evecs = scipy.linalg.eigh(total - within, within)
+    top = evecs[:, np.argsort(evals)[::-1][: min(means.shape[0] - 1, q)]]
+    coef = scipy.linalg.solve(within, means.T, assume_a="pos").T  # means @ Sw^-1 = means @ V V^T
+    logits = Z @ coef.T - 0.5 * np.einsum("cd,cd->c", means, coef) + np.log(priors)
+    return scipy.special.softmax(logits, axis=1), Z @ top
+
+
+def _svd_solver(Z, encoded, counts, means):
+    """scikit-learn's LDA without shrinkage (solver='svd', tol=1e-4), as scikit-learn 1.9 computes it.
+
+    The within-class scaling divides by N (scikit-learn before the change divided by N - C, which sharpens the
+    posteriors and scales seli by sqrt(N / (N - C))).
+    """
+    n, q = Z.shape
+    n_classes = means.shape[0]
+    priors = counts / n
+    centred = Z - means[encoded]
+    std = centred.std(axis=0)
+    std[std == 0] = 1.0
+    _, s, vt = np.linalg.svd(np.sqrt(1.0 / n) * (centred / std), full_matrices=False)
+    rank = int(np.sum(s > LDA_SVD_TOL))
+    scalings = (vt[:rank] / std).T / s[:rank]
+    xbar = priors @ means
+    fac = 1.0 if n_classes == 1 else 1.0 / (n_classes - 1)
+    centers = (np.sqrt(n * priors * fac) * (means - xbar).T).T @ scalings
+    _, s2, vt2 = np.linalg.svd(centers, full_matrices=False)
+    rank2 = int(np.sum(s2 > LDA_SVD_TOL * s2[0]))
+    axes = scalings @ vt2.T[:, :rank2]
+    coef = (means - xbar) @ axes
+    intercept = -0.5 * np.sum(coef**2, axis=1) + np.log(priors)
+    coef = coef @ axes.T
+    intercept -= xbar @ coef.T
+    posteriors = scipy.special.softmax(Z @ coef.T + intercept, axis=1)
+    return posteriors, (Z - xbar) @ axes[:, : min(n_classes - 1, q)]
+
+
+def lda_posteriors_and_projection(Z, encoded, counts, means, shrinkage):
+    """The authors' LDA on PCA scores Z (n_samples, q): ``(posteriors (n, C), projections (n, <= C-1))``.
+
+    ``shrinkage`` None: the SVD solver; a float: the eigen solver with that shrinkage.
+    """
+    if shrinkage is None:
+        return _svd_solver(Z, encoded, counts, means)
+    return _eigen_solver(Z, encoded, counts, means, shrinkage)
+
+
+def _nuclear(matrix):
+    return float(np.sum(np.linalg.svd(matrix, compute_uv=False)))
+
+
+def ncti_terms(features, labels, *, n_components=64, backend="auto"):
+    """NCTI's three raw terms for one model.
+
+    Parameters
+    ----------
+    features : array_like of shape (n_samples, n_features) or torch.Tensor
+    labels : array_like of shape (n_samples,)
+        Any values; mapped to 0..C-1 in sorted order.
+    n_components : int, default=64
+        Principal components kept (the authors' 64), at most min(N, D) (the authors' code fails there).
+    backend : {"auto", "numpy", "torch"}, default="auto"
+        Kernels for the feature covariance (torch for a tensor); the PCA scores, the LDA and the nuclear norms
+        are then computed on the host in float64.
+
+    Returns
+    -------
+    tuple of float
+        ``(seli, ncc, vc)``; higher seli and ncc and lower vc are better.
+
+    Notes
+    -----
+    PCA is exact (eigen-decomposition of the covariance). The authors' ``PCA(n_components=64)`` lets
+    scikit-learn choose the solver: exact below 500 rows and columns or for N > 10 D with D < 1000, but an
+    unseeded randomized SVD otherwise (e.g. N = 900, D = 256), whose scores differ from the exact ones by a
+    little and from run to run.
+    """
+    n_components = check_int(n_components, name="n_components", minimum=1)
+    features, encoded, classes = check_classification(features, labels)
+    kernels = select_kernels(features, backend)
+    mean, covariance = kernels.covariance(features)
+    X = np.asarray(to_numpy(features), dtype=np.float64)
+    n, d = X.shape
+    q = min(n_components, n, d)
+    eigenvalues, eigenvectors = np.linalg.eigh(np.asarray(to_numpy(covariance), dtype=np.float64))
+    order = np.argsort(eigenvalues)[::-1][:q]
+    Z = (X - np.asarray(to_numpy(mean), dtype=np.float64)) @ eigenvectors[:, order]
+    explained = Z.var(axis=0, ddof=1)  # scikit-learn's explained_variance_ (N - 1)
+    temp = max(np.exp(-explained[:32].sum()), 1e-10)
+    n_classes = classes.shape[0]
+    counts = np.bincount(encoded, minlength=n_classes).astype(np.float64)
+    means = np.zeros((n_classes, q))
+    np.add.at(means, encoded, Z)
+    means /= counts[:, None]
+    posteriors, projection = lda_posteriors_and_projection(Z, encoded, counts, means,
+                                                           None if temp == 1e-10 else float(temp))
+    seli = _nuclear(projection - projection.mean(axis=0, keepdims=True))
+    ncc = float(np.mean(posteriors[np.arange(n), encoded]))
+    vc = float(np.log(sum(_nuclear(posteriors[encoded == c]) for c in range(n_classes))))
+    return seli, ncc, vc
+
+
+def ncti(features, labels, *, n_components=64, backend="auto"):
+    """NCTI for one model, unnormalised: ``seli + ncc - vc`` of :func:`ncti_terms`.
+
+    Parameters
+    ----------
+    features : array_like of shape (n_samples, n_features) or torch.Tensor
+    labels : array_like of shape (n_samples,)
+    n_components, backend
+        As :func:`ncti_terms`.
+
+    Returns
+    -------
+    float
+        Not the authors' NCTI: theirs min-max scales each term across the models compared, so a model's
+        score depends on the pool (:func:`ncti_pool`). This raw sum is dominated by seli, a nuclear norm that
+        grows with N and with the number of LDA axes; higher is better.
+    """
+    seli, ncc, vc = ncti_terms(features, labels, n_components=n_components, backend=backend)
+    return float(seli + ncc - vc)
+
+
+def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, dataset=None, n_components=64):
+    """NCTI as its authors rank a pool: ``scaled(ncc) + scaled(seli) - scaled(vc)``, each min-max over the pool.
+
+    Parameters
+    ----------
+    pool : mapping of str to model features
+        As :func:`pedrank.rank`.
+    labels : array_like of shape (n_samples,), optional
+    ped : bool or dict, default=False
+        Move each model's features with PED before its terms are computed.
+    backend, references, dataset
+        As :func:`pedrank.rank`.
+    n_components : int, default=64
+
+    Returns
+    -------
+    pedrank.RankTable
+        Best first; scores in [-1, 2]. Adding or removing a model can change every other model's score (and
+        the order). A term equal for every model (or a pool of one) scales to 0.
+    """
+    from ._pool import pool_scores
+
+    return pool_scores(pool, labels, metric="ncti", terms=ncti_terms, weights=POOL_WEIGHTS, ped=ped,
+                       backend=backend, references=references, dataset=dataset, n_components=n_components)
+
+
+register(ScoreEntry(name="ncti", function=ncti, reference="pedrank.reference.ncti:ncti", order=13))

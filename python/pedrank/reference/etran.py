@@ -1,0 +1,78 @@
+"""Reference ETran (Gholami et al., ICCV 2023): a port of the authors' metrics.py (mgholamikn/ETran):
+``Energy_Score`` and the ``LDA`` class of ``LDA_Score`` step by step (adaptive shrinkage by 3 power rounds,
+``eigh`` of ``inv(Sw) @ Sb``, ``coef_ = means @ V @ V.T``), and ``PAC_Score`` for the regression term."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.special
+
+from .._validation import check_classification
+from ..etran import check_etran_options, energy_count
+from .pactran import _pac_gauss
+
+
+def _cov(X, shrinkage=-1):
+    emp_cov = np.cov(np.asarray(X).T, bias=1)
+    if shrinkage < 0:
+        return emp_cov
+    n_features = emp_cov.shape[0]
+    mu = np.trace(emp_cov) / n_features
+    shrunk = (1.0 - shrinkage) * emp_cov
+    shrunk.flat[:: n_features + 1] += shrinkage * mu
+    return shrunk
+
+
+def _iterative_a(A, max_iterations=3):
+    x = A.sum(axis=1)
+    for _ in range(max_iterations):
+        temp = A @ x
+        y = temp / np.linalg.norm(temp, 2)
+        temp = A @ y
+        x = temp / np.linalg.norm(temp, 2)
+    return (x.T @ A) @ y
+
+
+def _lda_probabilities(X, y):
+    classes, y = np.unique(y, return_inverse=True)
+    priors = np.bincount(y) / float(len(y))
+    means = np.zeros((len(classes), X.shape[1]))
+    np.add.at(means, y, X)
+    means /= np.bincount(y)[:, None]
+    Sw = np.zeros((X.shape[1], X.shape[1]))
+    for idx in range(len(classes)):
+        Sw += priors[idx] * np.atleast_2d(_cov(X[y == idx, :]))
+    shrinkage = max(np.exp(-5 * _iterative_a(Sw, 3)), 1e-10)
+    St = _cov(X, shrinkage=shrinkage)
+    n_features = Sw.shape[0]
+    mu = np.trace(Sw) / n_features
+    shrunk_Sw = (1.0 - shrinkage) * Sw
+    shrunk_Sw.flat[:: n_features + 1] += shrinkage * mu
+    Sb = St - shrunk_Sw
+    evals, evecs = np.linalg.eigh(np.linalg.inv(shrunk_Sw) @ Sb)
+    evecs = evecs[:, np.argsort(evals)[::-1]]
+    coef = means @ evecs @ evecs.T
+    intercept = -0.5 * np.diag(means @ coef.T) + np.log(priors)
+    return scipy.special.softmax(X @ coef.T + intercept, axis=1)
+
+
+def etran_terms(features, labels, *, energy_fraction=0.005, log=False, regression=False, random_state=0):
+    """Reference ETran terms. See :func:`pedrank.etran_terms`."""
+    fraction = check_etran_options(energy_fraction, log, regression)
+    features, encoded, _ = check_classification(features, labels)
+    X = np.array(features, dtype=np.float64)
+    n = X.shape[0]
+    energy_score = scipy.special.logsumexp(X, axis=-1)
+    energy = float(energy_score[np.argsort(energy_score)[:energy_count(n, fraction)]].mean())
+    prob = _lda_probabilities(X, encoded)
+    true = prob[np.arange(n), encoded]
+    lda = float(np.mean(np.log(true)) if log else np.sum(true) / n)
+    if not regression:
+        return energy, lda
+    return energy, lda, float(-_pac_gauss(X, encoded, 1.0, 100.0, 10, random_state))
+
+
+def etran(features, labels, *, energy_fraction=0.005, log=False, regression=False, random_state=0):
+    """Reference ETran. See :func:`pedrank.etran`."""
+    return float(sum(etran_terms(features, labels, energy_fraction=energy_fraction, log=log,
+                                 regression=regression, random_state=random_state)))

@@ -1,0 +1,120 @@
+"""Reference PACTran (Ding et al., ECCV 2022): a line-by-line port of the authors' compute_metrics.py
+(google-research/pactran_metrics): ``calculate_pac_dir``, ``calculate_pac_gamma``, ``calculate_pac_gauss``
+and ``gmm_estimator``, with their N x C x Z tensors and per-step arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.optimize
+import scipy.special
+
+from .._validation import PedrankValueError, check_classification
+from ..pactran import check_pactran_options, check_probabilities, gmm_posteriors
+
+
+def _one_hot(a):
+    b = np.zeros((a.size, a.max() + 1))
+    b[np.arange(a.size), a] = 1.0
+    return b
+
+
+def _pac_dir(prob, label, alpha):
+    label = _one_hot(label)
+    soft_targets_sum = np.expand_dims(np.sum(label, axis=0), axis=1)
+    a0 = alpha * soft_targets_sum / np.sum(soft_targets_sum) + 1e-10
+    qz = prob
+    log_s = np.log(prob + 1e-10)
+    for _ in range(10):
+        aw = a0 + np.sum(np.einsum("BY,BZ->BYZ", label, qz), axis=0)
+        logits_qz = log_s + np.matmul(label, scipy.special.digamma(aw)) - np.reshape(
+            scipy.special.digamma(np.sum(aw, axis=0)), [1, -1])
+        log_qz = logits_qz - scipy.special.logsumexp(logits_qz, axis=-1, keepdims=True)
+        qz = np.exp(log_qz)
+    log_c0 = scipy.special.loggamma(np.sum(a0)) - np.sum(scipy.special.loggamma(a0))
+    log_c = scipy.special.loggamma(np.sum(aw, axis=0)) - np.sum(scipy.special.loggamma(aw), axis=0)
+    pac_dir = np.sum(log_c0 - log_c - np.sum(qz * (log_qz - log_s), axis=0))
+    return -pac_dir / label.size
+
+
+def _pac_gamma(prob, label, alpha):
+    label = _one_hot(label)
+    soft_targets_sum = np.expand_dims(np.sum(label, axis=0), axis=1)
+    a0 = alpha * soft_targets_sum / np.sum(soft_targets_sum) + 1e-10
+    beta = 1.0
+    qz = prob
+    s = prob
+    log_s = np.log(prob + 1e-10)
+    for _ in range(10):
+        aw = a0 + np.sum(np.einsum("BY,BZ->BYZ", label, qz), axis=0)
+        lw = np.matmul(s, np.expand_dims(np.sum(aw / beta, axis=0), axis=1))
+        logits_qz = log_s + np.matmul(label, scipy.special.digamma(aw) - np.log(beta))
+        log_qz = logits_qz - scipy.special.logsumexp(logits_qz, axis=-1, keepdims=True)
+        qz = np.exp(log_qz)
+    pac_gamma = (np.sum(scipy.special.loggamma(a0) - scipy.special.loggamma(aw) + aw * np.log(beta)
+                        - a0 * np.log(beta))
+                 + np.sum(np.sum(qz * (log_qz - log_s), axis=-1) + np.log(np.squeeze(lw, axis=-1)) - 1.0))
+    return pac_gamma / label.size + 1.0
+
+
+def _pac_gauss(features, label_idx, lda_factor, s2_factor, max_iter, random_state):
+    nclasses = label_idx.max() + 1
+    label = _one_hot(label_idx)
+    features = features - np.mean(features, axis=0, keepdims=True)
+    bs = features.shape[0]
+    d = features.shape[-1]
+    kd = d * nclasses
+    ldas2 = lda_factor * bs
+    dinv = 1.0 / float(d)
+
+    def unpack(theta):
+        theta = np.reshape(theta, [d + 1, nclasses])
+        return theta[:d, :], theta[d:, :]
+
+    def loss_fn(theta):
+        w, b = unpack(theta)
+        logits = np.matmul(features, w) + b
+        log_qz = logits - scipy.special.logsumexp(logits, axis=-1, keepdims=True)
+        xent = np.sum(np.sum(label * (np.log(label + 1e-10) - log_qz), axis=-1)) / bs
+        return xent + 0.5 * np.sum(np.square(w)) / ldas2
+
+    def grad_fn(theta):
+        w, b = unpack(theta)
+        grad_f = scipy.special.softmax(np.matmul(features, w) + b, axis=-1)
+        grad_f -= label
+        grad_f /= bs
+        grad_w = np.matmul(features.transpose(), grad_f) + w / ldas2
+        grad_b = np.sum(grad_f, axis=0, keepdims=True)
+        return np.ravel(np.concatenate([grad_w, grad_b], axis=0))
+
+    def grad2(theta):
+        w, b = unpack(theta)
+        prob_logits = scipy.special.softmax(np.matmul(features, w) + b, axis=-1)
+        grad2_f = prob_logits - np.square(prob_logits)
+        grad2_w = np.matmul(np.square(features).transpose(), grad2_f) + 1.0 / ldas2
+        grad2_b = np.sum(grad2_f, axis=0, keepdims=True)
+        return np.ravel(np.concatenate([grad2_w, grad2_b], axis=0))
+
+    theta = np.random.RandomState(random_state).normal(size=[d, nclasses]) * 0.03
+    theta_1d = np.ravel(np.concatenate([theta, np.zeros([1, nclasses])], axis=0))
+    theta_1d = scipy.optimize.minimize(loss_fn, theta_1d, method="L-BFGS-B", jac=grad_fn,
+                                       options=dict(maxiter=max_iter), tol=1e-6).x
+    pac_opt = loss_fn(theta_1d)
+    sigma2_inv = np.sum(grad2(theta_1d)) * ldas2 / kd + 1e-10
+    s2 = s2_factor * dinv
+    return pac_opt + 0.5 * kd / ldas2 * s2 * np.log(sigma2_inv)
+
+
+def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_factor=None, alpha=1.0,
+            probabilities=False, max_iter=100, random_state=0):
+    """Reference PACTran. See :func:`pedrank.pactran`."""
+    lda_factor, variance_factor, alpha, max_iter, random_state = check_pactran_options(
+        prior, lda_factor, variance_factor, alpha, max_iter, random_state)
+    if probabilities and prior == "gaussian":
+        raise PedrankValueError("probabilities: expected False with prior='gaussian'")
+    features, encoded, classes = check_classification(features, labels)
+    X = np.array(features, dtype=np.float64)
+    if prior == "gaussian":
+        return float(-_pac_gauss(X, encoded, lda_factor, variance_factor, max_iter, random_state))
+    prob = check_probabilities(X) if probabilities else gmm_posteriors(X, classes.shape[0], random_state=random_state)
+    bound = _pac_dir if prior == "dirichlet" else _pac_gamma
+    return float(-bound(prob, encoded, alpha))
