@@ -13,7 +13,7 @@ from .pactran import _pac_gauss
 
 
 def _cov(X, shrinkage=-1):
-    emp_cov = np.cov(np.asarray(X).T, bias=1)
+    emp_cov = np.cov(np.asarray(X).T, bias=True)
     if shrinkage < 0:
         return emp_cov
     n_features = emp_cov.shape[0]
