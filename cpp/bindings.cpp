@@ -24,6 +24,7 @@
 #include "ped.hpp"
 #include "scatter.hpp"
 #include "sfda.hpp"
+#include "threads.hpp"
 
 namespace py = pybind11;
 using namespace pedrank;
@@ -120,6 +121,7 @@ py::array_t<std::int64_t> to_numpy(const IVec& v) {
 template <typename F>
 auto dispatch(const Features& X, F&& f) {
   py::gil_scoped_release release;
+  CallThreads threads(X.n, X.d);  // the thread policy (threads.hpp), for this call's loops and BLAS calls
   if (X.is_float32) return f(X.view<float>());
   return f(X.view<double>());
 }
@@ -556,5 +558,12 @@ PYBIND11_MODULE(_core, m) {
       py::arg("blas_capi"), py::arg("lapack_capi"),
       "Borrow BLAS/LAPACK from two __pyx_capi__-like dicts of capsules (done once at import with SciPy's); returns "
       "the status. For tests: not safe while kernels run in other threads.");
-  m.def("num_threads", []() { return max_threads(); }, "OpenMP threads the kernels use.");
+  m.def("num_threads", []() { return max_threads(); }, "OpenMP threads the kernels use at most.");
+  m.def(
+      "set_threads", [](int n) { thread_override() = std::max(n, 0); }, py::arg("n"),
+      "Threads every kernel call uses (0 = the policy: one thread below 2e6 feature entries, else the cores no "
+      "other process is running on). Default: PEDRANK_THREADS, else 0.");
+  m.def(
+      "call_threads", [](Index n, Index d) { return call_threads(n, d); }, py::arg("n"), py::arg("d"),
+      "The threads a call on n x d features would use now (the policy, for tests and show_config).");
 }

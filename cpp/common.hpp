@@ -31,9 +31,16 @@ inline int& thread_cap() {
   return cap;
 }
 
+// Threads the current kernel call may use (threads.hpp's policy, set once per call; 0 = not set).
+inline int& call_budget() {
+  thread_local int budget = 0;
+  return budget;
+}
+
 inline int max_threads() {
 #ifdef _OPENMP
-  const int n = std::max(1, omp_get_max_threads());
+  int n = std::max(1, omp_get_max_threads());
+  if (call_budget() > 0) n = std::min(n, call_budget());
   return thread_cap() > 0 ? std::min(n, thread_cap()) : n;
 #else
   return 1;
@@ -110,17 +117,29 @@ inline Index block_rows(Index d) {
   return std::clamp<Index>(target, 64, 4096);
 }
 
+// Threads the work is cut for: OpenMP's count, capped by SerialScope (which depends on sizes only), but not by the
+// per-call budget, which depends on the machine's load. Segments and accumulators are sized by this, and the
+// budget's threads run them, so a call gives the same bits whatever the load.
+inline int segment_threads() {
+#ifdef _OPENMP
+  const int n = std::max(1, omp_get_max_threads());
+  return thread_cap() > 0 ? std::min(n, thread_cap()) : n;
+#else
+  return 1;
+#endif
+}
+
 // Number of accumulators for_row_blocks uses (one per segment of consecutive blocks); size per-segment
-// accumulators with max_threads(), which is never smaller.
+// accumulators with segment_threads(), which is never smaller.
 inline Index row_segments(Index n, Index bs) {
   const Index nblocks = (n + bs - 1) / bs;
-  return std::max<Index>(1, std::min<Index>(nblocks, max_threads()));
+  return std::max<Index>(1, std::min<Index>(nblocks, segment_threads()));
 }
 
 // Calls body(segment, r0, nb) for every row block. The blocks are cut into row_segments() runs of consecutive
 // blocks; each run is visited in block order by one thread, into its own accumulator (index segment). The cut
-// depends only on n, bs and the thread count, never on scheduling, so reducing the accumulators in segment order
-// gives bitwise identical results from run to run.
+// depends only on n, bs and segment_threads(), never on scheduling or on how many threads the call's budget runs,
+// so reducing the accumulators in segment order gives bitwise identical results from run to run.
 template <typename Body>
 void for_row_blocks(Index n, Index bs, Body&& body) {
   const Index nblocks = (n + bs - 1) / bs;
@@ -130,7 +149,7 @@ void for_row_blocks(Index n, Index bs, Body&& body) {
   }
   const Index nseg = row_segments(n, bs);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(nseg))
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(std::min<Index>(nseg, max_threads())))
 #endif
   for (Index s = 0; s < nseg; ++s) {
     const Index b0 = s * nblocks / nseg, b1 = (s + 1) * nblocks / nseg;

@@ -33,7 +33,7 @@ double gbc(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes,
   centred_means.rowwise() -= mean.transpose();
   const RowMat pmeans = centred_means * V;  // C x k
 
-  const int nt = max_threads();
+  const int nt = segment_threads();
   std::vector<RowMat> parts(nt);
   for_row_blocks(N, block_rows(D), [&](int t, Index r0, Index nb) {
     RowMat block;

@@ -59,7 +59,7 @@ ShiftedMoments shifted_class_moments(const FeatureView<T>& X, const std::int64_t
     m.pivot.row(c) = row.row(0);
   }
   const Index bs = block_rows(D);
-  std::vector<RowMat> sums(max_threads()), sqs(max_threads());
+  std::vector<RowMat> sums(segment_threads()), sqs(segment_threads());
   for_row_blocks(N, bs, [&](int s, Index r0, Index nb) {
     if (sums[s].size() == 0) {
       sums[s] = RowMat::Zero(C, D);

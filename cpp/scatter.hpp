@@ -10,7 +10,7 @@ namespace pedrank {
 // Per-class feature sums (C x D).
 template <typename T>
 RowMat class_sums(const FeatureView<T>& X, const std::int64_t* labels, Index n_classes) {
-  const int nt = max_threads();
+  const int nt = segment_threads();
   std::vector<RowMat> parts(nt);
   for_row_blocks(X.n, block_rows(X.d), [&](int t, Index r0, Index nb) {
     RowMat block;
@@ -55,7 +55,7 @@ Mat gram_pass(const FeatureView<T>& X, Prepare&& prepare) {
       syrk_lower(gram, block.data(), D, nb, D);  // row-major nb x D == col-major D x nb
     }
   } else {
-    const int nt = max_threads();
+    const int nt = segment_threads();
     std::vector<Mat> parts(nt);
     for_row_blocks(X.n, block_rows(D), [&](int t, Index r0, Index nb) {
       RowMat block(nb, D);
@@ -110,10 +110,10 @@ Mat row_gram(const FeatureView<T>& X) {
   } else {
     // Column blocks cut into fixed runs, one accumulator per run, summed in run order: deterministic.
     const Index nblocks = (X.d + bs - 1) / bs;
-    const Index nseg = std::max<Index>(1, std::min<Index>(nblocks, max_threads()));
+    const Index nseg = std::max<Index>(1, std::min<Index>(nblocks, segment_threads()));
     std::vector<Mat> parts(nseg);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(nseg))
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(std::min<Index>(nseg, max_threads())))
 #endif
     for (Index s = 0; s < nseg; ++s) {
       Mat block;
@@ -134,7 +134,7 @@ Mat row_gram(const FeatureView<T>& X) {
 // X^T A for A with N rows (D x K), over row blocks.
 template <typename T>
 Mat transpose_times(const FeatureView<T>& X, const Mat& A) {
-  const int nt = max_threads();
+  const int nt = segment_threads();
   std::vector<Mat> parts(nt);
   for_row_blocks(X.n, block_rows(X.d), [&](int t, Index r0, Index nb) {
     RowMat block;

@@ -187,7 +187,7 @@ SfdaScore sfda_score(const FeatureView<T>& X, const std::int64_t* labels, Index 
 
   // ConfMix weight a_i = softmax(p(.|x_i))_{y_i}, and the class sums of the mixed rows.
   Vec weight(N);
-  const int nt = max_threads();
+  const int nt = segment_threads();
   // Sum of a_i x_i per class plus (sum of 1 - a_i) times the other classes' mean: one update per row, not two.
   std::vector<RowMat> parts(nt, RowMat::Zero(C, D));
   std::vector<Vec> rest_parts(nt, Vec::Zero(C));

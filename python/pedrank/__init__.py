@@ -10,7 +10,7 @@ runs any metric, with or without PED; :func:`rank` scores a pool of models and
 oracle and benchmark baseline).
 """
 
-from ._config import show_config
+from ._config import set_threads, show_config
 from ._memory import InsufficientMemoryError
 from ._validation import MissingDependencyError, PedrankError, PedrankValueError
 from .evaluate import evaluate
@@ -54,6 +54,7 @@ __all__ = [
     "regularized_h_score",
     "score",
     "sfda",
+    "set_threads",
     "show_config",
     "transrate",
 ]
