@@ -180,3 +180,20 @@ def test_torch_kernels_find_kernels_registered_with_a_score():
     finally:
         _registry._SCORES.pop("toy_torch")
     assert np.isfinite(pedrank.logme(np.eye(6) + 1, np.arange(6) % 2))
+
+
+@pytest.mark.parametrize("metric, pool_function", [("ncti", "ncti_pool"), ("etran", "etran_pool")])
+def test_rank_uses_the_pool_step_of_pool_relative_scores(metric, pool_function):
+    """NCTI's and ETran's authors scale each term over the pool: rank() gives their pool numbers, not the sum of
+    one model's unscaled terms."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 3
+    pool = {f"m{i}": rng.normal(size=(300, 20)) + labels[:, None] * i * 0.3 for i in range(4)}
+    table = pedrank.rank(pool, labels, metric=metric)
+    import importlib
+
+    expected = getattr(importlib.import_module(f"pedrank.{metric}"), pool_function)(pool, labels)
+    assert table.scores == pytest.approx(expected.scores, rel=1e-12)
+    assert table.models[0] == "m3"
+    unscaled = {name: getattr(pedrank, metric)(features, labels) for name, features in pool.items()}
+    assert table.scores != pytest.approx(unscaled)

@@ -62,6 +62,11 @@ class ScoreEntry:
     memory : callable or None
         ``memory(n_samples, n_features, n_classes, *, dtype_size, implementation) -> bytes``, the peak the
         score allocates besides the features (None: not estimated).
+    pool : callable or None
+        For scores whose authors scale each model's terms over the pool being ranked (NCTI, ETran):
+        ``pool(models, labels, *, ped, backend, references, dataset, **options) -> RankTable``.
+        :func:`pedrank.rank` then ranks with it, so it gives the authors' numbers; ``function`` gives one model's
+        unscaled value.
     order : int
         Position in listings such as :data:`pedrank.METRICS` (ties broken by name).
     """
@@ -73,6 +78,7 @@ class ScoreEntry:
     kernels: Mapping[str, tuple] = field(default_factory=dict)
     array_kernels: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     memory: Callable[..., int] | None = None
+    pool: Callable[..., Any] | None = None
     order: int = 1000
 
     def reference_function(self) -> Callable[..., Any]:

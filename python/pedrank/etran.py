@@ -160,4 +160,5 @@ def etran_pool(pool, labels=None, *, weights=POOL_WEIGHTS, ped=False, backend="a
                        log=log, regression=regression, random_state=random_state)
 
 
-register(ScoreEntry(name="etran", function=etran, reference="pedrank.reference.etran:etran", order=11))
+register(ScoreEntry(name="etran", function=etran, reference="pedrank.reference.etran:etran", pool=etran_pool,
+                    order=11))

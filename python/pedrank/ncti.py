@@ -191,4 +191,4 @@ def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, 
                        backend=backend, references=references, dataset=dataset, n_components=n_components)
 
 
-register(ScoreEntry(name="ncti", function=ncti, reference="pedrank.reference.ncti:ncti", order=13))
+register(ScoreEntry(name="ncti", function=ncti, reference="pedrank.reference.ncti:ncti", pool=ncti_pool, order=13))

@@ -260,6 +260,13 @@ def rank(
         raise PedrankValueError("pool is empty; expected at least one model")
     if metric not in pedrank.METRICS:
         raise PedrankValueError(f"metric={metric!r} is not known; expected one of {list(pedrank.METRICS)}")
+    from ._registry import scores
+
+    pool_step = scores()[metric].pool
+    if pool_step is not None:
+        # The authors' number depends on the whole pool (each term scaled over the models): their pool step.
+        return pool_step(pool, labels, ped=ped, backend=backend, references=references, dataset=dataset,
+                         **metric_options)
     ped_options = parse_ped_options(ped)
     references = dict(references or {})
 
