@@ -197,3 +197,28 @@ def test_rank_uses_the_pool_step_of_pool_relative_scores(metric, pool_function):
     assert table.models[0] == "m3"
     unscaled = {name: getattr(pedrank, metric)(features, labels) for name, features in pool.items()}
     assert table.scores != pytest.approx(unscaled)
+
+
+def test_named_forms_work_wherever_a_metric_is_named(tmp_path, capsys):
+    """'<metric>:<form>' names the quirk-free form in score, reference.score, rank and the CLI."""
+    from pedrank import cli
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 3
+    features = np.hstack([rng.normal(size=(120, 10)) + labels[:, None], np.zeros((120, 200))])  # N < D
+    exact = pedrank.logme(features, labels, exact_dimension=True)
+    assert exact != pytest.approx(pedrank.logme(features, labels))
+    assert pedrank.score(features, labels, "logme:exact") == exact
+    assert reference.score(features, labels, "logme:exact") == pytest.approx(exact, rel=1e-10)
+    table = pedrank.rank({"a": features, "b": features * 2}, labels, metric="logme:exact")
+    assert table.scores["a"] == exact
+    assert "logme:exact" in pedrank.scoring.METRIC_NAMES and "gbc:exact" in pedrank.scoring.METRIC_NAMES
+    with pytest.raises(pedrank.PedrankValueError, match="contradicts the form"):
+        pedrank.score(features, labels, "logme:exact", exact_dimension=False)
+    with pytest.raises(pedrank.PedrankValueError, match="has no form"):
+        pedrank.score(features, labels, "sfda:exact")
+    for name in ("a", "b"):
+        np.save(tmp_path / f"{name}_d_feature.npy", features * (1 if name == "a" else 2))
+        np.save(tmp_path / f"{name}_d_label.npy", labels)
+    assert cli.main(["rank", str(tmp_path), "--metric", "logme:exact", "--json", "-"]) == 0
+    assert f"{exact:.6f}"[:8] in capsys.readouterr().out

@@ -25,7 +25,8 @@ from typing import Any, Callable, Mapping
 
 from ._validation import PedrankValueError
 
-__all__ = ["ScoreEntry", "discover", "kernel_arguments", "register", "registered_array_kernel", "scores"]
+__all__ = ["ScoreEntry", "discover", "kernel_arguments", "metric_names", "register", "registered_array_kernel",
+           "resolve_metric", "scores"]
 
 #: Argument kinds the fuzz harness knows how to generate (and how to break), each a tuple
 #: ``(kind, name, *details)``: ``("X",)`` features, ``("labels",)``, ``("n_classes",)``, ``("targets",)`` LogME's
@@ -62,6 +63,9 @@ class ScoreEntry:
     memory : callable or None
         ``memory(n_samples, n_features, n_classes, *, dtype_size, implementation) -> bytes``, the peak the
         score allocates besides the features (None: not estimated).
+    forms : mapping of str to mapping
+        Named forms of the score: options that turn the authors' quirks off (``{"exact": {"exact_dimension":
+        True}}``). ``"<name>:<form>"`` names the form wherever a metric is named (:func:`resolve_metric`).
     pool : callable or None
         For scores whose authors scale each model's terms over the pool being ranked (NCTI, ETran):
         ``pool(models, labels, *, ped, backend, references, dataset, **options) -> RankTable``.
@@ -78,6 +82,7 @@ class ScoreEntry:
     kernels: Mapping[str, tuple] = field(default_factory=dict)
     array_kernels: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     memory: Callable[..., int] | None = None
+    forms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     pool: Callable[..., Any] | None = None
     order: int = 1000
 
@@ -145,3 +150,37 @@ def registered_array_kernel(name: str) -> Callable[..., Any] | None:
         if name in entry.array_kernels:
             return entry.array_kernels[name]
     return None
+
+
+def metric_names() -> tuple[str, ...]:
+    """Every name a metric can be given by: each score, then ``"<score>:<form>"`` for each of its forms."""
+    entries = scores()
+    return tuple(entries) + tuple(f"{name}:{form}" for name, entry in entries.items() for form in entry.forms)
+
+
+def resolve_metric(metric: str, options: Mapping[str, Any] | None = None) -> tuple[ScoreEntry, dict[str, Any]]:
+    """The entry and the options that a metric name stands for, merged with the caller's options.
+
+    ``"logme"`` is the authors' form; ``"logme:exact"`` adds the form's options (``exact_dimension=True``).
+    An option that the caller also gives with another value is refused, so a name never silently means two
+    things.
+    """
+    if not isinstance(metric, str):
+        raise PedrankValueError(f"metric: expected a name such as 'logme' or 'logme:exact', found {metric!r}")
+    name, _, form = metric.partition(":")
+    entries = scores()
+    if name not in entries:
+        raise PedrankValueError(f"metric: expected one of {list(metric_names())}, found {metric!r}")
+    entry = entries[name]
+    merged = dict(options or {})
+    if form:
+        if form not in entry.forms:
+            known = [f"{name}:{other}" for other in entry.forms] or ["none"]
+            raise PedrankValueError(f"metric: {name!r} has no form {form!r}; its forms: {known}")
+        for key, value in entry.forms[form].items():
+            if key in merged and merged[key] != value:
+                raise PedrankValueError(
+                    f"{key}={merged[key]!r} contradicts the form {metric!r}, which sets {key}={value!r}"
+                )
+            merged[key] = value
+    return entry, merged

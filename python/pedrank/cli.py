@@ -35,7 +35,7 @@ def _metrics() -> tuple[str, ...]:
     try:
         import pedrank
 
-        return tuple(pedrank.METRICS)
+        return tuple(pedrank.scoring.METRIC_NAMES)
     except (ImportError, AttributeError):
         return _KNOWN_METRICS
 
@@ -97,16 +97,44 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directories or files: {model}_{dataset}_feature.npy (+ _label.npy), .npz, .pt")
     p.add_argument("--dataset", help="in the authors' layout, the dataset to rank on")
     p.add_argument("--labels", metavar="NPY", help="labels shared by plain .npy feature files")
-    p.add_argument("--metric", default="sfda", help="a name of pedrank.METRICS: logme, sfda, gbc, ... (default sfda)")
+    p.add_argument("--metric", default="sfda", help="a name of pedrank.METRICS (logme, sfda, gbc, ...), or a named form such as logme:exact "
+                   "(the quirk-free form; pedrank.scoring.METRIC_NAMES lists them) (default sfda)")
     p.add_argument("--option", action="append", type=_metric_option, default=[], metavar="KEY=VALUE",
                    help="an option of the metric, e.g. shrinkage=0.1 (repeatable)")
     p.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"))
     p.add_argument("--reference", action="append", type=_model_path, default=[], metavar="MODEL=PATH",
                    help="PED's reference statistics for a model (features .npy, or .npz with mean/std)")
     _add_ped_arguments(p, flag=True)
+    p.add_argument("--ped-config", metavar="FILE",
+                   help="PED's setting for this metric from the JSON that `pedrank tune --output` wrote (false there: no PED)")
     p.add_argument("--json", metavar="OUT", help="write the records as JSON ('-' for stdout instead of the table)")
     p.add_argument("--csv", metavar="OUT", help="write the records as CSV ('-' for stdout instead of the table)")
     p.set_defaults(handler=_run_rank)
+
+    # tune
+    p = commands.add_parser(
+        "tune", parents=[common], help="choose PED's options on benchmark datasets (leave-one-dataset-out)",
+        description="Score several benchmark pools at every setting of a grid of PED options (and PED off), choose "
+                    "the setting per score by mean weighted tau, report it leave-one-dataset-out, and write the "
+                    "chosen settings for `pedrank rank --ped-config`.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="a folder of pools (authors' layout {model}_{dataset}_feature.npy, or the zoo cache's "
+                        "{dataset}__{model}.npz), or NAME=PATH for one dataset's pool")
+    p.add_argument("--truth", action="append", required=True, metavar="CSV",
+                   help="ground truth as `pedrank evaluate --truth` reads it: a CSV with one column per dataset, "
+                        "or NAME=CSV for one dataset (repeatable)")
+    p.add_argument("--metric", action="append", metavar="NAME",
+                   help="a score to tune (repeatable; 'all' for every feature score; default logme sfda gbc nleep)")
+    for option, default in (("radius", "0.3,0.6,1.0"), ("elastic", "0.6,0.8,1.0,1.2,1.5,2.0"), ("time-step", None),
+                            ("exit-ratio", None), ("max-steps", None)):
+        p.add_argument(f"--{option}", metavar="LIST",
+                       help="comma-separated values" + (f" (default {default})" if default else " (default: PED's)"))
+    p.add_argument("--no-off", action="store_true", help="leave 'PED off' out of the candidates")
+    p.add_argument("--cache", metavar="DIR", help="keep the scores in DIR/tune_scores.json and reuse them")
+    p.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"))
+    p.add_argument("-o", "--output", metavar="FILE", help="write the settings chosen on all datasets (JSON)")
+    p.add_argument("--json", metavar="OUT", help="write the full report as JSON ('-' for stdout)")
+    p.set_defaults(handler=_run_tune)
 
     # evaluate
     p = commands.add_parser("evaluate", parents=[common], help="compare scores with ground-truth accuracies",
@@ -236,7 +264,7 @@ def _check_metric(metric: str, options: dict[str, Any] | None = None) -> None:
 
     import pedrank
 
-    function = getattr(pedrank, metric, None)
+    function = getattr(pedrank, metric.partition(":")[0], None)
     if not callable(function):
         return
     parameters = inspect.signature(function).parameters
@@ -261,9 +289,11 @@ def _run_rank(args: argparse.Namespace) -> int:
 
     _check_metric(args.metric, dict(args.option))
     ped = _ped_options(args)
+    if args.ped_config and (args.ped or ped):
+        raise UsageError("--ped-config gives PED's setting: drop --ped/--radius/--elastic/... or the config")
     if ped and not args.ped:
         raise UsageError("--radius/--elastic/--time-step/--exit-ratio/--max-steps set PED's options: add --ped")
-    if args.reference and not args.ped:
+    if args.reference and not (args.ped or args.ped_config):
         raise UsageError("--reference gives PED's statistics: add --ped")
     pool = find_features(args.paths, dataset=args.dataset, labels=args.labels)
     references = {}
@@ -276,7 +306,7 @@ def _run_rank(args: argparse.Namespace) -> int:
     table = rank(
         pool,
         metric=args.metric,
-        ped=ped if args.ped else False,
+        ped=args.ped_config if args.ped_config else ped if args.ped else False,
         backend=args.backend,
         references=references,
         dataset=dataset,
@@ -290,6 +320,40 @@ def _run_rank(args: argparse.Namespace) -> int:
         _write_text(args.csv, table.to_csv())
     if not to_stdout:
         print(table.to_string())
+    return EXIT_OK
+
+
+def _run_tune(args: argparse.Namespace) -> int:
+    from .tune import tune
+
+    grid: dict[str, list[Any]] = {}
+    for option in ("radius", "elastic", "time_step", "exit_ratio", "max_steps"):
+        text = getattr(args, option)
+        if text is None:
+            continue
+        try:
+            grid[option] = [int(v) if option == "max_steps" else float(v) for v in text.split(",") if v.strip()]
+        except ValueError as exc:
+            raise UsageError(f"--{option.replace('_', '-')}: expected comma-separated numbers, found {text!r}") from exc
+    if not grid:
+        grid = {"elastic": [0.6, 0.8, 1.0, 1.2, 1.5, 2.0], "radius": [0.3, 0.6, 1.0]}
+    truth: Any = [t for t in args.truth if "=" not in t or Path(t).exists()]
+    named = dict(t.split("=", 1) for t in args.truth if "=" in t and not Path(t).exists())
+    if named and truth:
+        raise UsageError("--truth: give either per-dataset NAME=CSV files or CSVs with one column per dataset")
+    metrics: Any = args.metric
+    if metrics and "all" in metrics:
+        metrics = "all"
+    result = tune(args.sources, named or truth, metrics=metrics, grid=grid, off=not args.no_off,
+                  backend=args.backend, cache=args.cache, progress=_progress_flag(args))
+    if args.output:
+        result.write_config(args.output)
+    if args.json:
+        _write_text(args.json, result.to_json())
+    if args.json != "-":
+        print(result.to_string())
+        if args.output:
+            print(f"settings written to {args.output}")
     return EXIT_OK
 
 

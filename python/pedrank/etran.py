@@ -161,4 +161,4 @@ def etran_pool(pool, labels=None, *, weights=POOL_WEIGHTS, ped=False, backend="a
 
 
 register(ScoreEntry(name="etran", function=etran, reference="pedrank.reference.etran:etran", pool=etran_pool,
-                    order=11))
+                    forms={"exact": {"log": True}}, order=11))

@@ -76,5 +76,6 @@ register(ScoreEntry(
     kernels={"gbc": (("X",), ("labels",), ("n_classes",), ("integer", "n_components", 3),
                      ("flag", "diagonal"), ("flag", "exact_logdet"))},
     memory=_memory,
+    forms={"exact": {"exact_logdet": True}},
     order=2,
 ))

@@ -189,5 +189,6 @@ register(ScoreEntry(
     reference="pedrank.reference.logme:logme",
     kernels={"logme": (("X",), ("labels",), ("n_classes",), ("targets",), ("flag", "exact_dimension"))},
     memory=_memory,
+    forms={"exact": {"exact_dimension": True}},
     order=0,
 ))

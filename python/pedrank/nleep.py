@@ -151,4 +151,5 @@ def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="cor
     return nleep_bytes(n_samples, n_features, 5 * n_classes)
 
 
-register(ScoreEntry(name="nleep", function=nleep, reference="pedrank.reference.nleep:nleep", memory=_memory, order=3))
+register(ScoreEntry(name="nleep", function=nleep, reference="pedrank.reference.nleep:nleep", memory=_memory,
+                    forms={"exact": {"log": True}}, order=3))

@@ -277,4 +277,5 @@ def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="cor
     return parc_bytes(min(n_samples, max_samples), n_features, implementation=implementation)
 
 
-register(ScoreEntry(name="parc", function=parc, reference="pedrank.reference.parc:parc", memory=_memory, order=4))
+register(ScoreEntry(name="parc", function=parc, reference="pedrank.reference.parc:parc", memory=_memory,
+                    forms={"exact": {"exact": True}}, order=4))

@@ -202,7 +202,7 @@ def rank(
     labels: Any = None,
     *,
     metric: str = "sfda",
-    ped: bool | Mapping[str, Any] = False,
+    ped: bool | Mapping[str, Any] | PathLike = False,
     backend: str = "auto",
     references: Mapping[str, Any] | None = None,
     dataset: str | None = None,
@@ -225,7 +225,8 @@ def rank(
     ped : bool or dict, default False
         Move the features with PED before scoring: True for PED's defaults, or a dict of options of
         :func:`pedrank.ped` (``radius``, ``elastic``, ``time_step``, ``exit_ratio``, ``max_steps``,
-        ``reference``).
+        ``reference``), or the path of a PED config file written by :func:`pedrank.tune` (its setting for
+        ``metric``: ``false`` there means no PED; see :func:`pedrank.tune.read_ped_config`).
     backend : {"auto", "numpy", "torch"}, default "auto"
     references : mapping of str to reference, optional
         PED's reference per model (reference features M x D or a ``(mean, std)`` pair); overrides a reference
@@ -258,15 +259,17 @@ def rank(
         )
     if len(pool) == 0:
         raise PedrankValueError("pool is empty; expected at least one model")
-    if metric not in pedrank.METRICS:
-        raise PedrankValueError(f"metric={metric!r} is not known; expected one of {list(pedrank.METRICS)}")
-    from ._registry import scores
+    from ._registry import resolve_metric
 
-    pool_step = scores()[metric].pool
-    if pool_step is not None:
+    entry, form_options = resolve_metric(metric, metric_options)
+    if isinstance(ped, (str, os.PathLike)):
+        from .tune import read_ped_config
+
+        ped = read_ped_config(ped, metric)
+    if entry.pool is not None:
         # The authors' number depends on the whole pool (each term scaled over the models): their pool step.
-        return pool_step(pool, labels, ped=ped, backend=backend, references=references, dataset=dataset,
-                         **metric_options)
+        return entry.pool(pool, labels, ped=ped, backend=backend, references=references, dataset=dataset,
+                          **form_options)
     ped_options = parse_ped_options(ped)
     references = dict(references or {})
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from ._registry import scores
+from ._registry import metric_names, resolve_metric, scores
 from ._validation import PedrankValueError
 from .ped import ped as run_ped
 
-__all__ = ["METRICS", "FEATURE_METRICS", "build_score", "ped_options", "score"]
+__all__ = ["METRICS", "METRIC_NAMES", "FEATURE_METRICS", "build_score", "ped_options", "score"]
 
 _SCORES = scores()  # every score module registers itself (pedrank._registry)
 
@@ -43,7 +43,8 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
         features : array_like of shape (n_samples, n_features) or torch.Tensor
         labels : array_like of shape (n_samples,)
         metric : str, default "sfda"
-            One of ``METRICS``.
+            One of ``METRICS`` (the authors' form), or ``"<metric>:<form>"`` for a named form of it, e.g.
+            ``"logme:exact"`` (``METRIC_NAMES`` lists them all).
         ped : bool or dict, default False
             True runs PED with its defaults before scoring; a dict gives PED options
             (reference, radius, elastic, time_step, exit_ratio, max_steps, dtype).
@@ -54,6 +55,8 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
         -------
         float
         """
+        entry, metric_options = resolve_metric(metric, metric_options)
+        metric = entry.name
         if metric not in metrics:
             raise PedrankValueError(f"metric: expected one of {sorted(metrics)}, found {metric!r}")
         options = ped_options(ped)
@@ -75,6 +78,9 @@ _METRIC_FUNCTIONS: dict[str, Callable] = {name: entry.function for name, entry i
 
 #: Names of the metrics :func:`score` accepts.
 METRICS: tuple[str, ...] = tuple(_METRIC_FUNCTIONS)
+#: Every metric name :func:`score`, :func:`pedrank.rank` and the CLI accept: each metric, then its named forms
+#: (``"logme:exact"``, ...).
+METRIC_NAMES: tuple[str, ...] = metric_names()
 #: The metrics that score features (and so can run after PED).
 FEATURE_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in SOURCE_OUTPUT_METRICS)
 
