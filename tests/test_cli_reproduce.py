@@ -44,6 +44,8 @@ def _cells(stdout):
     datasets = header.split()[1:]
     table = {}
     for line in lines[lines.index(header) + 1:]:
+        if not line.strip():  # the paper's in-sample grid_k rows follow
+            break
         name = line.split()[0]
         if name in ("models", "note:"):
             continue
@@ -87,6 +89,9 @@ def test_reproduce_one_dataset_and_one_metric(tmp_path):
     datasets, table = _cells(done.stdout)
     assert datasets == ["dtd"] and sorted(table) == ["SFDA", "SFDA+PED"]
     assert table["SFDA+PED"]["dtd"][1] == 0.907
+    in_sample = done.stdout.split("in-sample")[1]
+    assert re.search(r"SFDA\+PED grid_k +\((-?\d\.\d{3})\)", in_sample).group(1) == \
+        f"{paper.reported_weighted_tau('SFDA+PED', 'dtd', variant='grid_k'):.3f}"
 
 
 def test_reproduce_without_paper_features_is_a_usage_error(tmp_path):

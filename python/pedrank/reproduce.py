@@ -105,7 +105,16 @@ class ReproduceResult:
             ]
             for method in self.methods
         ]
-        widths = [max(len(row[i]) for row in [header, counts, *rows]) for i in range(len(header))]
+        # The paper's grid_k rows: k chosen per dataset on the truth it is judged on (in-sample), shown beside
+        # the default_k numbers above; pedrank.tune gives the out-of-sample counterpart.
+        in_sample = [
+            [f"{method} grid_k", *(f"({number(self.paper_value(method, d, 'grid_k'))})"
+                                                        for d in self.datasets)]
+            for method in self.methods
+            if method.endswith("+PED") and any(not math.isnan(self.paper_value(method, d, "grid_k"))
+                                               for d in self.datasets)
+        ]
+        widths = [max(len(row[i]) for row in [header, counts, *rows, *in_sample]) for i in range(len(header))]
 
         def line(cells):
             return "  ".join(
@@ -118,6 +127,9 @@ class ReproduceResult:
             line(counts),
             *(line(row) for row in rows),
         ]
+        if in_sample:
+            lines += ["", "The paper's grid_k rows beside them: k chosen per dataset on the truth it is judged on "
+                          "(in-sample; pedrank.tune gives out-of-sample numbers)", *(line(row) for row in in_sample)]
         if any(len(self.models[d]) < len(paper.models()) for d in self.datasets):
             lines.append(
                 "note: the paper's values rank all 12 models; cells computed on fewer models are not comparable"

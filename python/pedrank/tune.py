@@ -519,6 +519,24 @@ def choose(taus: Mapping[tuple[str, Setting], float], datasets: Sequence[str],
     return best, best_mean
 
 
+def _metric_entry(metric: str) -> Any:
+    """The registry entry of a metric name (forms such as ``logme:exact`` included)."""
+    from . import _registry
+
+    if not isinstance(metric, str):
+        raise PedrankValueError(f"metrics: expected names such as 'logme', found {metric!r}")
+    resolve = getattr(_registry, "resolve_metric", None)
+    if resolve is not None:
+        try:
+            return resolve(metric)[0]
+        except PedrankValueError as exc:
+            raise PedrankValueError(f"metrics: {metric!r} is not known ({exc})") from exc
+    entries = _registry.scores()
+    if metric not in entries:
+        raise PedrankValueError(f"metrics: {metric!r} is not known; expected some of {list(entries)}")
+    return entries[metric]
+
+
 def tune(
     datasets: Any,
     truth: Any,
@@ -581,16 +599,20 @@ def tune(
         )
     if metrics is None:
         metrics = list(DEFAULT_METRICS)
-    elif metrics == "all":
-        metrics = list(FEATURE_METRICS)
+    elif metrics == "all":  # every feature score that is computed per model (not the pool-normalised ones)
+        metrics = [m for m in FEATURE_METRICS if getattr(_metric_entry(m), "pool", None) is None]
     elif isinstance(metrics, str):
         metrics = [metrics]
     metrics = list(dict.fromkeys(metrics))
     for metric in metrics:
-        if metric not in pedrank.METRICS:
-            raise PedrankValueError(f"metrics: {metric!r} is not known; expected some of {list(FEATURE_METRICS)}")
-        if metric not in FEATURE_METRICS:
+        entry = _metric_entry(metric)
+        if entry.name not in FEATURE_METRICS:
             raise PedrankValueError(f"metrics: {metric} scores a source model's predictions; PED does not apply")
+        if getattr(entry, "pool", None) is not None:
+            raise PedrankValueError(
+                f"metrics: {metric}'s number is normalised over the pool (the authors' pool step), which tune "
+                "does not run; tune scores each model on its own"
+            )
     metric_options = {m: dict((metric_options or {}).get(m, {})) for m in metrics}
     unknown = sorted(set(metric_options) - set(metrics))
     if unknown:
