@@ -25,6 +25,7 @@ from .parc import parc
 from .ped import PEDResult, ped
 from .rank import RankTable, rank
 from .scoring import METRICS, score
+from .select import select
 from .sfda import SFDA, sfda
 from .transrate import transrate
 
@@ -53,6 +54,7 @@ __all__ = [
     "rank",
     "regularized_h_score",
     "score",
+    "select",
     "sfda",
     "set_threads",
     "show_config",

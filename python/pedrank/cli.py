@@ -1,4 +1,4 @@
-"""The ``pedrank`` command line: rank, evaluate, reproduce, finetune, plot, demo.
+"""The ``pedrank`` command line: rank, select, evaluate, reproduce, finetune, plot, demo.
 
 Exit status: 0 success; 2 bad usage or bad input (the message on stderr names the file and the reason);
 1 the work could not be done for another reason (e.g. not enough memory, matplotlib missing). User errors never
@@ -135,6 +135,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write the settings chosen on all datasets (JSON)")
     p.add_argument("--json", metavar="OUT", help="write the full report as JSON ('-' for stdout)")
     p.set_defaults(handler=_run_tune)
+
+    # select
+    p = commands.add_parser(
+        "select", parents=[common], help="extract features of models on a dataset, then score and rank them",
+        description="Load every model (timm:NAME, torchvision:NAME, hf:NAME_OR_PATH, MODULE:CALLABLE, a checkpoint "
+                    "file, ARCH@CHECKPOINT), extract its features on DATA with its own preprocessing (cached in "
+                    "--cache in the authors' layout: a second run extracts nothing, an interrupted run resumes), "
+                    "score and rank them. A model that fails gets a row saying why; the others are ranked.")
+    p.add_argument("data", metavar="DATA", help="an image folder (a sub-folder per class), an .npz (images or "
+                                                "inputs/features, and labels), a CSV of texts and labels")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="a model, or NAME=MODEL to name its row")
+    p.add_argument("--metric", default="sfda", help="as for `pedrank rank` (e.g. logme, sfda, logme:exact)")
+    p.add_argument("--option", action="append", type=_metric_option, default=[], metavar="KEY=VALUE",
+                   help="an option of the metric (repeatable)")
+    p.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"))
+    _add_ped_arguments(p, flag=True)
+    p.add_argument("--ped-config", metavar="FILE", help="PED's setting from `pedrank tune --output`")
+    p.add_argument("--layers", metavar="all|NAME[,NAME...]",
+                   help="'all' ranks every block of the (one) model; or comma-separated layer names / hf indices "
+                        "(default: the input of the last nn.Linear; an hf model's last hidden state)")
+    p.add_argument("--cache", metavar="DIR", help="feature cache directory (default: none)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, mps, ...")
+    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), help="the forward passes' dtype")
+    p.add_argument("--pooling", default="mean", choices=("mean", "cls", "max", "flatten"),
+                   help="of token/patch outputs and feature maps (default mean)")
+    p.add_argument("--image-size", type=int, help="resize images to this size (overrides timm/torchvision's)")
+    p.add_argument("--no-pretrained", action="store_true", help="timm/torchvision architectures without weights")
+    p.add_argument("--max-samples", type=int, help="only the first N samples")
+    p.add_argument("--dataset", help="the dataset's name (default: DATA's name)")
+    p.add_argument("--text-column", help="the CSV's text column (default text, or the first)")
+    p.add_argument("--label-column", help="the CSV's label column (default label, or the last)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a Dask scheduler (tcp://host:8786): one task per model on its workers")
+    p.add_argument("--workers", type=int, metavar="N", help="run N models at a time in local processes")
+    p.add_argument("--json", metavar="OUT", help="write the records as JSON ('-' for stdout instead of the table)")
+    p.add_argument("--csv", metavar="OUT", help="write the records as CSV ('-' for stdout instead of the table)")
+    p.set_defaults(handler=_run_select)
 
     # evaluate
     p = commands.add_parser("evaluate", parents=[common], help="compare scores with ground-truth accuracies",
@@ -321,6 +359,61 @@ def _run_rank(args: argparse.Namespace) -> int:
     if not to_stdout:
         print(table.to_string())
     return EXIT_OK
+
+
+def _run_select(args: argparse.Namespace) -> int:
+    from .select import select
+
+    _check_metric(args.metric, dict(args.option))
+    ped = _ped_options(args)
+    if args.ped_config and (args.ped or ped):
+        raise UsageError("--ped-config gives PED's setting: drop --ped/--radius/--elastic/... or the config")
+    if ped and not args.ped:
+        raise UsageError("--radius/--elastic/--time-step/--exit-ratio/--max-steps set PED's options: add --ped")
+    if args.scheduler and args.workers:
+        raise UsageError("--scheduler and --workers: give one of them")
+    models: dict[str, str] = {}
+    for item in args.models:
+        name, sep, spec = item.partition("=")
+        if not sep or ":" in name or "/" in name or not name:
+            from .select import _model_name
+
+            name, spec = _model_name(item, len(models)), item
+        if name in models:
+            raise UsageError(f"MODEL {item!r}: the name {name!r} is taken; give NAME=MODEL")
+        models[name] = spec
+    layers: Any = None
+    if args.layers:
+        layers = "all" if args.layers == "all" else [
+            int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in args.layers.split(",") if v.strip()]
+        if layers == "all" and len(models) > 1:
+            raise UsageError("--layers all ranks the layers of one model; give one MODEL")
+    executor = None
+    if args.workers:
+        from concurrent.futures import ProcessPoolExecutor
+
+        executor = ProcessPoolExecutor(args.workers)
+    try:
+        table = select(
+            models, args.data, metric=args.metric,
+            ped=args.ped_config if args.ped_config else ped if args.ped else False,
+            layers=layers, cache_dir=args.cache, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+            pooling=args.pooling, image_size=args.image_size, pretrained=not args.no_pretrained,
+            max_samples=args.max_samples, dataset=args.dataset, text_column=args.text_column,
+            label_column=args.label_column, backend=args.backend, executor=executor, scheduler=args.scheduler,
+            progress=_progress_flag(args), **dict(args.option),
+        )
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    to_stdout = "-" in (args.json, args.csv)
+    if args.json:
+        _write_text(args.json, table.to_json())
+    if args.csv:
+        _write_text(args.csv, table.to_csv())
+    if not to_stdout:
+        print(table.to_string())
+    return EXIT_OK if len(table.errors) < len(table) else EXIT_FAILURE
 
 
 def _run_tune(args: argparse.Namespace) -> int:

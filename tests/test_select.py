@@ -1,0 +1,260 @@
+"""pedrank.select / `pedrank select`: models and data in, features cached in the authors' layout, a ranking out.
+
+Tiny torch modules on tiny generated images: every test runs in about a second, offline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+PIL = pytest.importorskip("PIL.Image")
+
+from pedrank.cli import main  # noqa: E402
+from pedrank.select import select  # noqa: E402
+
+MODELS_PY = '''
+import torch
+
+def net(width, seed):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, width, 3), torch.nn.ReLU(), torch.nn.Conv2d(width, width, 3),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(width, 3))
+
+def small():
+    return net(4, 0)
+
+def medium():
+    return net(8, 1)
+
+def wide():
+    return net(6, 2)
+
+def vectors():
+    torch.manual_seed(3)
+    return torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+'''
+
+
+def _net(width: int, seed: int):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, width, 3), torch.nn.ReLU(), torch.nn.Conv2d(width, width, 3),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(width, 3))
+
+
+class Counted(torch.nn.Module):
+    """A module that counts its forward passes (across runs)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "shapes"
+    rng = np.random.default_rng(0)
+    for c in range(3):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(8):
+            pixels = (rng.random((12, 12, 3)) * 90 + 60 * c).astype(np.uint8)
+            PIL.fromarray(pixels).save(root / f"class{c}" / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(3), 8)
+    images = (rng.random((24, 12, 12, 3)) * 90 + 60 * labels[:, None, None, None]).astype(np.uint8)
+    path = tmp_path_factory.mktemp("data") / "blobs.npz"
+    np.savez(path, images=images, labels=labels)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models_py(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models") / "tiny_models.py"
+    path.write_text(MODELS_PY)
+    return path
+
+
+def _pool():
+    return {"small": Counted(_net(4, 0)), "medium": Counted(_net(8, 1)), "wide": Counted(_net(6, 2))}
+
+
+def test_a_pool_on_an_image_folder_is_ranked_and_cached(images, tmp_path):
+    pool = _pool()
+    table = select(pool, images, metric="logme", cache_dir=tmp_path, batch_size=10)
+    assert sorted(table.models) == ["medium", "small", "wide"]
+    assert all(math.isfinite(r.score) and not r.cached and r.error is None for r in table)
+    assert [r.score for r in table] == sorted((r.score for r in table), reverse=True)
+    assert {m.calls for m in pool.values()} == {3}  # 24 images, batches of 10
+    for name in pool:
+        assert (tmp_path / f"{name}_shapes_feature.npy").is_file()
+        assert (tmp_path / f"{name}_shapes_label.npy").is_file()
+        key = json.loads((tmp_path / f"{name}_shapes_key.json").read_text())["key"]
+        assert key["dataset"] == "shapes" and key["pooling"] == "mean"
+    assert not list(tmp_path.glob(".*tmp"))
+
+    again = select(pool, images, metric="logme", cache_dir=tmp_path)
+    assert {m.calls for m in pool.values()} == {3}  # the second run extracts nothing
+    assert all(r.cached and r.extract_seconds == 0.0 for r in again)
+    assert again.scores == pytest.approx(table.scores, rel=1e-12)
+
+    # the cache is the authors' layout: `rank` reads it as it is
+    from pedrank import rank
+    from pedrank.io import find_features
+
+    ranked = rank(find_features([tmp_path], dataset="shapes"), metric="logme")
+    assert ranked.scores == pytest.approx(table.scores, rel=1e-12)
+
+    # another pooling is another key: extracted again
+    select(pool, images, metric="logme", cache_dir=tmp_path, pooling="max")
+    assert {m.calls for m in pool.values()} == {4}
+
+
+def test_a_pool_on_an_npz_with_metric_forms_and_ped(npz, models_py):
+    models = [f"{models_py}:small", f"{models_py}:medium", f"{models_py}:wide"]
+    table = select(models, npz, metric="logme:exact", ped=True)
+    assert sorted(table.models) == ["medium", "small", "wide"] and table.dataset == "blobs"
+    assert table.ped and all(r.ped_steps is not None and math.isfinite(r.score) for r in table)
+    plain = select(models, npz, metric="sfda")
+    assert all(math.isfinite(r.score) for r in plain)
+
+
+def test_an_interrupted_run_resumes_with_the_models_it_finished(images, tmp_path):
+    pool = _pool()
+
+    class Interrupt(torch.nn.Module):
+        def forward(self, x):
+            raise KeyboardInterrupt
+
+    broken = dict(pool, wide=Interrupt())
+    with pytest.raises(KeyboardInterrupt):
+        select(broken, images, metric="logme", cache_dir=tmp_path)
+    assert (pool["small"].calls, pool["medium"].calls) == (1, 1)
+    assert not (tmp_path / "wide_shapes_key.json").exists() and not list(tmp_path.glob(".*tmp"))
+
+    table = select(pool, images, metric="logme", cache_dir=tmp_path)
+    assert (pool["small"].calls, pool["medium"].calls, pool["wide"].calls) == (1, 1, 1)
+    cached = {r.model: r.cached for r in table}
+    assert cached == {"small": True, "medium": True, "wide": False}
+
+
+def test_a_bad_model_gets_its_reason_and_the_others_are_ranked(images, tmp_path, models_py):
+    saved = tmp_path / "whole.pt"
+    torch.save(_net(5, 4), saved)
+    state = tmp_path / "state.pt"
+    torch.save(_net(4, 9).state_dict(), state)
+    models = {
+        "unknown": "timm:surely_not_a_model",
+        "missing": str(tmp_path / "missing.pt"),
+        "small": f"{models_py}:small",
+        "whole": str(saved),
+        "state": f"{models_py}:small@{state}",
+        "bare_state": str(state),
+        "misfit": f"{models_py}:medium@{state}",
+        "vectors": f"{models_py}:vectors",  # a model for 7-d vectors on images
+        "nomodule": "not_a_module_anywhere:thing",
+    }
+    table = select(models, images, metric="sfda")
+    errors = table.errors
+    assert set(errors) == {"unknown", "missing", "bare_state", "misfit", "vectors", "nomodule"}
+    assert "surely_not_a_model" in errors["unknown"]
+    assert "missing.pt" in errors["missing"] and "no checkpoint file" in errors["missing"]
+    assert "ARCH@CHECKPOINT" in errors["bare_state"]
+    assert "do not fit" in errors["misfit"]
+    assert "incompatible input of shape (1, 3, 12, 12)" in errors["vectors"]
+    assert "not_a_module_anywhere" in errors["nomodule"]
+    assert table.models[:3] and set(table.models[:3]) == {"small", "whole", "state"}
+    assert all(math.isfinite(r.score) for r in table[:3]) and all(math.isnan(r.score) for r in table[3:])
+    assert "error: unknown:" in table.to_string()
+    record = {r["model"]: r for r in json.loads(table.to_json())}
+    assert record["missing"]["score"] is None and "no checkpoint file" in record["missing"]["error"]
+
+
+def test_layers_all_ranks_the_blocks_of_one_model(images, tmp_path):
+    model = Counted(_net(4, 0))
+    table = select({"small": model}, images, layers="all", metric="logme", cache_dir=tmp_path)
+    assert sorted(table.models) == ["small@inner.0", "small@inner.2"]  # the parameter-free blocks and the head left out
+    assert model.calls == 1  # every layer from one pass per batch
+    assert {r.n_features for r in table} == {4}
+    named = select({"small": model}, images, layers=["inner.2"], metric="logme", cache_dir=tmp_path)
+    assert named.models == ["small@inner.2"] and named[0].cached and model.calls == 1
+
+
+def test_the_command_line_end_to_end(images, models_py, tmp_path, capsys):
+    out = tmp_path / "ranking.json"
+    cache = tmp_path / "cache"
+    argv = ["select", str(images), f"{models_py}:small", f"big={models_py}:medium", "timm:surely_not_a_model",
+            "--metric", "logme", "--cache", str(cache), "--json", str(out), "--batch-size", "5", "--no-progress"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "metric: logme, dataset: shapes" in printed and "error: timm-surely_not_a_model" in printed
+    records = json.loads(out.read_text())
+    assert [r["model"] for r in records][-1] == "timm-surely_not_a_model"
+    assert {r["model"] for r in records[:2]} == {"small", "big"} and records[0]["cached"] is False
+    assert main(argv) == 0
+    assert all(r["cached"] for r in json.loads(out.read_text())[:2])
+    assert main(["rank", str(cache), "--dataset", "shapes", "--metric", "logme", "--no-progress"]) == 0
+    assert main(["select", str(images), "timm:surely_not_a_model", "--no-progress"]) == 1
+    capsys.readouterr()
+    assert main(["select", str(tmp_path / "nowhere"), f"{models_py}:small"]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_a_thread_pool_executor_gives_the_serial_result(images, models_py):
+    from concurrent.futures import ThreadPoolExecutor
+
+    models = [f"{models_py}:small", f"{models_py}:medium", "timm:surely_not_a_model"]
+    serial = select(models, images, metric="logme")
+    with ThreadPoolExecutor(2) as executor:
+        pooled = select(models, images, metric="logme", executor=executor)
+    assert pooled.models == serial.models
+    assert [r.score for r in pooled][:2] == [r.score for r in serial][:2]
+    assert set(pooled.errors) == {"timm-surely_not_a_model"}
+
+
+def test_a_dask_cluster_gives_the_serial_result(images, models_py, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    models = [f"{models_py}:small", f"{models_py}:medium", f"{models_py}:wide", str(tmp_path / "missing.pt")]
+    serial = select(models, images, metric="logme")
+    with distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        pooled = select(models, images, metric="logme", client=client, cache_dir=tmp_path / "cache")
+    assert pooled.models == serial.models
+    assert [r.score for r in pooled][:3] == [r.score for r in serial][:3]
+    assert set(pooled.errors) == {"missing"} and "no checkpoint file" in pooled.errors["missing"]
+    assert len(list((tmp_path / "cache").glob("*_feature.npy"))) == 3
+
+
+def test_without_dask_the_scheduler_option_says_what_to_install(images, models_py, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    from pedrank import MissingDependencyError
+
+    with pytest.raises(MissingDependencyError, match="pip install dask distributed"):
+        select([f"{models_py}:small"], images, scheduler="tcp://127.0.0.1:1")
+
+
+def test_bad_arguments_name_the_argument(images):
+    from pedrank import PedrankValueError
+
+    with pytest.raises(PedrankValueError, match="pooling"):
+        select([_net(4, 0)], images, pooling="median")
+    with pytest.raises(PedrankValueError, match="no class sub-folders"):
+        select([_net(4, 0)], images / "class0")
