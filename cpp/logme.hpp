@@ -25,6 +25,9 @@ struct LogMEResult {
 
 namespace detail {
 
+// M_PI is POSIX, not C++ (MSVC hides it): spelled out.
+inline constexpr double kPi = 3.141592653589793238462643383279502884;
+
 // The fixed point for one target. x: projections u^T t (k), tt = |t|^2. dim_term is D (authors) or k (exact).
 // Returns lam = alpha/beta of the last iteration (the one the posterior mean uses, as in the authors' code).
 inline double logme_fixed_point(const Vec& sigma, const double* x, double tt, double n, double dim_term,
@@ -55,7 +58,7 @@ inline double logme_fixed_point(const Vec& sigma, const double* x, double tt, do
   double log_det = 0.0;
   for (Index j = 0; j < k; ++j) log_det += std::log(alpha + beta * sigma[j]);
   evidence = (dim_term / 2.0 * std::log(alpha) + n / 2.0 * std::log(beta) - 0.5 * log_det - beta / 2.0 * res2 -
-              alpha / 2.0 * m2 - n / 2.0 * std::log(2.0 * M_PI)) /
+              alpha / 2.0 * m2 - n / 2.0 * std::log(2.0 * kPi)) /
              n;
   alpha_out = alpha;
   beta_out = beta;
