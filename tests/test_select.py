@@ -241,6 +241,19 @@ def test_a_dask_cluster_gives_the_serial_result(images, models_py, tmp_path):
     assert len(list((tmp_path / "cache").glob("*_feature.npy"))) == 3
 
 
+def test_a_dask_cluster_of_processes_gives_the_serial_result(images, models_py):
+    """Real worker processes (the models travel as file.py:callable specs, the data as its path); ~10-20 s."""
+    distributed = pytest.importorskip("distributed")
+    models = [f"{models_py}:small", f"{models_py}:medium", "timm:surely_not_a_model"]
+    serial = select(models, images, metric="logme")
+    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        pooled = select(models, images, metric="logme", client=client)
+    assert pooled.models == serial.models
+    assert [r.score for r in pooled][:2] == [r.score for r in serial][:2]
+    assert set(pooled.errors) == {"timm-surely_not_a_model"}
+
+
 def test_without_dask_the_scheduler_option_says_what_to_install(images, models_py, monkeypatch):
     import sys
 
@@ -258,3 +271,41 @@ def test_bad_arguments_name_the_argument(images):
         select([_net(4, 0)], images, pooling="median")
     with pytest.raises(PedrankValueError, match="no class sub-folders"):
         select([_net(4, 0)], images / "class0")
+
+
+@pytest.fixture(scope="module")
+def texts(tmp_path_factory) -> Path:
+    words = ["good", "great", "fine", "bad", "awful", "poor"]
+    rows = ["text,label"] + [f"a {words[i % 6]} movie number {i},{int(i % 6 < 3)}" for i in range(24)]
+    path = tmp_path_factory.mktemp("data") / "reviews.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("tinybert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "movie", "number", "good", "great", "fine", "bad",
+             "awful", "poor"] + [str(i) for i in range(10)]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = transformers.BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=64)
+    transformers.BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_a_local_hugging_face_text_model_on_a_csv(texts, tiny_bert, tmp_path):
+    models = {"bert": f"hf:{tiny_bert}", "absent": f"hf:{tmp_path / 'absent'}"}
+    table = select(models, texts, metric="logme", cache_dir=tmp_path)
+    assert table.models == ["bert", "absent"] and math.isfinite(table[0].score) and table[0].n_features == 16
+    assert "absent" in table.errors["absent"]
+    again = select({"bert": f"hf:{tiny_bert}"}, texts, metric="logme", cache_dir=tmp_path)
+    assert again[0].cached and again[0].score == table[0].score
+    layers = select({"bert": f"hf:{tiny_bert}"}, texts, metric="logme", layers="all", pooling="cls")
+    assert sorted(layers.models) == ["bert@0", "bert@1", "bert@2"]  # the embeddings, then each block
+    images_error = select({"bert": f"hf:{tiny_bert}"}, (np.zeros((4, 3, 8, 8)), np.arange(4) % 2)).errors["bert"]
+    assert "text model" in images_error
