@@ -309,3 +309,14 @@ def test_a_local_hugging_face_text_model_on_a_csv(texts, tiny_bert, tmp_path):
     assert sorted(layers.models) == ["bert@0", "bert@1", "bert@2"]  # the embeddings, then each block
     images_error = select({"bert": f"hf:{tiny_bert}"}, (np.zeros((4, 3, 8, 8)), np.arange(4) % 2)).errors["bert"]
     assert "text model" in images_error
+
+
+def test_a_changed_checkpoint_file_misses_the_cache(images, tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(_net(4, 0), path)
+    first = select([str(path)], images, metric="logme", cache_dir=tmp_path / "cache")
+    second = select([str(path)], images, metric="logme", cache_dir=tmp_path / "cache")
+    torch.save(_net(4, 7), path)  # new weights under the same name
+    third = select([str(path)], images, metric="logme", cache_dir=tmp_path / "cache")
+    assert (first[0].cached, second[0].cached, third[0].cached) == (False, True, False)
+    assert first[0].score == second[0].score != third[0].score

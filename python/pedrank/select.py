@@ -897,6 +897,7 @@ def _extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[
     base_key = {"model": _describe(spec) if not isinstance(spec, (str, os.PathLike)) else str(spec),
                 "dataset": data.name, "data": data.fingerprint, "pooling": pooling, "dtype": dtype_name,
                 "pretrained": options["pretrained"], "image_size": options["image_size"]}
+    base_key["files"] = _spec_files(spec)
     explicit = layers is not None
     wanted: list[Any] = [None] if layers is None else list(layers) if not isinstance(layers, str) or layers != "all" \
         else ["all"]
@@ -971,6 +972,22 @@ def _extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[
                 results[layer] = {"name": row, "features": part, "labels": labels, "cached": False,
                                   "extract_seconds": seconds / len(still)}
     return [results[layer] for layer in wanted]
+
+
+def _spec_files(spec: Any) -> dict[str, str]:
+    """Digests of the local files a spec names (a model's .py, a checkpoint): an edited file misses the cache."""
+    if not isinstance(spec, (str, os.PathLike)):
+        return {}
+    files = {}
+    text = str(spec)
+    architecture, at, weights = text.rpartition("@")
+    parts = [architecture, weights] if at and architecture else [text]
+    for part in parts:
+        where = part.rpartition(":")[0] if part.rpartition(":")[0].endswith(".py") else part
+        path = Path(where)
+        if path.suffix in (".py", *CHECKPOINT_SUFFIXES) and path.is_file():
+            files[where] = _file_digest(path)
+    return files
 
 
 def _weights_changed(spec: Any, stored_key: dict[str, Any]) -> bool:
