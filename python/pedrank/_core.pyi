@@ -95,6 +95,12 @@ def ped_step(
 def set_blas(enabled: bool) -> None:
     """Use SciPy's OpenBLAS/LAPACK (default) or Eigen only."""
 
+def set_threads(n: _Int) -> None:
+    """Threads every kernel call uses (0 = the policy; default PEDRANK_THREADS, else 0)."""
+
+def call_threads(n: _Int, d: _Int) -> int:
+    """The threads a call on n x d features would use now (the policy, for tests and show_config)."""
+
 def set_eig_threads(n: _Int) -> None:
     """OpenBLAS threads for the symmetric eigensolvers (0 = OpenBLAS's own count)."""
 
