@@ -63,7 +63,7 @@ def markdown(result, title: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--metrics", nargs="+", default=["logme", "sfda", "gbc"])
+    parser.add_argument("--metrics", nargs="+", default=["logme", "sfda", "gbc"], help="score names, or all")
     parser.add_argument("--datasets", nargs="+")
     parser.add_argument("--truth", choices=("probe", "finetune"), default="probe")
     parser.add_argument("--cache", type=Path, default=ZOO / "cache" / "tune")
@@ -91,11 +91,12 @@ def main(argv=None) -> int:
     shapes = {d: {m: pool[m][0].shape for m in pool} for d, pool in datasets.items()}
     print(f"pools ({args.truth} truth): " + "; ".join(f"{d}: {len(p)} models" for d, p in shapes.items()),
           file=sys.stderr, flush=True)
-    result = tune(datasets, {d: truth[d] for d in datasets}, metrics=args.metrics, cache=args.cache,
+    metrics = "all" if args.metrics == ["all"] else args.metrics  # all: every per-model feature score
+    result = tune(datasets, {d: truth[d] for d in datasets}, metrics=metrics, cache=args.cache,
                           progress=False)
     s = result.seconds
     print(markdown(result, f"{'linear-probe' if args.truth == 'probe' else 'fine-tuned'} truth, "
-                           f"{', '.join(args.metrics)}"))
+                           f"{', '.join(result.metrics)}"))
     print(f"\ntime: {s['total']:.1f}s in tune (+ {loading:.1f}s reading the npz files): PED {s['ped']:.1f}s "
           f"({s['ped'] / s['total']:.1%}), scoring {s['scoring']:.1f}s ({s['scoring'] / s['total']:.1%}); "
           f"{result.calls} scores computed, {result.shared} shared between settings with equal displacements, "

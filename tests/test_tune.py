@@ -38,7 +38,15 @@ PERFECT = [0.1, 0.2, 0.3, 0.4]  # same order as the accuracies
 REVERSED = PERFECT[::-1]
 
 
-def _planted(monkeypatch, datasets: dict) -> dict:
+def _default_table(dataset, setting):
+    if setting == A:
+        return REVERSED if dataset == "d3" else PERFECT
+    if setting == B:
+        return PERFECT if dataset == "d3" else REVERSED
+    return REVERSED  # PED off, k = 0.5 and PED's default
+
+
+def _planted(monkeypatch, datasets: dict, table=_default_table) -> dict:
     """Replace the score by a lookup: recognise (dataset, model, setting) from the moved features, return the
     planted score of that setting on that dataset."""
     originals = {}
@@ -49,13 +57,6 @@ def _planted(monkeypatch, datasets: dict) -> dict:
             for options in GRID:
                 moved = pedrank.ped(features, labels, **options).features
                 movement[dataset, model, round(float(np.abs(moved - features).sum()), 6)] = tune_module._setting(options)
-
-    def table(dataset, setting):
-        if setting == A:
-            return REVERSED if dataset == "d3" else PERFECT
-        if setting == B:
-            return PERFECT if dataset == "d3" else REVERSED
-        return REVERSED  # PED off and k = 0.5
 
     def fake(features, labels, metric, options):
         dataset, model, original = originals[id(labels)]
@@ -84,6 +85,7 @@ def test_leave_one_out_on_planted_settings(monkeypatch):
     assert rows["in-sample best"]["mean"] == pytest.approx(1.0)
     assert rows["leave-one-out"]["mean"] == pytest.approx(0.5)
     assert rows["off"]["mean"] == pytest.approx(-1.0)
+    assert result.recommended["sfda"] == A  # leave-one-out +0.5 beats PED off's -1
     assert result.config()["metrics"]["sfda"] == dict(A)
     assert "LOO setting" in result.to_string()
     json.loads(result.to_json())
@@ -100,6 +102,32 @@ def test_held_out_truth_is_not_read_while_choosing(monkeypatch):
     assert second.folds["sfda"][3].tau == pytest.approx(1.0)  # only the held-out number moves
     # the other folds see d3's truth, and may change: here A's margin grows
     assert [f.setting for f in second.folds["sfda"][:3]] == [A, A, A]
+
+
+def test_a_setting_that_does_not_carry_over_is_written_false(monkeypatch, tmp_path):
+    """Each setting is perfect on one dataset and reversed on the other: in-sample tuning finds +1 everywhere,
+    out of sample it is -1, below PED off's -1/3: the config says leave PED off."""
+    datasets = {f"d{j}": _pool(50 + j) for j in range(2)}
+    middling = [0.3, 0.4, 0.1, 0.2]  # weighted tau -1/3 against the accuracies
+
+    def table(dataset, setting):
+        if setting == A:
+            return PERFECT if dataset == "d0" else REVERSED
+        if setting == B:
+            return PERFECT if dataset == "d1" else REVERSED
+        return middling if setting is None else REVERSED
+
+    truth = _planted(monkeypatch, datasets, table)
+    result = tune(datasets, truth, metrics=["sfda"], grid=GRID)
+    rows = result.rows("sfda")
+    assert rows["in-sample best"]["mean"] == pytest.approx(1.0)
+    assert rows["leave-one-out"]["mean"] == pytest.approx(-1.0)
+    assert rows["off"]["mean"] == pytest.approx(-1 / 3)
+    assert result.chosen["sfda"] == B  # in-sample: A and B tie at 0, B comes first in the grid
+    assert result.recommended["sfda"] is None
+    path = result.write_config(tmp_path / "ped.json")
+    assert read_ped_config(path, "sfda") is False
+    assert json.loads(path.read_text())["chosen_in_sample"]["sfda"] == dict(B)
 
 
 def test_off_wins_ties_and_is_written_false(tmp_path, monkeypatch):

@@ -6,9 +6,9 @@ in-sample best case that a user with a new dataset cannot reproduce. :func:`tune
 1. scores every pool (one per benchmark dataset) at every setting of a grid of PED options, plus "PED off";
 2. for each dataset, chooses the setting with the highest mean weighted tau over the **other** datasets and
    scores the held-out one with it (leave-one-dataset-out): the out-of-sample number a user can expect;
-3. chooses the setting on all datasets: the one to use on a new dataset, written by
-   :meth:`TuneResult.write_config` as a file that ``pedrank.rank(..., ped=FILE)`` and
-   ``pedrank rank --ped-config FILE`` read. A score for which "PED off" wins gets ``false``.
+3. chooses the setting on all datasets, and recommends it when tuning carries over (the leave-one-out mean
+   tau beats PED off's), else "leave PED off"; :meth:`TuneResult.write_config` writes the recommendation as a
+   file that ``pedrank.rank(..., ped=FILE)`` and ``pedrank rank --ped-config FILE`` read (``false``: PED off).
 
 Each (dataset, model, score, setting) is scored once and reused across folds (and, with ``cache=DIR``, across
 runs). PED works on class statistics: the class moments of a pool entry are computed once for the whole grid,
@@ -248,7 +248,7 @@ def _fingerprint(features: np.ndarray, labels: np.ndarray) -> str:
     for array in (features, labels):
         array = np.ascontiguousarray(array)
         digest.update(str((array.dtype.str, array.shape)).encode())
-        digest.update(array.view(np.uint8).reshape(-1) if array.size else b"")
+        digest.update(array.tobytes())
     return digest.hexdigest()
 
 
@@ -376,7 +376,10 @@ class TuneResult:
     folds : dict
         ``{metric: [Fold per held-out dataset]}``.
     chosen : dict
-        ``{metric: setting}`` chosen on all datasets (the one to use on a new dataset).
+        ``{metric: setting}`` chosen on all datasets (in-sample: the best mean weighted tau over them).
+    recommended : dict
+        ``{metric: setting}`` written to the config: the chosen setting when it carries over, i.e. when the
+        leave-one-out mean tau beats PED off's mean tau; else None (PED off).
     seconds : dict
         ``total``, ``loading``, ``ped`` (class statistics, steps and moved copies), ``scoring``.
     calls : int
@@ -423,14 +426,30 @@ class TuneResult:
             columns[column] = values
         return columns
 
+    @property
+    def recommended(self) -> dict[str, Setting]:
+        """``{metric: setting}``: the setting chosen on all datasets when tuning carries over (its leave-one-out
+        mean weighted tau beats PED off's), else None: leave PED off."""
+        out: dict[str, Setting] = {}
+        for metric in self.metrics:
+            rows = self.rows(metric)
+            carries = _for_choice(rows["leave-one-out"]["mean"]) > _for_choice(rows["off"]["mean"]) + 1e-12
+            out[metric] = self.chosen[metric] if carries else None
+        return out
+
     def config(self) -> dict[str, Any]:
-        """The chosen settings as the config file holds them."""
+        """The recommended settings as the config file holds them."""
+        def cell(value: float) -> float | None:
+            return None if math.isnan(value) else value
+
         return {
             "format": CONFIG_FORMAT,
-            "metrics": {m: setting_options(self.chosen[m]) for m in self.metrics},
+            "metrics": {m: setting_options(s) for m, s in self.recommended.items()},
             "chosen_on": list(self.datasets),
-            "criterion": "highest mean weighted tau over the datasets; PED off wins ties",
-            "leave_one_out_mean_tau": {m: self.rows(m)["leave-one-out"]["mean"] for m in self.metrics},
+            "criterion": "the setting with the highest mean weighted tau over the datasets (PED off wins ties), "
+                         "kept only when its leave-one-dataset-out mean tau beats PED off's; else false",
+            "chosen_in_sample": {m: setting_options(self.chosen[m]) for m in self.metrics},
+            "mean_tau": {m: {c: cell(v["mean"]) for c, v in self.rows(m).items()} for m in self.metrics},
         }
 
     def write_config(self, path: PathLike) -> Path:
@@ -449,6 +468,7 @@ class TuneResult:
             "metrics": {
                 m: {
                     "chosen": setting_label(self.chosen[m]),
+                    "recommended": setting_label(self.recommended[m]),
                     "columns": {c: {d: cell(v) for d, v in values.items()} for c, values in self.rows(m).items()},
                     "folds": [{"held_out": f.held_out, "setting": setting_label(f.setting),
                                "train_mean_tau": cell(f.train_mean_tau), "tau": cell(f.tau)} for f in self.folds[m]],
@@ -479,7 +499,8 @@ class TuneResult:
             for column, values in self.rows(metric).items():
                 table.append([metric, column, *(f"{values[d]:+.3f}" for d in [*self.datasets, "mean"])])
             table.append([metric, "LOO setting", *(setting_label(f.setting) for f in self.folds[metric]), ""])
-            table.append([metric, "chosen", setting_label(self.chosen[metric]), *([""] * len(self.datasets))])
+            table.append([metric, "chosen on all", setting_label(self.chosen[metric]), "recommended",
+                          setting_label(self.recommended[metric]), *([""] * (len(self.datasets) - 2))][:len(header)])
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
         for row in table:
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -695,6 +716,7 @@ def tune(
                             cached += 1
                         by_motion[metric, motion] = value
                         scores[dataset, str(model), metric, setting] = value
+                disk.save()  # after each pool entry: an interrupted run keeps what it computed
             except ValueError as exc:
                 from ._validation import with_context
 
