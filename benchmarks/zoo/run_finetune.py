@@ -20,6 +20,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import argparse
 import json
+import math
 import sys
 import time
 import warnings
@@ -235,6 +236,16 @@ def measure(args):
               f"({1000 * per_iter / args.batch_size:.1f} ms/image), {args.threads} thread(s)", flush=True)
 
 
+def _dropped(results, drop):
+    """The results with the (dataset, model) cells of ``drop`` removed from the ground truth (their runs stay in
+    the curves and the run JSON): a fine-tune below the linear probe of the same features is not ground truth."""
+    from pedrank.finetune import FinetuneResult
+
+    pairs = {tuple(item.split(":", 1)) for item in drop}
+    return [FinetuneResult(r.dataset, r.runs, {m: c for m, c in r.chosen.items() if (r.dataset, m) not in pairs})
+            for r in results]
+
+
 def run_finetune(args):
     torch = _torch()
     torch.set_num_threads(args.threads)
@@ -261,12 +272,13 @@ def run_finetune(args):
                               cache_dir=args.cache, progress=True)
         print(result, f"({time.perf_counter() - start:.0f}s)", flush=True)
         results.append(result)
-        write_accuracies(accuracies_csv, results)
+        write_accuracies(accuracies_csv, _dropped(results, args.drop))
         write_curves(curves_csv, results)
     seconds = time.perf_counter() - started
     trained_seconds = sum(r["seconds"] for res in results for r in res.runs)
     run_json.write_text(json.dumps({
         "command": " ".join(["python", "benchmarks/zoo/run_finetune.py", *sys.argv[1:]]),
+        "dropped_from_accuracies_csv": args.drop,
         "models": args.models, "datasets": args.datasets, "learning_rates": args.lrs, "weight_decays": args.wds,
         "iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed, "sizes": SIZES,
         "threads": args.threads, "device": args.device, "pedrank": pedrank.__version__,
@@ -302,11 +314,15 @@ def main(argv=None):
     p.add_argument("--checkpoints", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--drop", nargs="*", default=[], metavar="DATASET:MODEL",
+                   help="leave these cells out of the accuracies CSV (under-trained: below the linear probe)")
     p = commands.add_parser("analyze", parents=[common])
     p.add_argument("--datasets", nargs="+", default=list(zoo_data.IMAGE_DATASETS))
     p.add_argument("--resamples", type=int, default=20)
     p.add_argument("--fraction", type=float, default=0.8)
     p.add_argument("--output-dir", type=Path, default=HERE, help="where the fine-tuning CSVs are and results go")
+    p.add_argument("--scores-only", action="store_true",
+                   help="compute and cache the scores and resamples only (they do not need the fine-tuning)")
     p.add_argument("--plot", type=Path, help="also draw `pedrank plot finetune`'s figure here (PNG)")
     args = parser.parse_args(argv)
     if args.command == "measure":
@@ -371,6 +387,50 @@ def random_baseline(truth, draws=2000, seed=0):
     return {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
 
 
+def scores_and_resamples(pool, train_of, test_of, models_of, datasets, metrics, variants, args):
+    """Scores on the training parts and on ``args.resamples`` resamples (80 % of each training part, seed
+    1000+r), with the probe refitted on each resample. They depend on the features only, not on the fine-tuned
+    accuracies, so they can be computed while fine-tuning runs: each is cached on its own in
+    cache/finetune_scoring/<config>/ (a killed run keeps the finished resamples)."""
+    import hashlib
+    import pickle
+
+    import run_zoo
+
+    config = {"datasets": datasets, "models": models_of, "fraction": args.fraction, "metrics": list(metrics),
+              "sizes": SIZES}
+    folder = CACHE / "finetune_scoring" / hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def cached(name, compute):
+        path = folder / f"{name}.pkl"
+        if path.exists():
+            with path.open("rb") as handle:
+                return pickle.load(handle)
+        start = time.perf_counter()
+        value = {"value": compute(), "seconds": time.perf_counter() - start}
+        with open(path.with_suffix(".tmp"), "wb") as handle:
+            pickle.dump(value, handle)
+        os.replace(path.with_suffix(".tmp"), path)
+        print(f"  {name}: {value['seconds']:.0f}s", flush=True)
+        return value
+
+    full = cached("full", lambda: run_zoo.score_pool(pool, train_of, metrics, variants))
+    resampled, probes, seconds = [], [], full["seconds"]
+    for r in range(args.resamples):
+        rng = np.random.default_rng(1000 + r)
+        rows = {d: np.sort(rng.choice(train_of[d], size=int(round(args.fraction * len(train_of[d]))),
+                                      replace=False)) for d in datasets}
+        item = cached(f"resample_{r}", lambda rows=rows: (
+            run_zoo.score_pool(pool, rows, metrics, variants),
+            {(d, m): run_zoo.probe_accuracy(*pool[d, m], rows[d], test_of[d]) for d in datasets
+             for m in models_of[d]}))
+        resampled.append(item["value"][0])
+        probes.append(item["value"][1])
+        seconds += item["seconds"]
+    return {"scores": full["value"], "resampled": resampled, "probe": probes, "seconds": seconds}
+
+
 def analyze(args):
     torch = _torch()
     torch.set_num_threads(args.threads)
@@ -381,21 +441,31 @@ def analyze(args):
     started = time.perf_counter()
     truth_csv = args.output_dir / ACCURACIES_CSV.name
     datasets = args.datasets
-    finetuned = {d: read_accuracies(truth_csv, d) for d in datasets}
+    if args.scores_only:  # the scores and resamples only (no fine-tuned accuracy needed yet)
+        finetuned = {d: {m: math.nan for m in args.models} for d in datasets}
+    else:
+        finetuned = {d: read_accuracies(truth_csv, d) for d in datasets}
+    # Every model is scored on every dataset (the scores do not depend on the fine-tuning); the rankings are
+    # judged on the models with a fine-tuned accuracy (a cell left empty by --drop is not ground truth).
+    scored_models = {d: list(args.models) for d in datasets}
     models_of = {d: [m for m in args.models if m in finetuned[d]] for d in datasets}
     pool, train_of, test_of, probe = {}, {}, {}, {}
     for d in datasets:
         images, labels, train, test = load_dataset(d)
         train_of[d], test_of[d] = train, test
-        for m in models_of[d]:
+        for m in scored_models[d]:
             pool[d, m] = (cached_features(d, m, images, labels), labels)
             probe[d, m] = run_zoo.probe_accuracy(*pool[d, m], train, test)
     feature_seconds = time.perf_counter() - started
     metrics = run_zoo.metric_functions()
     variants = (False, True)
     start = time.perf_counter()
-    scores = run_zoo.score_pool(pool, train_of, metrics, variants)
+    scored = scores_and_resamples(pool, train_of, test_of, scored_models, datasets, metrics, variants, args)
+    scores, resampled_scores, resampled_probe = scored["scores"], scored["resampled"], scored["probe"]
     score_seconds = time.perf_counter() - start
+    if args.scores_only:
+        print(f"scores and {args.resamples} resamples cached ({time.perf_counter() - started:.0f}s)")
+        return 0
     write_score_table(args.output_dir / SCORES_CSV.name, scores)
     truth = {(d, m): finetuned[d][m] for d in datasets for m in models_of[d]}
     table = run_zoo.evaluate_all(scores, truth, datasets, models_of, metrics, variants)
@@ -411,19 +481,13 @@ def analyze(args):
         baselines[d, "random (mean)"] = random_baseline(y)
     boot = []
     start = time.perf_counter()
-    for r in range(args.resamples):
-        rng = np.random.default_rng(1000 + r)
-        rows = {d: np.sort(rng.choice(train_of[d], size=int(round(args.fraction * len(train_of[d]))),
-                                      replace=False)) for d in datasets}
-        resampled = run_zoo.score_pool(pool, rows, metrics, variants)
+    for resampled, probes in zip(resampled_scores, resampled_probe):
         b = run_zoo.evaluate_all(resampled, truth, datasets, models_of, metrics, variants)
         for d in datasets:
-            b[d, "linear probe", None] = _ranking(
-                [run_zoo.probe_accuracy(*pool[d, m], rows[d], test_of[d]) for m in models_of[d]],
-                [truth[d, m] for m in models_of[d]])
+            b[d, "linear probe", None] = _ranking([probes[d, m] for m in models_of[d]],
+                                                  [truth[d, m] for m in models_of[d]])
         boot.append(b)
-        print(f"  resample {r + 1}/{args.resamples} ({time.perf_counter() - start:.0f}s)", flush=True)
-    boot_seconds = time.perf_counter() - start
+    boot_seconds = scored["seconds"]
 
     from pedrank.plot import finetune_taus
 
@@ -433,8 +497,9 @@ def analyze(args):
     along = finetune_taus({d: curves[d] for d in datasets}, score_tables)
     report = render(table, boot, baselines, truth, probe, scores, models_of, datasets, metrics, variants, along)
     seconds = time.perf_counter() - started
-    report += (f"\nruntime: {seconds:.0f}s = features+probes {feature_seconds:.0f}s + scores {score_seconds:.0f}s + "
-               f"{args.resamples} resamples {boot_seconds:.0f}s\n")
+    report += (f"\nruntime: {seconds:.0f}s in this call (features+probes {feature_seconds:.0f}s, scores+resamples "
+               f"{score_seconds:.0f}s, 0 when cached); the scores and {args.resamples} resamples took "
+               f"{boot_seconds:.0f}s when computed\n")
     print(report)
     (args.output_dir / "finetune_analysis.md").write_text(report)
     key = lambda t: "/".join("ped" if v is True else "plain" if v is False else str(v) for v in t if v is not None)
@@ -448,6 +513,7 @@ def analyze(args):
         "along_training": along,
         "bootstrap": [{key(k): v for k, v in b.items()} for b in boot],
         "resamples": args.resamples, "fraction": args.fraction, "seconds": seconds,
+        "seconds_scores_and_resamples": boot_seconds,
     }, indent=1, default=float))
     if args.plot:
         from pedrank.plot import plot_finetune
