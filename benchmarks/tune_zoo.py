@@ -58,6 +58,14 @@ def markdown(result, title: str) -> str:
                      + f" | on all: {setting_label(result.chosen[metric])} |")
         lines.append(f"| {metric} | in-sample choice | "
                      + " | ".join(setting_label(result.in_sample(metric, d)[0]) for d in result.datasets) + " | |")
+    lines += ["", f"Means over {len(result.datasets)} datasets", "",
+              "| score | in-sample best (PED grid, per dataset) | leave-one-out | chosen on all (in-sample) | "
+              "PED default | PED off | chosen on all | recommended |", "|---|---|---|---|---|---|---|---|"]
+    for metric in result.metrics:
+        rows = result.rows(metric)
+        lines.append(f"| {metric} | " + " | ".join(f"{rows[c]['mean']:+.3f}" for c in
+                                                   ("in-sample best", "leave-one-out", "chosen on all", "default", "off"))
+                     + f" | {setting_label(result.chosen[metric])} | {setting_label(result.recommended[metric])} |")
     return "\n".join(lines)
 
 
