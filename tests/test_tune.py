@@ -279,6 +279,8 @@ def test_errors(tmp_path, capsys):
     assert main(["rank", str(zoo / "d0__m0.npz"), str(zoo / "d0__m1.npz"), "--ped", "--ped-config", str(bad)]) == 2
     assert "--ped-config" in capsys.readouterr().err
     assert main(["tune", str(zoo), "--truth", str(csv), "--elastic", "a,b"]) == 2
+    assert main(["tune", str(zoo), "--truth", str(csv), "--dataset", "nope"]) == 2
+    assert "datasets found: ['d0']" in capsys.readouterr().err
 
 
 def test_setting_labels():

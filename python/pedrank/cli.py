@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                             ("exit-ratio", None), ("max-steps", None)):
         p.add_argument(f"--{option}", metavar="LIST",
                        help="comma-separated values" + (f" (default {default})" if default else " (default: PED's)"))
+    p.add_argument("--dataset", action="append", metavar="NAME", help="tune on these datasets only (repeatable)")
     p.add_argument("--no-off", action="store_true", help="leave 'PED off' out of the candidates")
     p.add_argument("--cache", metavar="DIR", help="keep the scores in DIR/tune_scores.json and reuse them")
     p.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"))
@@ -437,7 +438,15 @@ def _run_tune(args: argparse.Namespace) -> int:
     metrics: Any = args.metric
     if metrics and "all" in metrics:
         metrics = "all"
-    result = tune(args.sources, named or truth, metrics=metrics, grid=grid, off=not args.no_off,
+    from .tune import find_datasets
+
+    datasets = find_datasets(args.sources)
+    if args.dataset:
+        unknown = sorted(set(args.dataset) - set(datasets))
+        if unknown:
+            raise UsageError(f"--dataset {', '.join(unknown)}: not found; datasets found: {sorted(datasets)}")
+        datasets = {d: datasets[d] for d in args.dataset}
+    result = tune(datasets, named or truth, metrics=metrics, grid=grid, off=not args.no_off,
                   backend=args.backend, cache=args.cache, progress=_progress_flag(args))
     if args.output:
         result.write_config(args.output)

@@ -499,11 +499,12 @@ class TuneResult:
             for column, values in self.rows(metric).items():
                 table.append([metric, column, *(f"{values[d]:+.3f}" for d in [*self.datasets, "mean"])])
             table.append([metric, "LOO setting", *(setting_label(f.setting) for f in self.folds[metric]), ""])
-            table.append([metric, "chosen on all", setting_label(self.chosen[metric]), "recommended",
-                          setting_label(self.recommended[metric]), *([""] * (len(self.datasets) - 2))][:len(header)])
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
         for row in table:
             lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        for metric in self.metrics:
+            lines.append(f"{metric}: chosen on all datasets {setting_label(self.chosen[metric])}; recommended "
+                         f"(written by write_config) {setting_label(self.recommended[metric])}")
         if self.seconds:
             s = self.seconds
             lines.append(f"time: {s.get('total', 0):.1f}s (loading {s.get('loading', 0):.1f}s, PED "
