@@ -204,3 +204,38 @@ def test_knn_never_builds_the_n_by_n_matrix(monkeypatch):
     monkeypatch.setattr(np, "argpartition", spy)
     assert pedrank.knn(X, y, block_size=100) == ORACLE["digits_pixels__knn_k3"]
     assert max(s[0] for s in shapes) == 100
+
+
+# --- C = 2 and C = 400 ------------------------------------------------------------------------------------------
+
+def many_classes(n_classes, per_class, n_features=16, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(n_classes), per_class)
+    rng.shuffle(y)
+    X = rng.standard_normal((y.size, n_features)) + 0.5 * rng.standard_normal((n_classes, n_features))[y]
+    return X, y
+
+
+CLASS_SCORES = [("etran", {}), ("ncti", {}), ("pactran", {"max_iter": 10}),
+                ("pactran", {"prior": "dirichlet", "probabilities": True}),
+                ("pactran", {"prior": "gamma", "probabilities": True}), ("knn", {}), ("knn", {"k": 1})]
+
+
+@pytest.mark.parametrize("metric,options", CLASS_SCORES)
+@pytest.mark.parametrize("n_classes,per_class", [(2, 30), (400, 3)])
+def test_two_and_four_hundred_classes(metric, options, n_classes, per_class):
+    X, y = many_classes(n_classes, per_class)
+    if options.get("probabilities"):
+        X = np.exp(X) / np.exp(X).sum(axis=1, keepdims=True)
+    value = pedrank.score(X, y, metric, **options)
+    assert np.isfinite(value)
+    close(value, reference.score(X, y, metric, **options))
+    torch = pytest.importorskip("torch")
+    close(pedrank.score(torch.from_numpy(X), y, metric, **options), value)
+    if metric == "knn":
+        assert 0.0 <= value <= 1.0
+    if metric == "pactran" and options.get("probabilities"):
+        assert value < 0  # minus a positive bound
+    if metric == "ncti":
+        seli, ncc, vc = ncti_terms(X, y)
+        assert seli > 0 and ncc >= 0 and vc >= 0
