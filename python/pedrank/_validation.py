@@ -51,6 +51,18 @@ class PedrankError(Exception):
     optional dependency such as torch is not installed).
     """
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled by class, message and attributes (not by calling __init__ again, whose signature varies):
+        # an error raised in a worker process (pedrank.rank(executor=...), a Dask task) arrives whole.
+        return (_rebuild_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild_error(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class PedrankValueError(PedrankError, ValueError):
     """Invalid input: the message names the argument, what was found and what was expected."""

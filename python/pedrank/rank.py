@@ -40,12 +40,15 @@ class RankRecord:
         Wall time of the score, PED included (loading the features from disk excluded).
     ped_steps : int or None
         PED's accepted steps; None when PED was not run.
+    error : str or None
+        Why the model has no score (its score is NaN), with :func:`rank`'s ``errors="row"``; None when scored.
     """
 
     model: str
     score: float
     seconds: float
     ped_steps: int | None = None
+    error: str | None = None
 
 
 def _format_score(value: float) -> str:
@@ -85,6 +88,11 @@ class RankTable(list):
         """``{model: score}``, best first: what :func:`pedrank.evaluate` takes."""
         return {record.model: record.score for record in self}
 
+    @property
+    def errors(self) -> dict[str, str]:
+        """``{model: reason}`` of the models without a score (``rank(..., errors="row")``)."""
+        return {r.model: r.error for r in self if getattr(r, "error", None)}
+
     def to_records(self) -> list[dict[str, Any]]:
         """Plain dicts, best first: ``rank``, ``model``, ``score``, ``seconds``, ``ped_steps``, ``metric`` and
         (when known) ``dataset``. NaN scores become None."""
@@ -94,6 +102,8 @@ class RankTable(list):
             row.update(asdict(record))
             if math.isnan(row["score"]):
                 row["score"] = None
+            if type(record) is RankRecord and record.error is None:
+                del row["error"]  # plain rank rows keep their columns; failed ones say why
             row["metric"] = self.metric + ("+ped" if self.ped else "")
             if self.dataset is not None:
                 row["dataset"] = self.dataset
@@ -113,6 +123,8 @@ class RankTable(list):
         columns = ["rank", "model", "score", "seconds", "ped_steps", "metric"]
         if self.dataset is not None:
             columns.append("dataset")
+        if self.errors:
+            columns.append("error")
         buffer = _stringio.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
@@ -124,7 +136,10 @@ class RankTable(list):
         return text
 
     def to_string(self) -> str:
-        """A fixed-width text table, best first."""
+        """A fixed-width text table, best first (then one ``error: MODEL: REASON`` line per failed model)."""
+        return "\n".join(self._table_lines() + [f"error: {name}: {reason}" for name, reason in self.errors.items()])
+
+    def _table_lines(self) -> list[str]:
         header = ["rank", "model", "score", "seconds", "ped_steps"]
         rows = [
             [
@@ -148,7 +163,7 @@ class RankTable(list):
         title = f"metric: {self.metric}" + (" after PED" if self.ped else "")
         if self.dataset is not None:
             title += f", dataset: {self.dataset}"
-        return "\n".join([title, line(header), *(line(row) for row in rows)])
+        return [title, line(header), *(line(row) for row in rows)]
 
     def __str__(self) -> str:
         return self.to_string()
@@ -197,6 +212,57 @@ def _where(name: str, entry: Any, error: Exception) -> str:
     return f"model {name!r} ({path})"
 
 
+ERRORS = ("raise", "row")
+
+
+def _score_entry(name: str, entry: Any, labels: Any, metric: str, ped_options: dict[str, Any] | None,
+                 override: tuple[bool, Any], backend: str, metric_options: dict[str, Any], errors: str) -> RankRecord:
+    """One model of the pool: read its features (files are read here, where the task runs), score them and
+    return only its row. With ``errors="row"`` a failure becomes the row's ``error``; otherwise it raises as
+    the serial loop always did (a ``ValueError`` named by model and file)."""
+    import pedrank
+
+    start = time.perf_counter()
+    try:
+        features, model_labels, file_reference = _resolve_entry(name, entry, labels)
+        start = time.perf_counter()
+        if ped_options is None:
+            steps = None
+            value = pedrank.score(features, model_labels, metric, ped=False, backend=backend, **metric_options)
+        else:
+            options = dict(ped_options)
+            reference = options.pop("reference", None)
+            if file_reference is not None:
+                reference = file_reference
+            if override[0]:
+                reference = override[1]
+            result = pedrank.ped(features, model_labels, reference=reference, backend=backend, **options)
+            steps = int(result.steps)
+            value = pedrank.score(result.features, model_labels, metric, ped=False, backend=backend, **metric_options)
+        seconds = time.perf_counter() - start
+    except Exception as exc:
+        if errors == "row" and not isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, ValueError):
+                reason = str(with_context(exc, _where(name, entry, exc)))
+            else:
+                reason = f"{_where(name, entry, exc)}: {type(exc).__name__}: {exc}"
+            return RankRecord(str(name), float("nan"), time.perf_counter() - start, None, error=reason)
+        if isinstance(exc, ValueError):
+            raise with_context(exc, _where(name, entry, exc)) from exc
+        raise
+    return RankRecord(str(name), float(value), seconds, steps)
+
+
+def _check_executor(executor: Any) -> bool:
+    """True for a dask.distributed Client (its submit takes ``pure=False``), False for an Executor."""
+    if not callable(getattr(executor, "submit", None)):
+        raise PedrankValueError(
+            f"executor: found {type(executor).__name__}; expected a concurrent.futures.Executor (e.g. "
+            "ProcessPoolExecutor, or a dask.distributed Client's get_executor()) or a dask.distributed Client"
+        )
+    return type(executor).__module__.startswith("distributed") and hasattr(executor, "scheduler_info")
+
+
 def rank(
     pool: Mapping[str, Any],
     labels: Any = None,
@@ -207,6 +273,8 @@ def rank(
     references: Mapping[str, Any] | None = None,
     dataset: str | None = None,
     progress: bool | None = None,
+    executor: Any = None,
+    errors: str = "raise",
     **metric_options: Any,
 ) -> RankTable:
     """Score every model of a pool on the same target data and rank them, best first.
@@ -235,6 +303,20 @@ def rank(
         The target dataset's name, recorded in the table.
     progress : bool or None, default None
         A progress bar over the models: None shows one on a terminal when the work takes more than a second.
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        Spread the pool: one task per model, which reads its features, scores them (PED included) and returns
+        only its row, so a pool of paths or :class:`pedrank.io.FeatureSource` never sends features over the
+        network (the files must be readable where the tasks run; bare arrays travel with their task). Any
+        ``concurrent.futures.Executor`` (``ProcessPoolExecutor``, ``ThreadPoolExecutor``, a Dask client's
+        ``client.get_executor()``) or a ``dask.distributed.Client``. The table is the serial one (same
+        models, scores, steps and order; only ``seconds`` differ). Pool-relative scores (registry entries with
+        a pool step: ``ncti``, ``etran``) need every model's features at once and stay serial: the executor
+        is not used for them.
+    errors : {"raise", "row"}, default "raise"
+        "raise": a model whose features or score fail raises (the first failing model in the pool's order,
+        with or without an executor; with one, the tasks not yet started are cancelled). "row": that model
+        gets a NaN score and its ``error`` (see :attr:`RankTable.errors`), ranked last; the others are
+        scored.
     **metric_options
         Passed to the metric (e.g. ``shrinkage=`` for SFDA).
 
@@ -247,11 +329,9 @@ def rank(
     Raises
     ------
     PedrankValueError
-        Empty pool, unknown metric, bad PED options, or bad features/labels; the message names the model and,
-        for files, the file.
+        Empty pool, unknown metric, bad PED options, a bad ``executor`` or ``errors``, or (``errors="raise"``)
+        bad features/labels; the message names the model and, for files, the file.
     """
-    import pedrank
-
     if not isinstance(pool, Mapping):
         raise PedrankValueError(
             f"pool must be a mapping of model names to features, found {type(pool).__name__}; "
@@ -259,6 +339,9 @@ def rank(
         )
     if len(pool) == 0:
         raise PedrankValueError("pool is empty; expected at least one model")
+    if errors not in ERRORS:
+        raise PedrankValueError(f"errors: found {errors!r}; expected 'raise' or 'row'")
+    dask = False if executor is None else _check_executor(executor)
     from ._registry import resolve_metric
 
     entry, form_options = resolve_metric(metric, metric_options)
@@ -273,30 +356,26 @@ def rank(
     ped_options = parse_ped_options(ped)
     references = dict(references or {})
 
-    records = []
+    records: list[RankRecord] = []
     description = metric + ("+PED" if ped_options is not None else "")
-    for name, entry in _progress(pool.items(), total=len(pool), desc=description, enabled=progress):
+
+    def arguments(name: Any, entry: Any) -> tuple[Any, ...]:
+        override = (name in references, references.get(name))
+        return (name, entry, labels, metric, ped_options, override, backend, metric_options, errors)
+
+    if executor is None:
+        for name, entry in _progress(pool.items(), total=len(pool), desc=description, enabled=progress):
+            records.append(_score_entry(*arguments(name, entry)))
+    else:
+        extra = {"pure": False} if dask else {}
+        futures = [executor.submit(_score_entry, *arguments(name, entry), **extra) for name, entry in pool.items()]
         try:
-            features, model_labels, file_reference = _resolve_entry(name, entry, labels)
-            start = time.perf_counter()
-            if ped_options is None:
-                steps = None
-                value = pedrank.score(features, model_labels, metric, ped=False, backend=backend, **metric_options)
-            else:
-                options = dict(ped_options)
-                reference = options.pop("reference", None)
-                if file_reference is not None:
-                    reference = file_reference
-                reference = references.get(name, reference)
-                result = pedrank.ped(features, model_labels, reference=reference, backend=backend, **options)
-                steps = int(result.steps)
-                value = pedrank.score(
-                    result.features, model_labels, metric, ped=False, backend=backend, **metric_options
-                )
-            seconds = time.perf_counter() - start
-        except ValueError as exc:
-            raise with_context(exc, _where(name, entry, exc)) from exc
-        records.append(RankRecord(str(name), float(value), seconds, steps))
+            for future in _progress(futures, total=len(futures), desc=description, enabled=progress):
+                records.append(future.result())
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
     def best_first(i: int) -> tuple[bool, float, int]:
         value = records[i].score

@@ -99,8 +99,7 @@ class SelectTable(RankTable):
         return text
 
     def to_string(self) -> str:
-        text = super().to_string()
-        lines = text.split("\n")
+        lines = self._table_lines()
         extra = ["extract_s  cached"] + [
             f"{getattr(r, 'extract_seconds', 0.0):9.3f}  {'yes' if getattr(r, 'cached', False) else 'no':>6}"
             for r in self
