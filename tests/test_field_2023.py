@@ -239,3 +239,20 @@ def test_two_and_four_hundred_classes(metric, options, n_classes, per_class):
     if metric == "ncti":
         seli, ncc, vc = ncti_terms(X, y)
         assert seli > 0 and ncc >= 0 and vc >= 0
+
+
+def test_knn_memory_is_blocked():
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    n, block = 4_000, 256
+    X, y = rng.standard_normal((n, 8)), rng.integers(0, 10, n)
+    tracemalloc.start()
+    try:
+        value = pedrank.knn(X, y, block_size=block)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert value == reference.knn(X, y)
+    # one (block, N) float64 distance block, its (block, N) int64 argpartition and O(N) vectors: far below N x N
+    assert peak < 4 * 8 * block * n < 8 * n * n / 3

@@ -50,11 +50,15 @@ def _blocks_numpy(X, k, distance, block_size):
     neighbours = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
+        block = X[start:stop] @ X.T  # the only (block, N) float64 array: the rest is in place
         if distance == "cosine":
-            block = 1.0 - X[start:stop] @ X.T
-        else:
-            block = np.sqrt(np.maximum(squared[start:stop, None] - 2.0 * (X[start:stop] @ X.T) + squared[None, :],
-                                       0.0))
+            np.subtract(1.0, block, out=block)
+        else:  # same rounding as sqrt(max(a - 2 g + b, 0)): a - 2 g == (-2 g) + a exactly
+            block *= -2.0
+            block += squared[start:stop, None]
+            block += squared[None, :]
+            np.maximum(block, 0.0, out=block)
+            np.sqrt(block, out=block)
         rows = np.arange(stop - start)
         block[rows, rows + start] = np.inf
         part = np.argpartition(block, k - 1, axis=1)[:, :k]
