@@ -11,7 +11,9 @@ Distances are computed in row blocks: memory O(N * block_size), never an N x N m
 from __future__ import annotations
 
 import numpy as np
+import threadpoolctl
 
+from . import _core
 from ._registry import ScoreEntry, register
 from ._validation import (
     PedrankValueError,
@@ -92,7 +94,10 @@ def knn_neighbours(features, k=3, *, distance="euclidean", block_size=1024):
     """
     if is_torch_tensor(features):
         return _blocks_torch(features, k, distance, block_size)
-    return _blocks_numpy(features, k, distance, block_size)
+    # NumPy's BLAS on pedrank's thread policy for this call (as pactran): all cores only when they are free
+    threads = int(_core.call_threads(features.shape[0], features.shape[1]))
+    with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+        return _blocks_numpy(features, k, distance, block_size)
 
 
 def knn(features, labels, *, k=3, distance="euclidean", regression=False, binary="f1", block_size=1024,

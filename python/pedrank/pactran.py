@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 import scipy.special
+import threadpoolctl
 
+from . import _core
 from ._registry import ScoreEntry, register
 from ._validation import (
     PedrankValueError,
@@ -181,13 +183,16 @@ def pac_gauss_bound(features, onehot, *, lda_factor, variance_factor, max_iter, 
     rng = np.random.RandomState(random_state)
     start = np.concatenate([rng.normal(size=(n_features, n_classes)) * PAC_GAUSS_INIT_SCALE,
                             np.zeros((1, n_classes))], axis=0).ravel()
-    theta = scipy.optimize.minimize(loss, start, method="L-BFGS-B", jac=gradient,
-                                    options=dict(maxiter=max_iter), tol=PAC_GAUSS_TOL).x
-    optimum = loss(theta)
-    w, b = split(theta)
-    p = scipy.special.softmax(features @ w + b, axis=-1)
-    curvature = p - p * p
-    hessian_sum = np.sum((features * features).T @ curvature) + kd / ldas2 + np.sum(curvature)
+    # NumPy's BLAS on pedrank's thread policy for this call (BENCHMARKS.md, issue 18): the optimiser makes ~200
+    # small products, which OpenBLAS on every core turns 30x slower when other processes hold the cores
+    with threadpoolctl.threadpool_limits(limits=int(_core.call_threads(n_samples, n_features)), user_api="blas"):
+        theta = scipy.optimize.minimize(loss, start, method="L-BFGS-B", jac=gradient,
+                                        options=dict(maxiter=max_iter), tol=PAC_GAUSS_TOL).x
+        optimum = loss(theta)
+        w, b = split(theta)
+        p = scipy.special.softmax(features @ w + b, axis=-1)
+        curvature = p - p * p
+        hessian_sum = np.sum((features * features).T @ curvature) + kd / ldas2 + np.sum(curvature)
     sigma2_inv = hessian_sum * ldas2 / kd + 1e-10
     s2 = variance_factor / n_features
     return float(optimum + 0.5 * kd / ldas2 * s2 * np.log(sigma2_inv))
