@@ -321,6 +321,8 @@ def main(argv=None):
     p.add_argument("--resamples", type=int, default=20)
     p.add_argument("--fraction", type=float, default=0.8)
     p.add_argument("--output-dir", type=Path, default=HERE, help="where the fine-tuning CSVs are and results go")
+    p.add_argument("--cached-resamples-only", action="store_true",
+                   help="use only the resamples among 0..N-1 already cached (compute none)")
     p.add_argument("--scores-only", action="store_true",
                    help="compute and cache the scores and resamples only (they do not need the fine-tuning)")
     p.add_argument("--plot", type=Path, help="also draw `pedrank plot finetune`'s figure here (PNG)")
@@ -416,8 +418,12 @@ def scores_and_resamples(pool, train_of, test_of, models_of, datasets, metrics, 
         return value
 
     full = cached("full", lambda: run_zoo.score_pool(pool, train_of, metrics, variants))
-    resampled, probes, seconds = [], [], full["seconds"]
-    for r in range(args.resamples):
+    resampled, probes, seconds = {}, {}, full["seconds"]
+    # RESAMPLES_REVERSED=1: a second process can work from the other end (each resample is cached on its own).
+    order = range(args.resamples)
+    if args.cached_resamples_only:  # use the resamples already cached among 0..N-1, compute none
+        order = [r for r in order if (folder / f"resample_{r}.pkl").exists()]
+    for r in (reversed(order) if os.environ.get("RESAMPLES_REVERSED") else order):
         rng = np.random.default_rng(1000 + r)
         rows = {d: np.sort(rng.choice(train_of[d], size=int(round(args.fraction * len(train_of[d]))),
                                       replace=False)) for d in datasets}
@@ -425,10 +431,10 @@ def scores_and_resamples(pool, train_of, test_of, models_of, datasets, metrics, 
             run_zoo.score_pool(pool, rows, metrics, variants),
             {(d, m): run_zoo.probe_accuracy(*pool[d, m], rows[d], test_of[d]) for d in datasets
              for m in models_of[d]}))
-        resampled.append(item["value"][0])
-        probes.append(item["value"][1])
+        resampled[r], probes[r] = item["value"]
         seconds += item["seconds"]
-    return {"scores": full["value"], "resampled": resampled, "probe": probes, "seconds": seconds}
+    return {"scores": full["value"], "resampled": [resampled[r] for r in order],
+            "probe": [probes[r] for r in order], "seconds": seconds, "indices": list(order)}
 
 
 def analyze(args):
@@ -498,7 +504,7 @@ def analyze(args):
     report = render(table, boot, baselines, truth, probe, scores, models_of, datasets, metrics, variants, along)
     seconds = time.perf_counter() - started
     report += (f"\nruntime: {seconds:.0f}s in this call (features+probes {feature_seconds:.0f}s, scores+resamples "
-               f"{score_seconds:.0f}s, 0 when cached); the scores and {args.resamples} resamples took "
+               f"{score_seconds:.0f}s, 0 when cached); the scores and {len(boot)} resamples took "
                f"{boot_seconds:.0f}s when computed\n")
     print(report)
     (args.output_dir / "finetune_analysis.md").write_text(report)
@@ -512,7 +518,8 @@ def analyze(args):
         "parameters": params,
         "along_training": along,
         "bootstrap": [{key(k): v for k, v in b.items()} for b in boot],
-        "resamples": args.resamples, "fraction": args.fraction, "seconds": seconds,
+        "resamples": len(boot), "resample_seeds": [1000 + r for r in scored["indices"]],
+        "fraction": args.fraction, "seconds": seconds,
         "seconds_scores_and_resamples": boot_seconds,
     }, indent=1, default=float))
     if args.plot:
@@ -575,7 +582,7 @@ def render(table, boot, baselines, truth, probe, scores, models_of, datasets, me
         out("| linear probe | " + " | ".join(cells) + " |")
     out(f"\n### Weighted tau (mean over {len(along['datasets'])} datasets) against test accuracy along "
         f"fine-tuning ({along['x_label']})")
-    out("| score | " + " | ".join(f"{x:g}" for x in along["x"]) + " |")
+    out("| score | " + " | ".join(f"{x:.2f}" if x < 1.5 else f"{x:g}" for x in along["x"]) + " |")
     out("|" + "---|" * (len(along["x"]) + 1))
     for label, values in along["weighted_tau"].items():
         out(f"| {label} | " + " | ".join(f"{v:+.3f}" for v in values) + " |")
