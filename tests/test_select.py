@@ -21,11 +21,18 @@ from pedrank.select import select  # noqa: E402
 MODELS_PY = '''
 import torch
 
+def seeded(module, seed):
+    # A generator of its own, not torch's global one: Dask's in-process workers build models in threads at once.
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+    return module
+
 def net(width, seed):
-    torch.manual_seed(seed)
-    return torch.nn.Sequential(
+    return seeded(torch.nn.Sequential(
         torch.nn.Conv2d(3, width, 3), torch.nn.ReLU(), torch.nn.Conv2d(width, width, 3),
-        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(width, 3))
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(width, 3)), seed)
 
 def small():
     return net(4, 0)
@@ -37,8 +44,7 @@ def wide():
     return net(6, 2)
 
 def vectors():
-    torch.manual_seed(3)
-    return torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+    return seeded(torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)), 3)
 '''
 
 
