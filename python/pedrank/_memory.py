@@ -365,3 +365,13 @@ def guard(
         ),
         advice=advice,
     )
+
+
+def memory_estimator(metric: str):
+    """The registry's ``memory`` callable of a score that :func:`estimate_bytes` models (logme, sfda, gbc)."""
+
+    def memory(n_samples, n_features, n_classes, *, dtype_size, implementation="core"):
+        return estimate_bytes(metric, n_samples, n_features, n_classes, dtype_size=dtype_size,
+                              implementation=implementation)
+
+    return memory

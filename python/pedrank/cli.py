@@ -558,36 +558,6 @@ def _run_plot_scores(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_callable(spec: str, option: str) -> Any:
-    """``module:name`` or ``path/to/file.py:name`` -> the object (imported from the current directory)."""
-    import importlib
-    import importlib.util
-
-    where, sep, attribute = spec.rpartition(":")
-    if not sep or not where or not attribute:
-        raise UsageError(f"{option}: found {spec!r}; expected MODULE:CALLABLE or path/to/file.py:CALLABLE")
-    if where.endswith(".py"):
-        path = Path(where)
-        if not path.is_file():
-            raise UsageError(f"{option}: found no file {where!r}; expected a Python file")
-        module_spec = importlib.util.spec_from_file_location(f"_pedrank_models_{path.stem}", path)
-        if module_spec is None or module_spec.loader is None:
-            raise UsageError(f"{option}: cannot load {where!r}; expected a Python file")
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-    else:
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        try:
-            module = importlib.import_module(where)
-        except ModuleNotFoundError as exc:
-            raise UsageError(f"{option}: cannot import module {where!r} ({exc}); expected an importable module") from exc
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise UsageError(f"{option}: module {where!r} has no attribute {attribute!r}") from None
-
-
 def _run_finetune(args: argparse.Namespace) -> int:
     from .finetune import DEFAULT_LEARNING_RATES, DEFAULT_WEIGHT_DECAYS, finetune, write_accuracies, write_curves
     from .io import FeatureFileError
@@ -607,6 +577,8 @@ def _run_finetune(args: argparse.Namespace) -> int:
                                           "'labels' (and optionally 'test_inputs', 'test_labels')")
     if ("test_inputs" in arrays) != ("test_labels" in arrays):
         raise FeatureFileError(data_path, "found only one of 'test_inputs' and 'test_labels'; expected both or neither")
+    from .select import load_callable
+
     models: dict[str, Any] = {}
     for item in args.model:
         name, sep, spec = item.partition("=")
@@ -614,7 +586,7 @@ def _run_finetune(args: argparse.Namespace) -> int:
             name, spec = item.rpartition(":")[2], item
         if not name or name in models:
             raise UsageError(f"--model: found {item!r}; expected NAME=MODULE:CALLABLE with a new NAME")
-        models[name] = _load_callable(spec, "--model")
+        models[name] = load_callable(spec, name="--model")
     heads: dict[str, str] = {}
     default_head = "replace"
     for item in args.head:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._kernels import select_kernels
-from ._memory import estimate_bytes, guard
+from ._memory import guard, memory_estimator
 from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_classification, check_int
 
@@ -64,18 +64,13 @@ def gbc(
     )
 
 
-def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="core"):
-    return estimate_bytes("gbc", n_samples, n_features, n_classes, dtype_size=dtype_size,
-                          implementation=implementation)
-
-
 register(ScoreEntry(
     name="gbc",
     function=gbc,
     reference="pedrank.reference.gbc:gbc",
     kernels={"gbc": (("X",), ("labels",), ("n_classes",), ("integer", "n_components", 3),
                      ("flag", "diagonal"), ("flag", "exact_logdet"))},
-    memory=_memory,
+    memory=memory_estimator("gbc"),
     forms={"exact": {"exact_logdet": True}},
     order=2,
 ))

@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._kernels import select_kernels
-from ._memory import estimate_bytes, guard
+from ._memory import guard, memory_estimator
 from ._registry import ScoreEntry, register
 from ._validation import (
     PedrankValueError,
@@ -178,17 +178,12 @@ class LogME(BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="core"):
-    return estimate_bytes("logme", n_samples, n_features, n_classes, dtype_size=dtype_size,
-                          implementation=implementation)
-
-
 register(ScoreEntry(
     name="logme",
     function=logme,
     reference="pedrank.reference.logme:logme",
     kernels={"logme": (("X",), ("labels",), ("n_classes",), ("targets",), ("flag", "exact_dimension"))},
-    memory=_memory,
+    memory=memory_estimator("logme"),
     forms={"exact": {"exact_dimension": True}},
     order=0,
 ))

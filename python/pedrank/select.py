@@ -349,18 +349,22 @@ class _Loaded:
     wants_images: bool = True
 
 
-def _load_callable(spec: str) -> Any:
+def load_callable(spec: str, *, name: str = "model") -> Any:
+    """``module:attribute`` or ``path/to/file.py:attribute`` -> the object (modules imported from the current
+    directory too). Errors name ``name`` (the argument or option the spec came from)."""
     import importlib
     import importlib.util
 
-    where, _, attribute = spec.rpartition(":")
+    where, sep, attribute = spec.rpartition(":")
+    if not sep or not where or not attribute:
+        raise PedrankValueError(f"{name}: found {spec!r}; expected MODULE:CALLABLE or path/to/file.py:CALLABLE")
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
-            raise PedrankValueError(f"model: found no file {where!r}; expected path/to/file.py:CALLABLE")
-        module_spec = importlib.util.spec_from_file_location(f"_pedrank_select_{_safe(path.stem)}", path)
+            raise PedrankValueError(f"{name}: found no file {where!r}; expected path/to/file.py:CALLABLE")
+        module_spec = importlib.util.spec_from_file_location(f"_pedrank_models_{_safe(path.stem)}", path)
         if module_spec is None or module_spec.loader is None:
-            raise PedrankValueError(f"model: cannot load {where!r}; expected a Python file")
+            raise PedrankValueError(f"{name}: cannot load {where!r}; expected a Python file")
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
     else:
@@ -369,11 +373,11 @@ def _load_callable(spec: str) -> Any:
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
-            raise PedrankValueError(f"model: cannot import module {where!r} ({exc}); expected MODULE:CALLABLE") from exc
+            raise PedrankValueError(f"{name}: cannot import module {where!r} ({exc}); expected MODULE:CALLABLE") from exc
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise PedrankValueError(f"model: module {where!r} has no attribute {attribute!r}") from None
+        raise PedrankValueError(f"{name}: module {where!r} has no attribute {attribute!r}") from None
 
 
 def _as_module(value: Any, spec: str) -> Any:
@@ -572,7 +576,7 @@ def load_model(spec: Any, *, pretrained: bool = True, image_size: int | None = N
                                 "nn.Module; give its architecture too: ARCH@CHECKPOINT (e.g. timm:resnet18@w.pth or "
                                 "mymodels:Net@w.pth)")
     if colon:
-        return _Loaded(_as_module(_load_callable(text), text), "torch", preprocessing=f"raw:size={image_size}")
+        return _Loaded(_as_module(load_callable(text), text), "torch", preprocessing=f"raw:size={image_size}")
     raise PedrankValueError(f"model: {text!r} is not a known form; expected timm:NAME, torchvision:NAME, "
                             "hf:NAME_OR_PATH, MODULE:CALLABLE, path/to/file.py:CALLABLE, a checkpoint file or "
                             "ARCH@CHECKPOINT")

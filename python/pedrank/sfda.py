@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ._kernels import select_kernels
-from ._memory import estimate_bytes, guard
+from ._memory import guard, memory_estimator
 from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_classification, check_features, check_fraction, to_numpy
 
@@ -162,17 +162,12 @@ class SFDA(ClassifierMixin, TransformerMixin, BaseEstimator):
         return eigenvectors[:, order]
 
 
-def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="core"):
-    return estimate_bytes("sfda", n_samples, n_features, n_classes, dtype_size=dtype_size,
-                          implementation=implementation)
-
-
 _SFDA_ARGUMENTS = (("X",), ("labels",), ("n_classes",), ("real", "shrinkage", float("nan")))
 register(ScoreEntry(
     name="sfda",
     function=sfda,
     reference="pedrank.reference.sfda:sfda",
     kernels={"sfda_fit": _SFDA_ARGUMENTS, "sfda_score": _SFDA_ARGUMENTS},
-    memory=_memory,
+    memory=memory_estimator("sfda"),
     order=1,
 ))
