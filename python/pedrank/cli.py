@@ -322,16 +322,32 @@ def _write_text(destination: str, text: str) -> None:
         Path(destination).write_text(text if text.endswith("\n") else text + "\n")
 
 
-def _run_rank(args: argparse.Namespace) -> int:
-    from .io import find_features, load_reference
-    from .rank import rank
-
-    _check_metric(args.metric, dict(args.option))
+def _ped_choice(args: argparse.Namespace) -> Any:
+    """The ``ped=`` argument that rank/select get from --ped, its options and --ped-config (checked together)."""
     ped = _ped_options(args)
     if args.ped_config and (args.ped or ped):
         raise UsageError("--ped-config gives PED's setting: drop --ped/--radius/--elastic/... or the config")
     if ped and not args.ped:
         raise UsageError("--radius/--elastic/--time-step/--exit-ratio/--max-steps set PED's options: add --ped")
+    return args.ped_config if args.ped_config else ped if args.ped else False
+
+
+def _write_table(args: argparse.Namespace, table: Any) -> None:
+    """--json / --csv (a path or '-' for stdout), and the text table unless one of them went to stdout."""
+    if args.json:
+        _write_text(args.json, table.to_json())
+    if args.csv:
+        _write_text(args.csv, table.to_csv())
+    if "-" not in (args.json, args.csv):
+        print(table.to_string())
+
+
+def _run_rank(args: argparse.Namespace) -> int:
+    from .io import find_features, load_reference
+    from .rank import rank
+
+    _check_metric(args.metric, dict(args.option))
+    ped = _ped_choice(args)
     if args.reference and not (args.ped or args.ped_config):
         raise UsageError("--reference gives PED's statistics: add --ped")
     pool = find_features(args.paths, dataset=args.dataset, labels=args.labels)
@@ -345,20 +361,14 @@ def _run_rank(args: argparse.Namespace) -> int:
     table = rank(
         pool,
         metric=args.metric,
-        ped=args.ped_config if args.ped_config else ped if args.ped else False,
+        ped=ped,
         backend=args.backend,
         references=references,
         dataset=dataset,
         progress=_progress_flag(args),
         **dict(args.option),
     )
-    to_stdout = "-" in (args.json, args.csv)
-    if args.json:
-        _write_text(args.json, table.to_json())
-    if args.csv:
-        _write_text(args.csv, table.to_csv())
-    if not to_stdout:
-        print(table.to_string())
+    _write_table(args, table)
     return EXIT_OK
 
 
@@ -366,11 +376,7 @@ def _run_select(args: argparse.Namespace) -> int:
     from .select import select
 
     _check_metric(args.metric, dict(args.option))
-    ped = _ped_options(args)
-    if args.ped_config and (args.ped or ped):
-        raise UsageError("--ped-config gives PED's setting: drop --ped/--radius/--elastic/... or the config")
-    if ped and not args.ped:
-        raise UsageError("--radius/--elastic/--time-step/--exit-ratio/--max-steps set PED's options: add --ped")
+    ped = _ped_choice(args)
     if args.scheduler and args.workers:
         raise UsageError("--scheduler and --workers: give one of them")
     models: dict[str, str] = {}
@@ -397,7 +403,7 @@ def _run_select(args: argparse.Namespace) -> int:
     try:
         table = select(
             models, args.data, metric=args.metric,
-            ped=args.ped_config if args.ped_config else ped if args.ped else False,
+            ped=ped,
             layers=layers, cache_dir=args.cache, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
             pooling=args.pooling, image_size=args.image_size, pretrained=not args.no_pretrained,
             max_samples=args.max_samples, dataset=args.dataset, text_column=args.text_column,
@@ -407,13 +413,7 @@ def _run_select(args: argparse.Namespace) -> int:
     finally:
         if executor is not None:
             executor.shutdown()
-    to_stdout = "-" in (args.json, args.csv)
-    if args.json:
-        _write_text(args.json, table.to_json())
-    if args.csv:
-        _write_text(args.csv, table.to_csv())
-    if not to_stdout:
-        print(table.to_string())
+    _write_table(args, table)
     return EXIT_OK if len(table.errors) < len(table) else EXIT_FAILURE
 
 
