@@ -117,14 +117,18 @@ class RankTable(list):
             Path(path).write_text(text + "\n")
         return text
 
-    def to_csv(self, path: PathLike | None = None) -> str:
-        """The records as CSV with a header row (best first); also written to ``path`` when given."""
-        records = self.to_records()
+    def _csv_columns(self) -> list[str]:
         columns = ["rank", "model", "score", "seconds", "ped_steps", "metric"]
         if self.dataset is not None:
             columns.append("dataset")
         if self.errors:
             columns.append("error")
+        return columns
+
+    def to_csv(self, path: PathLike | None = None) -> str:
+        """The records as CSV with a header row (best first); also written to ``path`` when given."""
+        records = self.to_records()
+        columns = self._csv_columns()
         buffer = _stringio.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()

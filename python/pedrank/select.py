@@ -81,22 +81,12 @@ class SelectTable(RankTable):
         """``{model: reason}`` of the models without a score."""
         return {r.model: r.error for r in self if getattr(r, "error", None)}
 
-    def to_csv(self, path: PathLike | None = None) -> str:
-        import io as _stringio
-
+    def _csv_columns(self) -> list[str]:
         columns = ["rank", "model", "score", "seconds", "ped_steps", "metric", "extract_seconds", "cached",
                    "n_features", "error"]
         if self.dataset is not None:
             columns.append("dataset")
-        buffer = _stringio.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in self.to_records():
-            writer.writerow({key: ("" if row.get(key) is None else row[key]) for key in columns})
-        text = buffer.getvalue()
-        if path is not None:
-            Path(path).write_text(text)
-        return text
+        return columns
 
     def to_string(self) -> str:
         lines = self._table_lines()
