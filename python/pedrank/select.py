@@ -363,7 +363,8 @@ def load_callable(spec: str, *, name: str = "model") -> Any:
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
-            raise PedrankValueError(f"{name}: cannot import module {where!r} ({exc}); expected MODULE:CALLABLE") from exc
+            raise PedrankValueError(f"{name}: cannot import module {where!r} ({exc}); "
+                                    "expected MODULE:CALLABLE") from exc
     try:
         return getattr(module, attribute)
     except AttributeError:
@@ -389,7 +390,8 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # a truncated or foreign file: say which and why
-        raise PedrankValueError(f"model: cannot read the checkpoint {str(path)!r} ({type(exc).__name__}: {exc})") from exc
+        raise PedrankValueError(f"model: cannot read the checkpoint {str(path)!r} "
+                                f"({type(exc).__name__}: {exc})") from exc
 
 
 def _state_dict_of(checkpoint: Any, path: Path) -> dict[str, Any]:
@@ -441,21 +443,27 @@ def _torchvision_model(name: str, pretrained: bool, image_size: int | None) -> _
         builder = torchvision.models.get_model_builder(name)
     except ValueError as exc:
         raise PedrankValueError(f"model 'torchvision:{name}': torchvision has no model {name!r}") from exc
-    weights = torchvision.models.get_model_weights(name).DEFAULT if pretrained else None
+    try:
+        # The DEFAULT weights' entry (metadata only: nothing is downloaded until the builder gets it) holds the
+        # model's own transforms, used with pretrained=False too (a checkpoint fine-tuned from those weights).
+        default = torchvision.models.get_model_weights(name).DEFAULT
+    except (ValueError, AttributeError):  # an architecture without published weights
+        default = None
+    weights = default if pretrained else None
     try:
         model = builder(weights=weights)
     except Exception as exc:
         raise PedrankValueError(f"model 'torchvision:{name}': cannot load its weights ({type(exc).__name__}: {exc}); "
                                 "offline, give a local checkpoint: torchvision:NAME@weights.pth") from exc
-    if weights is not None:
-        transform = weights.transforms()
+    if default is not None:
+        transform = default.transforms()
     else:
         from torchvision import transforms as T
 
         size = image_size or 224
         transform = T.Compose([T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor(),
                                T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
-    if image_size and weights is not None:
+    if image_size and default is not None:
         from torchvision import transforms as T
 
         transform = T.Compose([T.Resize(image_size), T.CenterCrop(image_size), T.ToTensor(),
@@ -612,12 +620,19 @@ def _pool(value: Any, pooling: str, mask: Any = None) -> Any:
 
 
 def _all_layers(module: Any) -> list[str]:
-    """The layers that ``layers="all"`` ranks: the children of the model's longest block sequence (a
-    ``Sequential``/``ModuleList``, or the model itself), those with parameters, the last ``nn.Linear`` head
-    excepted."""
+    """The layers that ``layers="all"`` ranks: a timm model's stages (its ``feature_info``); otherwise the
+    children of the model's longest block sequence (a ``Sequential``/``ModuleList``, or the model itself), those
+    with parameters, the last ``nn.Linear`` head excepted."""
     torch = _torch()
     from .extract import _last_linear
 
+    # A timm model names its stages itself (what its features_only mode returns): use those.
+    info = getattr(module, "feature_info", None)
+    if isinstance(info, list) and info and all(isinstance(entry, Mapping) for entry in info):
+        modules = dict(module.named_modules())
+        stages = [entry.get("module") for entry in info]
+        if all(isinstance(stage, str) and stage in modules for stage in stages):
+            return list(dict.fromkeys(stages))
     containers = [("", module)] + [(name, m) for name, m in module.named_modules()
                                    if name and isinstance(m, (torch.nn.Sequential, torch.nn.ModuleList))]
     best_name, best = max(containers, key=lambda item: len(list(item[1].children())))
@@ -672,6 +687,7 @@ def _make_wrapper(loaded: _Loaded, layers: list[Any], pooling: str, device: Any,
         def _forward_torch(self, inputs: Any) -> Any:
             captured: dict[int, Any] = {}
             handles = []
+            channels_last = getattr(self.model, "output_fmt", None) == "NHWC"
             for index, layer in enumerate(layers):
                 if layer is None:
                     target = _last_linear(self.model)
@@ -685,6 +701,8 @@ def _make_wrapper(loaded: _Loaded, layers: list[Any], pooling: str, device: Any,
                     value = args[0] if side == "input" else output
                     if isinstance(value, (tuple, list)):
                         value = value[0]
+                    if side == "output" and channels_last and value.ndim == 4:
+                        value = value.permute(0, 3, 1, 2)  # timm's NHWC stages (Swin, MambaOut) -> NCHW
                     captured[index] = value
 
                 handles.append(target.register_forward_hook(hook))
@@ -889,7 +907,8 @@ def _extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[
     pooling, dtype_name = options["pooling"], options["dtype"]
     base_key = {"model": _describe(spec) if not isinstance(spec, (str, os.PathLike)) else str(spec),
                 "dataset": data.name, "data": data.fingerprint, "pooling": pooling, "dtype": dtype_name,
-                "pretrained": options["pretrained"], "image_size": options["image_size"]}
+                "pretrained": options["pretrained"] if _hub_weights(spec) else None,
+                "image_size": options["image_size"]}
     base_key["files"] = _spec_files(spec)
     explicit = layers is not None
     wanted: list[Any] = [None] if layers is None else list(layers) if not isinstance(layers, str) or layers != "all" \
@@ -965,6 +984,18 @@ def _extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[
                 results[layer] = {"name": row, "features": part, "labels": labels, "cached": False,
                                   "extract_seconds": seconds / len(still)}
     return [results[layer] for layer in wanted]
+
+
+def _hub_weights(spec: Any) -> bool:
+    """Whether ``pretrained`` matters for ``spec`` (part of its cache key): a timm:/torchvision: name, not
+    ARCH@CHECKPOINT (built without hub weights whatever ``pretrained`` says) nor a local module."""
+    if not isinstance(spec, (str, os.PathLike)):
+        return False
+    text = str(spec)
+    architecture, at, weights = text.rpartition("@")
+    if at and architecture and (weights.endswith(CHECKPOINT_SUFFIXES) or Path(weights).is_file()):
+        return False
+    return text.startswith(("timm:", "torchvision:"))
 
 
 def _spec_files(spec: Any) -> dict[str, str]:
