@@ -181,6 +181,15 @@ def test_layers_all_ranks_a_timm_model_s_stages(timm, images, tmp_path, capsys):
     assert widths == {f"timm-test_mambaout@stages.{i}": c for i, c in enumerate((16, 32, 48, 64))}
 
 
+def test_image_size_overrides_the_size_and_keeps_the_rest_of_the_preprocessing(timm, torchvision):
+    from pedrank.select import load_model
+
+    timm_side = load_model("timm:test_convnext", pretrained=False, image_size=96).preprocessing
+    assert "('input_size', (3, 96, 96))" in timm_side and "('interpolation', 'bicubic')" in timm_side
+    tv_side = load_model("torchvision:efficientnet_b0", pretrained=False, image_size=64).preprocessing
+    assert "Resize(size=64, interpolation=bicubic" in tv_side and "CenterCrop(size=(64, 64))" in tv_side
+
+
 @pytest.mark.parametrize("arch", ["timm:test_convnext", "torchvision:mobilenet_v3_small"])
 def test_a_checkpoint_file_gives_the_features_of_its_weights(arch, timm, torchvision, images, tmp_path):
     prefix, _, name = arch.partition(":")

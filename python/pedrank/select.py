@@ -466,8 +466,9 @@ def _torchvision_model(name: str, pretrained: bool, image_size: int | None) -> _
     if image_size and default is not None:
         from torchvision import transforms as T
 
-        transform = T.Compose([T.Resize(image_size), T.CenterCrop(image_size), T.ToTensor(),
-                               T.Normalize(list(transform.mean), list(transform.std))])
+        interpolation = getattr(transform, "interpolation", T.InterpolationMode.BILINEAR)  # the weights' own
+        transform = T.Compose([T.Resize(image_size, interpolation=interpolation), T.CenterCrop(image_size),
+                               T.ToTensor(), T.Normalize(list(transform.mean), list(transform.std))])
     return _Loaded(model, "torch", transform=transform, preprocessing=f"torchvision:{_describe(transform)}")
 
 
