@@ -92,7 +92,7 @@ def test_json_output_with_ped_options_and_dataset_choice(tmp_path):
 
 def test_csv_to_stdout_and_metric_options(tmp_path):
     pool = _write_pool(tmp_path / "feats", "npz")["cifar10"]
-    done = run_cli("rank", tmp_path / "feats", "--option", "shrinkage=0.25", "--csv", "-")
+    done = run_cli("rank", tmp_path / "feats", "--metric", "sfda", "--option", "shrinkage=0.25", "--csv", "-")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0].startswith("rank,model,score")
@@ -104,7 +104,7 @@ def test_csv_to_stdout_and_metric_options(tmp_path):
 def test_evaluate_matches_scipy_on_the_rank_output(tmp_path):
     pool = _write_pool(tmp_path / "feats", "authors")["cifar10"]
     scores_path = tmp_path / "scores.json"
-    assert run_cli("rank", tmp_path / "feats", "--json", scores_path).returncode == 0
+    assert run_cli("rank", tmp_path / "feats", "--metric", "sfda", "--json", scores_path).returncode == 0
     truth = tmp_path / "truth.csv"
     accuracies = {"byol": 91.0, "moco-v1": 80.5, "swav": 88.0, "insdis": 83.0, "unscored": 99.0}
     truth.write_text("model,cifar10,dtd\n" + "".join(f"{m},{a},1\n" for m, a in accuracies.items()))

@@ -69,6 +69,9 @@ def _add_ped_arguments(parser: argparse.ArgumentParser, *, flag: bool) -> None:
     group = parser.add_argument_group("PED")
     if flag:
         group.add_argument("--ped", action="store_true", help="move the features with PED before scoring")
+        group.add_argument("--no-ped", action="store_true",
+                           help="score the features as they are (without --metric, the recommended default may "
+                                "turn PED on)")
     group.add_argument("--radius", type=float, help="radius coefficient (default 0.6)")
     group.add_argument("--elastic", type=float, help="elastic coefficient k (default 1.0)")
     group.add_argument("--time-step", type=float, help="time step t (default 0.1)")
@@ -97,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directories or files: {model}_{dataset}_feature.npy (+ _label.npy), .npz, .pt")
     p.add_argument("--dataset", help="in the authors' layout, the dataset to rank on")
     p.add_argument("--labels", metavar="NPY", help="labels shared by plain .npy feature files")
-    p.add_argument("--metric", default="sfda", help="a name of pedrank.METRICS (logme, sfda, gbc, ...), or a named form such as logme:exact "
-                   "(the quirk-free form; pedrank.scoring.METRIC_NAMES lists them) (default sfda)")
+    p.add_argument("--metric", help="a name of pedrank.METRICS (logme, sfda, gbc, ...), or a named form such as "
+                   "logme:exact (the quirk-free form; pedrank.scoring.METRIC_NAMES lists them) (default: the "
+                   "recommended score and its PED setting, README 'Which score should I use?')")
     p.add_argument("--option", action="append", type=_metric_option, default=[], metavar="KEY=VALUE",
                    help="an option of the metric, e.g. shrinkage=0.1 (repeatable)")
     p.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"))
@@ -106,7 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PED's reference statistics for a model (features .npy, or .npz with mean/std)")
     _add_ped_arguments(p, flag=True)
     p.add_argument("--ped-config", metavar="FILE",
-                   help="PED's setting for this metric from the JSON that `pedrank tune --output` wrote (false there: no PED)")
+                   help="PED's setting for this metric from the JSON that `pedrank tune --output` wrote "
+                        "(false there: no PED)")
+    p.add_argument("--baseline", action="append", type=_baseline_source, default=[], metavar="NAME=CSV",
+                   help="a trivial ranker shown beside the score, e.g. params=sizes.csv or "
+                        "source_accuracy=imagenet.csv (a CSV of models and one value each, higher = predicted "
+                        "better; repeatable); written as baseline_NAME columns that `pedrank evaluate` judges "
+                        "beside the score")
     p.add_argument("--json", metavar="OUT", help="write the records as JSON ('-' for stdout instead of the table)")
     p.add_argument("--csv", metavar="OUT", help="write the records as CSV ('-' for stdout instead of the table)")
     p.set_defaults(handler=_run_rank)
@@ -147,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", metavar="DATA", help="an image folder (a sub-folder per class), an .npz (images or "
                                                 "inputs/features, and labels), a CSV of texts and labels")
     p.add_argument("models", nargs="+", metavar="MODEL", help="a model, or NAME=MODEL to name its row")
-    p.add_argument("--metric", default="sfda", help="as for `pedrank rank` (e.g. logme, sfda, logme:exact)")
+    p.add_argument("--metric", help="as for `pedrank rank` (e.g. logme, sfda, logme:exact; default: the recommended "
+                   "score and its PED setting)")
     p.add_argument("--option", action="append", type=_metric_option, default=[], metavar="KEY=VALUE",
                    help="an option of the metric (repeatable)")
     p.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"))
@@ -280,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Rank a dozen feature extractors on scikit-learn's digits, against a "
                                         "logistic-regression probe's accuracy, with and without PED.")
     p.add_argument("--output-dir", default="pedrank-demo", metavar="DIR", help="where the plots go")
-    p.add_argument("--metric", default="sfda", help="the metric whose tables are printed (default sfda)")
+    p.add_argument("--metric", help="the metric whose tables are printed (default: the recommended score)")
     p.add_argument("--no-plots", action="store_true")
     _add_ped_arguments(p, flag=False)
     p.set_defaults(handler=_run_demo)
@@ -329,7 +340,32 @@ def _ped_choice(args: argparse.Namespace) -> Any:
         raise UsageError("--ped-config gives PED's setting: drop --ped/--radius/--elastic/... or the config")
     if ped and not args.ped:
         raise UsageError("--radius/--elastic/--time-step/--exit-ratio/--max-steps set PED's options: add --ped")
+    if args.no_ped and (args.ped or args.ped_config):
+        raise UsageError("--no-ped with --ped/--ped-config: give one of them")
     return args.ped_config if args.ped_config else ped if args.ped else False
+
+
+def _metric_choice(args: argparse.Namespace) -> tuple[str, Any, str | None]:
+    """(metric, ped, note): --metric and PED as given; without --metric, the recommended score with its PED setting
+    (unless --ped, --no-ped or --ped-config says otherwise) and a note saying so."""
+    ped = _ped_choice(args)
+    if args.metric is not None:
+        return args.metric, ped, None
+    from ._recommendation import RECOMMENDED
+
+    if not (args.ped or args.no_ped or args.ped_config):
+        ped = RECOMMENDED.ped
+    note = (f"default metric: {RECOMMENDED.describe()}, pedrank's recommendation from the zoo's evidence (README, "
+            f"'Which score should I use?'); --metric NAME chooses another")
+    if bool(ped) != RECOMMENDED.ped:
+        note += f"; PED {'on' if ped else 'off'} as asked"
+    return RECOMMENDED.metric, ped, note
+
+
+def _print_note(args: argparse.Namespace, note: str | None) -> None:
+    """The default-metric note: with the text table on stdout, above it; else on stderr (stdout is data)."""
+    if note:
+        print(note, file=sys.stderr if "-" in (args.json, args.csv) else sys.stdout)
 
 
 def _write_table(args: argparse.Namespace, table: Any) -> None:
@@ -346,9 +382,9 @@ def _run_rank(args: argparse.Namespace) -> int:
     from .io import find_features, load_reference
     from .rank import rank
 
-    _check_metric(args.metric, dict(args.option))
-    ped = _ped_choice(args)
-    if args.reference and not (args.ped or args.ped_config):
+    metric, ped, note = _metric_choice(args)
+    _check_metric(metric, dict(args.option))
+    if args.reference and not ped:
         raise UsageError("--reference gives PED's statistics: add --ped")
     pool = find_features(args.paths, dataset=args.dataset, labels=args.labels)
     references = {}
@@ -358,16 +394,28 @@ def _run_rank(args: argparse.Namespace) -> int:
         references[model] = load_reference(path)
     datasets = {source.dataset for source in pool.values()}
     dataset = args.dataset or (datasets.pop() if len(datasets) == 1 else None)
+    baselines = {}
+    if args.baseline:
+        from .evaluate import read_baseline
+
+        for name, path in args.baseline:
+            values = read_baseline(path, name)
+            missing = [m for m in pool if m not in values]
+            if missing:
+                raise UsageError(f"--baseline {name}={path}: no value for the models {missing} of the pool")
+            baselines[name] = values
     table = rank(
         pool,
-        metric=args.metric,
+        metric=metric,
         ped=ped,
         backend=args.backend,
         references=references,
         dataset=dataset,
         progress=_progress_flag(args),
+        baselines=baselines or None,
         **dict(args.option),
     )
+    _print_note(args, note)
     _write_table(args, table)
     return EXIT_OK
 
@@ -375,8 +423,8 @@ def _run_rank(args: argparse.Namespace) -> int:
 def _run_select(args: argparse.Namespace) -> int:
     from .select import select
 
-    _check_metric(args.metric, dict(args.option))
-    ped = _ped_choice(args)
+    metric, ped, note = _metric_choice(args)
+    _check_metric(metric, dict(args.option))
     if args.scheduler and args.workers:
         raise UsageError("--scheduler and --workers: give one of them")
     models: dict[str, str] = {}
@@ -402,7 +450,7 @@ def _run_select(args: argparse.Namespace) -> int:
         executor = ProcessPoolExecutor(args.workers)
     try:
         table = select(
-            models, args.data, metric=args.metric,
+            models, args.data, metric=metric,
             ped=ped,
             layers=layers, cache_dir=args.cache, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
             pooling=args.pooling, image_size=args.image_size, pretrained=not args.no_pretrained,
@@ -413,6 +461,7 @@ def _run_select(args: argparse.Namespace) -> int:
     finally:
         if executor is not None:
             executor.shutdown()
+    _print_note(args, note)
     _write_table(args, table)
     return EXIT_OK if len(table.errors) < len(table) else EXIT_FAILURE
 
@@ -481,7 +530,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"--random {args.random}: expected a number of rankings >= 0")
     scores, info = read_scores(args.scores)
     truth, dataset = _read_truth(args, info)
-    baselines = dict(truth.baselines)
+    # the scores file's baseline columns (rank --baseline), then the truth file's, then --baseline: later wins
+    baselines = {**info.get("baselines", {}), **truth.baselines}
     for name, path in args.baseline:
         baselines[name] = read_baseline(path, name)
     try:
@@ -559,9 +609,10 @@ def _run_plot_scores(args: argparse.Namespace) -> int:
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from .finetune import DEFAULT_LEARNING_RATES, DEFAULT_WEIGHT_DECAYS, finetune, write_accuracies, write_curves
     from .io import FeatureFileError
-    import numpy as np
 
     data_path = Path(args.data)
     if not data_path.is_file():
@@ -641,7 +692,8 @@ def _run_plot_finetune(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    _check_metric(args.metric)
+    if args.metric is not None:
+        _check_metric(args.metric)
     run_demo(
         None if args.no_plots else args.output_dir,
         metric=args.metric,

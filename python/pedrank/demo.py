@@ -210,7 +210,7 @@ def _accuracy_table(accuracies: dict[str, float], dims: dict[str, int]) -> str:
 def run_demo(
     output_dir: PathLike | None = "pedrank-demo",
     *,
-    metric: str = "sfda",
+    metric: str | None = None,
     metrics: Iterable[str] = ("logme", "sfda", "gbc"),
     ped: Any = True,
     plots: bool = True,
@@ -224,10 +224,13 @@ def run_demo(
     ----------
     output_dir : path or None, default "pedrank-demo"
         Where the PNGs go (created). None or ``plots=False``: no plots.
-    metric : str, default "sfda"
-        The metric whose full ranked tables (without and with PED) are printed.
+    metric : str, optional
+        The metric whose full ranked tables (without and with PED) are printed; a name of
+        :data:`pedrank.METRICS` or a named form (``logme:exact``). Default: the recommended score
+        (``pedrank rank``'s default, :data:`pedrank._recommendation.RECOMMENDED`).
     metrics : iterable of str
-        Metrics in the summary of weighted taus (``metric`` is always included).
+        Metrics in the summary of weighted taus (``metric`` and the recommended score are always included; the
+        summary marks the recommended default).
     ped : True or dict
         PED options.
     plots : bool, default True
@@ -243,10 +246,22 @@ def run_demo(
 
     out = sys.stdout if out is None else out
     start = time.perf_counter()
+    from ._recommendation import RECOMMENDED
+    from ._registry import resolve_metric
+
+    metric = RECOMMENDED.metric if metric is None else metric
     metric_list = [metric] + [m for m in metrics if m != metric]
-    unknown = [m for m in metric_list if m not in pedrank.METRICS]
+    if RECOMMENDED.metric not in metric_list:
+        metric_list.append(RECOMMENDED.metric)
+    unknown = []
+    for name in metric_list:
+        try:
+            resolve_metric(name)
+        except PedrankValueError:
+            unknown.append(name)
     if unknown:
-        raise PedrankValueError(f"metric: unknown {unknown}; expected some of {list(pedrank.METRICS)}")
+        raise PedrankValueError(f"metric: unknown {unknown}; expected some of {list(pedrank.METRICS)} or a named "
+                                "form such as logme:exact")
     ped_options = {} if ped is True else dict(ped)
 
     train, y_train, test, y_test = digits_model_pool(models=models)
@@ -280,7 +295,14 @@ def run_demo(
     print(f"{'metric'.ljust(width)}  without PED  with PED", file=out)
     for name in metric_list:
         plain, moved = result.weighted_tau[(name, False)], result.weighted_tau[(name, True)]
-        print(f"{name.ljust(width)}  {plain:>11.3f}  {moved:>8.3f}", file=out)
+        mark = ""
+        if name == RECOMMENDED.metric:
+            mark = f"  <- recommended default ({'with' if RECOMMENDED.ped else 'without'} PED)"
+        print(f"{name.ljust(width)}  {plain:>11.3f}  {moved:>8.3f}{mark}", file=out)
+    print(f"The recommended default, {RECOMMENDED.describe()} (what `pedrank rank` runs without --metric), rests on "
+          "the zoo's fine-tuned and probe evidence (README, 'Which score should I use?'); on this small probe "
+          "task it scores "
+          f"{result.weighted_tau[(RECOMMENDED.metric, RECOMMENDED.ped)]:.3f}.", file=out)
 
     if plots and output_dir is not None:
         from .plot import plot_ped, plot_scores

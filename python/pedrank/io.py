@@ -420,7 +420,8 @@ def read_scores(path: PathLike) -> tuple[dict[str, float], dict[str, Any]]:
     scores : dict
         ``{model: score}`` in file order.
     info : dict
-        ``metric`` and ``dataset`` when every record agrees on them.
+        ``metric`` and ``dataset`` when every record agrees on them; ``baselines`` ``{name: {model: value}}`` when
+        the records have ``baseline_<name>`` columns (``pedrank rank --baseline``).
     """
     path = Path(path)
     if not path.is_file():
@@ -454,4 +455,21 @@ def read_scores(path: PathLike) -> tuple[dict[str, float], dict[str, Any]]:
         values = {record.get(key) for record in records if isinstance(record, Mapping)}
         if len(values) == 1 and None not in values and values != {""}:
             info[key] = values.pop()
+    # `pedrank rank --baseline NAME=CSV` writes baseline_NAME columns: trivial rankers to judge beside the score.
+    baselines: dict[str, dict[str, float]] = {}
+    names = [key for key in (records[0] if records and isinstance(records[0], Mapping) else {})
+             if str(key).startswith("baseline_") and len(str(key)) > len("baseline_")]
+    for key in names:
+        column: dict[str, float] = {}
+        for index, record in enumerate(records):
+            value = record.get(key)
+            if value is None or value == "":
+                continue
+            try:
+                column[str(record["model"])] = _parse_float(str(value))
+            except ValueError as exc:
+                raise FeatureFileError(path, f"record {index}: {key} is not a number ({value!r})") from exc
+        baselines[str(key)[len("baseline_"):]] = column
+    if baselines:
+        info["baselines"] = baselines
     return scores, info

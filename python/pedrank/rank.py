@@ -19,6 +19,7 @@ from typing import Any, Union
 
 from ._progress import progress as _progress
 from ._validation import PedrankValueError, with_context
+from .evaluate import _RESERVED_NAMES, BASELINE_PREFIX
 from .scoring import ped_options as parse_ped_options
 
 __all__ = ["RankRecord", "RankTable", "rank"]
@@ -70,13 +71,19 @@ class RankTable(list):
         Whether the features were moved by PED before scoring.
     dataset : str or None
         The target dataset's name, when known (for the records written to JSON/CSV).
+    baselines : dict of str to dict of str to float
+        Trivial rankers shown beside the score (``rank(..., baselines=)``): name to ``{model: value}``, higher =
+        predicted better, e.g. ``params`` (parameter count) or ``source_accuracy`` (ImageNet top-1). Written as
+        ``baseline_<name>`` columns, which ``pedrank evaluate`` judges beside the score.
     """
 
-    def __init__(self, records=(), *, metric: str = "", ped: bool = False, dataset: str | None = None):
+    def __init__(self, records=(), *, metric: str = "", ped: bool = False, dataset: str | None = None,
+                 baselines: Mapping[str, Mapping[str, float]] | None = None):
         super().__init__(records)
         self.metric = metric
         self.ped = ped
         self.dataset = dataset
+        self.baselines: dict[str, dict[str, float]] = {k: dict(v) for k, v in (baselines or {}).items()}
 
     @property
     def models(self) -> list[str]:
@@ -107,6 +114,8 @@ class RankTable(list):
             row["metric"] = self.metric + ("+ped" if self.ped else "")
             if self.dataset is not None:
                 row["dataset"] = self.dataset
+            for name, values in self.baselines.items():
+                row[BASELINE_PREFIX + name] = values.get(record.model)
             records.append(row)
         return records
 
@@ -121,6 +130,7 @@ class RankTable(list):
         columns = ["rank", "model", "score", "seconds", "ped_steps", "metric"]
         if self.dataset is not None:
             columns.append("dataset")
+        columns += [BASELINE_PREFIX + name for name in self.baselines]
         if self.errors:
             columns.append("error")
         return columns
@@ -144,7 +154,7 @@ class RankTable(list):
         return "\n".join(self._table_lines() + [f"error: {name}: {reason}" for name, reason in self.errors.items()])
 
     def _table_lines(self) -> list[str]:
-        header = ["rank", "model", "score", "seconds", "ped_steps"]
+        header = ["rank", "model", "score", "seconds", "ped_steps", *self.baselines]
         rows = [
             [
                 str(position),
@@ -152,6 +162,8 @@ class RankTable(list):
                 _format_score(record.score),
                 f"{record.seconds:.3f}",
                 "-" if record.ped_steps is None else str(record.ped_steps),
+                *(_format_score(values[record.model]) if record.model in values else "-"
+                  for values in self.baselines.values()),
             ]
             for position, record in enumerate(self, start=1)
         ]
@@ -279,6 +291,7 @@ def rank(
     progress: bool | None = None,
     executor: Any = None,
     errors: str = "raise",
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
     **metric_options: Any,
 ) -> RankTable:
     """Score every model of a pool on the same target data and rank them, best first.
@@ -321,6 +334,11 @@ def rank(
         with or without an executor; with one, the tasks not yet started are cancelled). "row": that model
         gets a NaN score and its ``error`` (see :attr:`RankTable.errors`), ranked last; the others are
         scored.
+    baselines : mapping of str to mapping of str to float, optional
+        Trivial rankers to show beside the score, e.g. ``{"params": {model: parameter count}, "source_accuracy":
+        {model: ImageNet top-1}}`` (higher = predicted better): a value for every model of the pool, finite.
+        They are not used to rank; the table carries them (:attr:`RankTable.baselines`, ``baseline_<name>``
+        columns) so that :func:`pedrank.evaluate` / ``pedrank evaluate`` judge them beside the score.
     **metric_options
         Passed to the metric (e.g. ``shrinkage=`` for SFDA).
 
@@ -346,6 +364,7 @@ def rank(
     if errors not in ERRORS:
         raise PedrankValueError(f"errors: found {errors!r}; expected 'raise' or 'row'")
     dask = False if executor is None else _check_executor(executor)
+    checked_baselines = check_baselines(baselines, list(pool))
     from ._registry import resolve_metric
 
     entry, form_options = resolve_metric(metric, metric_options)
@@ -355,8 +374,10 @@ def rank(
         ped = read_ped_config(ped, metric)
     if entry.pool is not None:
         # The authors' number depends on the whole pool (each term scaled over the models): their pool step.
-        return entry.pool(pool, labels, ped=ped, backend=backend, references=references, dataset=dataset,
-                          **form_options)
+        table = entry.pool(pool, labels, ped=ped, backend=backend, references=references, dataset=dataset,
+                           **form_options)
+        table.baselines = checked_baselines
+        return table
     ped_options = parse_ped_options(ped)
     references = dict(references or {})
 
@@ -386,4 +407,40 @@ def rank(
         return (math.isnan(value), 0.0 if math.isnan(value) else -value, i)
 
     order = sorted(range(len(records)), key=best_first)
-    return RankTable([records[i] for i in order], metric=metric, ped=ped_options is not None, dataset=dataset)
+    return RankTable([records[i] for i in order], metric=metric, ped=ped_options is not None, dataset=dataset,
+                     baselines=checked_baselines)
+
+
+def check_baselines(baselines: Mapping[str, Mapping[str, float]] | None,
+                    models: list[str]) -> dict[str, dict[str, float]]:
+    """``baselines`` as ``{name: {model: float}}``, each with a finite value for every model of ``models``."""
+    if baselines is None:
+        return {}
+    if not isinstance(baselines, Mapping):
+        raise PedrankValueError(f"baselines: found {type(baselines).__name__}; expected a mapping of names to "
+                                "{model: value} mappings")
+    checked = {}
+    for name, values in baselines.items():
+        if not isinstance(name, str) or not name or "," in name or name.startswith(BASELINE_PREFIX) \
+                or name in _RESERVED_NAMES:
+            raise PedrankValueError(f"baselines: name {name!r}: expected a non-empty string without commas and "
+                                    f"without the {BASELINE_PREFIX!r} prefix, not {' or '.join(_RESERVED_NAMES)} "
+                                    "(e.g. 'params', 'source_accuracy')")
+        if not isinstance(values, Mapping):
+            raise PedrankValueError(f"baselines[{name!r}]: found {type(values).__name__}; expected {{model: value}}")
+        missing = [m for m in models if m not in values]
+        if missing:
+            raise PedrankValueError(f"baselines[{name!r}]: no value for the models {missing}; expected one for "
+                                    f"every model of the pool")
+        row = {}
+        for model in models:
+            try:
+                value = float(values[model])
+            except (TypeError, ValueError):
+                value = math.nan
+            if not math.isfinite(value):
+                raise PedrankValueError(f"baselines[{name!r}][{model!r}]: found {values[model]!r}; expected a "
+                                        "finite number")
+            row[model] = value
+        checked[name] = row
+    return checked

@@ -1,0 +1,157 @@
+"""The recommended score: what ``pedrank rank`` and ``pedrank select`` use without ``--metric``, and the rule that
+derives it from the zoo's evidence.
+
+The evidence is ``benchmarks/zoo/evidence.csv`` (written by ``benchmarks/zoo/evidence.py``): every feature score,
+in each named form, without and with PED, judged by weighted tau against two ground truths (fine-tuned accuracy
+and a linear probe) on the offline zoo, measured and on resamples of the scoring rows.
+
+The rule (:func:`recommend`), stated so that anyone can rerun it on the committed table:
+
+1. Candidates are the variants ``pedrank.rank`` computes: every score row of the evidence except the single-model
+   raw sums of pool scores (``ncti``, ``etran``: ``rank`` scales them over the pool, the ``(pool)`` rows).
+2. The product's question is "which model is best after fine-tuning?", so the first criterion is the mean weighted
+   tau against fine-tuned accuracy (the full scoring rows, measured, mean over the fine-tuned datasets). A tau
+   that is undefined (a score that ties every model) counts as 0, no information.
+3. The fine-tuned zoo is small, so every candidate within one resample standard deviation of the best is kept
+   (the std of the best's dataset mean over the resamples), and among them the one with the highest mean
+   weighted tau against the linear probe (all probe datasets) is chosen; remaining ties go by name.
+
+:data:`RECOMMENDED` is that rule's answer on the committed table; ``tests/test_recommendation.py`` reruns the rule on
+the committed CSV and fails when they disagree.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ._validation import PedrankValueError
+
+__all__ = ["RECOMMENDED", "Recommendation", "candidates", "explain", "parse_variant", "read_evidence", "recommend",
+           "summary"]
+
+#: Scores whose ``rank`` form is the pool form: their raw single-model rows are not candidates.
+POOL_SCORES = ("etran", "ncti")
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A score, its form and whether PED moves the features first.
+
+    Attributes
+    ----------
+    variant : str
+        The evidence table's row name, e.g. ``"sfda+PED"``, ``"logme:exact"``, ``"ncti (pool)"``.
+    metric : str
+        The name ``pedrank.rank`` / ``--metric`` takes, e.g. ``"sfda"``, ``"logme:exact"``, ``"ncti"``.
+    ped : bool
+        True: PED with its default setting before scoring.
+    """
+
+    variant: str
+    metric: str
+    ped: bool
+
+    def describe(self) -> str:
+        return f"{self.metric}{' with PED' if self.ped else ''}"
+
+
+def parse_variant(variant: str) -> Recommendation:
+    """The metric name and PED flag of an evidence row name (``"ncti (pool)+PED"`` -> ncti, PED on)."""
+    ped = variant.endswith("+PED")
+    name = variant[: -len("+PED")] if ped else variant
+    metric = name[: -len(" (pool)")] if name.endswith(" (pool)") else name
+    return Recommendation(variant=variant, metric=metric, ped=ped)
+
+
+def read_evidence(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of ``evidence.csv``, with the ranking metrics as floats (nan where a tau is undefined)."""
+    rows = []
+    with Path(path).open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            for key in ("weighted_tau", "kendall_tau", "top1"):
+                row[key] = float(row[key]) if row[key] not in ("", "nan") else math.nan
+            rows.append(row)
+    return rows
+
+
+def _tau(row: Mapping[str, Any], key: str = "weighted_tau") -> float:
+    value = row[key]
+    return 0.0 if math.isnan(value) else value
+
+
+def summary(evidence: Iterable[Mapping[str, Any]], truth: str, *, budget: str | None = "full",
+            regime: str | None = None, modality: str | None = None,
+            key: str = "weighted_tau") -> dict[str, tuple[float, float, int]]:
+    """{variant: (measured mean, std over resamples of the mean, number of units)} for one truth.
+
+    A unit is a (dataset, budget) pair; ``budget``, ``regime`` (``"N<=D"`` / ``"N>D"``) and ``modality``
+    (``"vision"`` / ``"text"``) select units (None: all). The std is nan for rows without resamples (baselines).
+    """
+    measured: dict[str, list[float]] = {}
+    resampled: dict[str, dict[str, list[float]]] = {}
+    for row in evidence:
+        if row["truth"] != truth or (budget and row["budget"] != budget) or (regime and row["regime"] != regime) \
+                or (modality and row["modality"] != modality):
+            continue
+        if row["resample"] == "measured":
+            measured.setdefault(row["variant"], []).append(_tau(row, key))
+        else:
+            resampled.setdefault(row["variant"], {}).setdefault(row["resample"], []).append(_tau(row, key))
+    out = {}
+    for variant, values in measured.items():
+        means = [sum(v) / len(v) for v in resampled.get(variant, {}).values() if len(v) == len(values)]
+        if len(means) > 1:
+            centre = sum(means) / len(means)
+            std = math.sqrt(sum((m - centre) ** 2 for m in means) / (len(means) - 1))
+        else:
+            std = math.nan
+        out[variant] = (sum(values) / len(values), std, len(values))
+    return out
+
+
+def candidates(evidence: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The score rows ``pedrank.rank`` can compute (the raw sums of pool scores left out), sorted."""
+    names = {row["variant"] for row in evidence if row["kind"] == "score"}
+    return sorted(n for n in names if parse_variant(n).metric not in POOL_SCORES)
+
+
+def recommend(evidence: Iterable[Mapping[str, Any]]) -> Recommendation:
+    """The module docstring's rule applied to ``evidence`` (rows of :func:`read_evidence`)."""
+    evidence = list(evidence)
+    pool = candidates(evidence)
+    finetuned = summary(evidence, "finetuned")
+    probe = summary(evidence, "probe")
+    scored = [v for v in pool if v in finetuned and v in probe]
+    if not scored:
+        raise PedrankValueError("evidence: no candidate has rows against both fine-tuned accuracy and the probe")
+    best = max(scored, key=lambda v: (finetuned[v][0], v))
+    noise = finetuned[best][1]
+    margin = 0.0 if math.isnan(noise) else noise
+    shortlist = [v for v in scored if finetuned[v][0] >= finetuned[best][0] - margin]
+    chosen = max(sorted(shortlist), key=lambda v: probe[v][0])
+    return parse_variant(chosen)
+
+
+def explain(choice: Recommendation, evidence: Iterable[Mapping[str, Any]]) -> str:
+    """A few lines saying what was chosen and on which figures."""
+    evidence = list(evidence)
+    finetuned = summary(evidence, "finetuned")
+    probe = summary(evidence, "probe")
+    pool = [v for v in candidates(evidence) if v in finetuned and v in probe]
+    best = max(pool, key=lambda v: (finetuned[v][0], v))
+    margin = 0.0 if math.isnan(finetuned[best][1]) else finetuned[best][1]
+    shortlist = sorted((v for v in pool if finetuned[v][0] >= finetuned[best][0] - margin),
+                       key=lambda v: -probe[v][0])
+    lines = [f"Recommendation: {choice.describe()} (row {choice.variant!r}).",
+             f"Best against fine-tuned accuracy: {best} {finetuned[best][0]:+.3f} +- {finetuned[best][1]:.3f} "
+             f"(std over resamples); within that margin, by mean weighted tau against the probe:"]
+    lines += [f"  {v}: fine-tuned {finetuned[v][0]:+.3f}, probe {probe[v][0]:+.3f}" for v in shortlist]
+    return "\n".join(lines)
+
+
+#: The rule's answer on the committed benchmarks/zoo/evidence.csv (tests/test_recommendation.py checks it).
+RECOMMENDED = Recommendation(variant="sfda+PED", metric="sfda", ped=True)
