@@ -46,6 +46,7 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
                 **options: Any):
     """Raw terms per model (after PED when asked), then the pool's min-max combination, best first."""
     import pedrank
+
     from .rank import RankRecord, RankTable, _resolve_entry, _where
     from .scoring import ped_options as parse_ped_options
 

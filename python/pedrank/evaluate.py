@@ -328,7 +328,8 @@ def _judge_baseline(name: str, values: Mapping[str, float], models: list[str], y
     if missing:
         raise PedrankValueError(
             f"baselines[{name!r}] has no value for {len(missing)} scored model(s): {missing}; "
-            f"every scored model needs one (models with a value: {sorted(m for m in given if not math.isnan(given[m]))})"
+            "every scored model needs one (models with a value: "
+            f"{sorted(m for m in given if not math.isnan(given[m]))})"
         )
     bad = [model for model in models if not math.isfinite(given[model])]
     if bad:
@@ -414,7 +415,8 @@ def _column_values(path: Path, rows: list[dict[str, str]], model_column: str, co
                 continue
             raise TruthFileError(path, f"line {line}: no model name in column {model_column!r}")
         if model in first_line:
-            raise TruthFileError(path, f"line {line}: model {model!r} appears again (first on line {first_line[model]})")
+            raise TruthFileError(path, f"line {line}: model {model!r} appears again "
+                                       f"(first on line {first_line[model]})")
         first_line[model] = line
         if not math.isnan(value):
             values[model] = value

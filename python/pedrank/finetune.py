@@ -32,7 +32,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -88,8 +88,9 @@ class FinetuneResult:
         ``learning_rate``, ``weight_decay``, ``val_accuracy``, ``val_loss``, ``test_accuracy`` (at the end),
         ``curve`` (``{iteration: test accuracy}`` at the checkpoints), ``train_loss`` (mean of the last 10 %
         of iterations; None when the loss became infinite or NaN), ``diverged`` (such a run stops there and is
-        chosen only when every setting of the model diverged), ``seconds``, ``cached`` (read from the cache, not trained in this call), and the
-        protocol's settings (``iterations``, ``batch_size``, ``momentum``, ``schedule``, ``seed``, ...).
+        chosen only when every setting of the model diverged), ``seconds``, ``cached`` (read from the cache, not
+        trained in this call), and the protocol's settings (``iterations``, ``batch_size``, ``momentum``,
+        ``schedule``, ``seed``, ...).
     chosen : dict of str to dict
         For each model, the record of the setting chosen on the validation split.
     """
@@ -131,7 +132,8 @@ class FinetuneResult:
 # ------------------------------------------------------------------------------------------ data
 
 
-def stratified_split(labels: Any, fraction: float, seed: int, *, name: str = "fraction") -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: Any, fraction: float, seed: int, *,
+                     name: str = "fraction") -> tuple[np.ndarray, np.ndarray]:
     """Split indices into (kept, held out) with ``fraction`` of each class held out, seeded.
 
     Parameters
@@ -599,7 +601,8 @@ def _as_results(results: Any) -> list[FinetuneResult]:
     return results
 
 
-def write_accuracies(path: PathLike, results: Any, *, extra_columns: Mapping[str, Mapping[str, float]] | None = None) -> Path:
+def write_accuracies(path: PathLike, results: Any, *,
+                     extra_columns: Mapping[str, Mapping[str, float]] | None = None) -> Path:
     """Write the ground truth as the CSV that ``pedrank evaluate --truth`` reads.
 
     Layout: a ``model`` column and one column per dataset holding the chosen setting's test accuracy (empty

@@ -1,6 +1,6 @@
 """Reference NCTI (Wang et al., CVPR 2023): the authors' ``NCTI_Score`` (BUserName/NCTI, metrics.py) through
-the same scikit-learn calls, with the PCA solver fixed to an exact one ("covariance_eigh", which scikit-learn picks for N > 10 D, D < 1000) and 64 components clipped to
-min(N, D)."""
+the same scikit-learn calls, with the PCA solver fixed to an exact one ("covariance_eigh", which scikit-learn
+picks for N > 10 D, D < 1000) and 64 components clipped to min(N, D)."""
 
 from __future__ import annotations
 
