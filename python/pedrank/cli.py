@@ -154,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "file, ARCH@CHECKPOINT), extract its features on DATA with its own preprocessing (cached in "
                     "--cache in the authors' layout: a second run extracts nothing, an interrupted run resumes), "
                     "score and rank them. A model that fails gets a row saying why; the others are ranked.")
-    p.add_argument("data", metavar="DATA", help="an image folder (a sub-folder per class), an .npz (images or "
-                                                "inputs/features, and labels), a CSV of texts and labels")
+    p.add_argument("data", metavar="DATA", help="an image folder (a sub-folder per class), a Hugging Face datasets "
+                                                "folder (save_to_disk), an .npz (images or inputs/features, and "
+                                                "labels), a CSV of texts and labels")
     p.add_argument("models", nargs="+", metavar="MODEL", help="a model, or NAME=MODEL to name its row")
     p.add_argument("--metric", help="as for `pedrank rank` (e.g. logme, sfda, logme:exact; default: the recommended "
                    "score and its PED setting)")
