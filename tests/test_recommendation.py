@@ -1,0 +1,114 @@
+"""The recommended default: reproduced from the committed evidence, followed by the CLI and reported by the demo."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pedrank import _recommendation
+from pedrank._recommendation import RECOMMENDED, parse_variant, read_evidence, recommend, summary
+from pedrank.cli import main
+from pedrank.demo import run_demo
+from pedrank.rank import rank
+
+EVIDENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo" / "evidence.csv"
+
+
+def test_the_committed_evidence_gives_the_recommended_default():
+    evidence = read_evidence(EVIDENCE)
+    assert recommend(evidence) == RECOMMENDED
+    finetuned, probe = summary(evidence, "finetuned"), summary(evidence, "probe")
+    # the table covers every candidate against both truths, with resamples behind the noise margin
+    assert set(_recommendation.candidates(evidence)) <= set(finetuned) & set(probe)
+    assert not math.isnan(finetuned[RECOMMENDED.variant][1])
+    assert {row["regime"] for row in evidence} == {"N<=D", "N>D"}
+
+
+def _rows(truth, variant, taus, resamples=()):
+    rows = [{"truth": truth, "dataset": f"d{i}", "modality": "vision", "budget": "full", "regime": "N>D",
+             "resample": "measured", "variant": variant, "kind": "score", "weighted_tau": t}
+            for i, t in enumerate(taus)]
+    for r, values in enumerate(resamples):
+        rows += [{**row, "resample": str(r), "weighted_tau": t} for row, t in zip(rows[:len(taus)], values)]
+    return rows
+
+
+def test_the_rule_breaks_near_ties_on_fine_tuned_accuracy_by_the_probe():
+    # b is best on fine-tuned accuracy; a is within b's resample std, and better on the probe: a is chosen
+    evidence = (_rows("finetuned", "a+PED", [0.50, 0.30], [[0.4, 0.3], [0.6, 0.3]])
+                + _rows("finetuned", "b", [0.50, 0.40], [[0.3, 0.3], [0.7, 0.5]])
+                + _rows("finetuned", "c", [0.0, 0.0], [[0.0, 0.0], [0.0, 0.0]])
+                + _rows("probe", "a+PED", [0.9]) + _rows("probe", "b", [0.1]) + _rows("probe", "c", [1.0]))
+    assert recommend(evidence) == parse_variant("a+PED") == _recommendation.Recommendation("a+PED", "a", True)
+    # with no spread over the resamples, the best on fine-tuned accuracy wins whatever the probe says
+    tight = (_rows("finetuned", "a+PED", [0.50, 0.30], [[0.5, 0.3], [0.5, 0.3]])
+             + _rows("finetuned", "b", [0.50, 0.40], [[0.5, 0.4], [0.5, 0.4]])
+             + _rows("probe", "a+PED", [0.9]) + _rows("probe", "b", [0.1]))
+    assert recommend(tight).variant == "b"
+
+
+def test_the_rule_counts_an_undefined_tau_as_no_information_and_skips_raw_pool_sums():
+    evidence = (_rows("finetuned", "x", [math.nan, 0.2]) + _rows("finetuned", "y", [0.05, 0.05])
+                + _rows("finetuned", "ncti", [0.9, 0.9]) + _rows("finetuned", "ncti (pool)", [0.0, 0.0])
+                + _rows("probe", "x", [0.0]) + _rows("probe", "y", [0.0]) + _rows("probe", "ncti", [1.0])
+                + _rows("probe", "ncti (pool)", [1.0]))
+    assert summary(evidence, "finetuned")["x"][0] == pytest.approx(0.1)  # nan counts as 0, not dropped
+    assert recommend(evidence).variant == "x"  # raw ncti (0.9) is not what `rank` computes
+    assert parse_variant("ncti (pool)+PED") == _recommendation.Recommendation("ncti (pool)+PED", "ncti", True)
+
+
+def _pool(directory):
+    rng = np.random.default_rng(3)
+    labels = np.arange(90) % 3
+    directory.mkdir()
+    pool = {}
+    for name, separation in (("wide", 2.0), ("mid", 1.0), ("flat", 0.3)):
+        features = rng.normal(scale=separation, size=(3, 6))[labels] + rng.normal(size=(90, 6))
+        np.savez(directory / f"{name}.npz", features=features, labels=labels)
+        pool[name] = (features, labels)
+    return pool
+
+
+def _printed_scores(text):
+    rows = [line.split() for line in text.splitlines() if line.strip()[:1].isdigit()]
+    return {row[1]: float(row[2]) for row in rows}
+
+
+def test_rank_without_metric_runs_the_recommendation_and_says_so(tmp_path, capsys):
+    pool = _pool(tmp_path / "pool")
+    assert main(["rank", str(tmp_path / "pool"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"default metric: {RECOMMENDED.describe()}" in printed
+    expected = rank(pool, metric=RECOMMENDED.metric, ped=RECOMMENDED.ped)
+    assert _printed_scores(printed) == pytest.approx(expected.scores, rel=1e-5)
+    # --no-ped turns the recommendation's PED off; an explicit --metric prints no note
+    assert main(["rank", str(tmp_path / "pool"), "--no-progress", "--no-ped"]) == 0
+    printed = capsys.readouterr().out
+    assert _printed_scores(printed) == pytest.approx(rank(pool, metric=RECOMMENDED.metric).scores, rel=1e-5)
+    assert main(["rank", str(tmp_path / "pool"), "--no-progress", "--metric", "logme"]) == 0
+    printed = capsys.readouterr().out
+    assert "default metric" not in printed
+    assert _printed_scores(printed) == pytest.approx(rank(pool, metric="logme").scores, rel=1e-5)
+    # with the table's data on stdout, the note goes to stderr
+    assert main(["rank", str(tmp_path / "pool"), "--no-progress", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.lstrip().startswith(("[", "{")) and "default metric" in captured.err
+
+
+def test_contradictory_ped_flags_are_refused(tmp_path, capsys):
+    _pool(tmp_path / "pool")
+    assert main(["rank", str(tmp_path / "pool"), "--no-progress", "--ped", "--no-ped"]) != 0
+    assert "--no-ped with --ped" in capsys.readouterr().err
+
+
+def test_the_demo_reports_the_recommendation_beside_the_others():
+    out = io.StringIO()
+    result = run_demo(None, metrics=("logme",), models=("pixels", "pca-4", "downsample-4x4"), plots=False, out=out)
+    text = out.getvalue()
+    assert (RECOMMENDED.metric, RECOMMENDED.ped) in result.weighted_tau and ("logme", False) in result.weighted_tau
+    assert "<- recommended default" in text
+    assert f"{result.weighted_tau[(RECOMMENDED.metric, RECOMMENDED.ped)]:.3f}" in text
