@@ -12,6 +12,7 @@ oracle and benchmark baseline).
 
 from ._config import set_threads, show_config
 from ._memory import InsufficientMemoryError
+from ._recommendation import RECOMMENDED
 from ._validation import MissingDependencyError, PedrankError, PedrankValueError
 from .evaluate import evaluate
 from .extract import extract_features
@@ -39,6 +40,7 @@ __all__ = [
     "PEDResult",
     "PedrankError",
     "PedrankValueError",
+    "RECOMMENDED",
     "RankTable",
     "SFDA",
     "evaluate",
