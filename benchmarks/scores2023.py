@@ -8,6 +8,10 @@ reference that does not fit at N = 50,000).
 
     PYTHONPATH=python python benchmarks/scores2023.py --json benchmarks/scores2023_run.json
     PYTHONPATH=python python benchmarks/scores2023.py --scores knn --n 5000 --json benchmarks/scores2023_run.json
+    PYTHONPATH=python python benchmarks/scores2023.py --implementations pedrank --threads 2 --json ...
+
+pedrank's thread policy gives a call one thread when other processes run (even niced ones), while the reference's
+numpy uses every core: ``--threads 2`` compares both on two cores.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ def child(score, implementation, n, d, c):
 
 
 def key(row):
-    return row["score"], row["implementation"], row["n"], row["d"], row["c"]
+    return row["score"], row["implementation"], row["n"], row["d"], row["c"], row.get("threads", "policy")
 
 
 def main(argv=None):
@@ -65,6 +69,9 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--d", type=int, default=2_048)
     parser.add_argument("--c", type=int, default=100)
+    parser.add_argument("--threads", default="policy",
+                        help="PEDRANK_THREADS for pedrank's calls (default: the thread policy; the reference runs on "
+                             "numpy's threads either way)")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--json", help="write every finished cell here (resumes)")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
@@ -81,7 +88,8 @@ def main(argv=None):
     done = {key(row) for row in rows}
     for score in args.scores:
         for implementation in args.implementations:
-            row = {"score": score, "implementation": implementation, "n": args.n, "d": args.d, "c": args.c}
+            row = {"score": score, "implementation": implementation, "n": args.n, "d": args.d, "c": args.c,
+                   "threads": args.threads if implementation == "pedrank" else "policy"}
             if key(row) in done:
                 continue
             with open("/proc/loadavg") as handle:
@@ -90,7 +98,11 @@ def main(argv=None):
             command = [sys.executable, __file__, "--child", score, implementation, str(args.n), str(args.d),
                        str(args.c)]
             try:
-                result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
+                env = dict(os.environ)
+                env.pop("PEDRANK_THREADS", None)
+                if args.threads != "policy":
+                    env["PEDRANK_THREADS"] = args.threads
+                result = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, env=env)
                 if result.returncode == 0:
                     row.update(json.loads(result.stdout.strip().splitlines()[-1]))
                 else:
@@ -106,18 +118,18 @@ def main(argv=None):
                     json.dump({"cpus": os.cpu_count(), "rows": rows}, handle, indent=1)
                 os.replace(args.json + ".tmp", args.json)
 
-    print("\n| score | N x D x C | reference s | pedrank s | reference / pedrank | pedrank peak | reference peak "
-          "| rel. diff |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| score | N x D x C | pedrank threads | reference s | pedrank s | reference / pedrank | pedrank peak "
+          "| reference peak | rel. diff |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     cells = {key(row): row for row in rows}
-    for (score, implementation, n, d, c), ours in sorted(cells.items()):
+    for (score, implementation, n, d, c, threads), ours in sorted(cells.items()):
         if implementation != "pedrank":
             continue
-        ref = cells.get((score, "reference", n, d, c), {})
+        ref = cells.get((score, "reference", n, d, c, "policy"), {})
         ratio = f"{ref['seconds'] / ours['seconds']:.1f}" if "seconds" in ref and "seconds" in ours else "-"
         rel = (f"{abs(ours['value'] - ref['value']) / abs(ref['value']):.1e}"
                if "value" in ref and "value" in ours and ref["value"] else "-")
-        print(f"| {score} | {n} x {d} x {c} | {ref.get('seconds', float('nan')):.2f} | "
+        print(f"| {score} | {n} x {d} x {c} | {threads} | {ref.get('seconds', float('nan')):.2f} | "
               f"{ours.get('seconds', float('nan')):.2f} | {ratio} | {ours.get('peak_bytes', 0) / 2**20:,.0f} MiB | "
               f"{ref.get('peak_bytes', 0) / 2**20:,.0f} MiB | {rel} |")
     return 0
