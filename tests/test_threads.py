@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 import pedrank
-from pedrank import _core
-
 from conftest import make_problem
+from pedrank import _core
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ def test_small_calls_run_on_one_thread_and_a_fixed_count_wins(restore_threads):
 def test_results_do_not_depend_on_the_thread_count(restore_threads):
     """Segments and accumulators are sized by the process's thread count, not the call's, so our loops give the
     same bits on one thread or two; OpenBLAS's eigensolver may move the last bits, so LogME and GBC are compared
-    to 1e-13 and bitwise once the eigensolver's count is fixed."""
+    to 1e-13 and bitwise once the eigensolver's count is fixed (H-score's NumPy LAPACK: 1e-13)."""
     features, labels = make_problem(3000, 600, 7, seed=3)
     features = features.astype(np.float32)
 
@@ -57,9 +56,10 @@ def test_results_do_not_depend_on_the_thread_count(restore_threads):
     for threads in (1, 2):
         pedrank.set_threads(threads)
         results[threads] = run()
-    for name in ("class_means", "covariance", "sfda", "ped", "h_score"):
+    for name in ("class_means", "covariance", "sfda", "ped"):
         np.testing.assert_array_equal(results[1][name], results[2][name], err_msg=name)
-    for name in ("logme", "gbc"):
+    # H-score's eigensolver is NumPy's LAPACK, now on the policy's count too: its last bits may move like LogME's
+    for name in ("logme", "gbc", "h_score"):
         assert results[1][name] == pytest.approx(results[2][name], rel=1e-13, abs=1e-300), name
     _core.set_eig_threads(1)
     fixed = {}
@@ -89,3 +89,39 @@ def test_a_busy_machine_gets_one_thread(restore_threads):
     # Every core runs another process: the large call runs on one thread (a few samples may catch a busy process
     # between two time slices).
     assert sorted(seen)[len(seen) // 2] == 1, seen
+
+
+def _numpy_blas_threads():
+    import threadpoolctl
+
+    return [info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
+
+
+def test_numpy_linear_algebra_scores_run_numpys_blas_on_the_policy(restore_threads):
+    """Scores whose heavy work is NumPy/SciPy (not the core) set NumPy's BLAS threads per call and restore them."""
+    from pedrank._config import follows_thread_policy
+
+    seen = []
+
+    @follows_thread_policy
+    def probe(features, labels):
+        seen.append(_numpy_blas_threads())
+        return 0.0
+
+    before = _numpy_blas_threads()
+    assert before, "no BLAS found by threadpoolctl"
+    pedrank.set_threads(1)
+    probe(np.zeros((2000, 2000)), None)
+    assert seen[-1] and set(seen[-1]) == {1}
+    assert _numpy_blas_threads() == before  # the caller's setting is back
+    pedrank.set_threads(0)
+    probe([[0.0, 1.0], [1.0, 0.0]], None)  # small: one thread by the policy, array-likes included
+    assert set(seen[-1]) == {int(_core.call_threads(2, 2))} == {1}
+    assert _numpy_blas_threads() == before
+    # every score whose heavy work is NumPy/SciPy goes through it (PACTran and k-NN set the same limit inside)
+    import importlib
+
+    for name in ("h_score", "regularized_h_score", "transrate", "parc", "nleep", "leep", "nce"):
+        assert hasattr(getattr(pedrank, name), "__wrapped__"), name
+    for module, terms in (("pedrank.etran", "etran_terms"), ("pedrank.ncti", "ncti_terms")):
+        assert hasattr(getattr(importlib.import_module(module), terms), "__wrapped__"), terms

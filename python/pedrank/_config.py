@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import platform
 import sys
+from typing import Any, Callable, TypeVar, cast
+
+import numpy as np
 
 from . import _core
 
@@ -73,3 +77,41 @@ def set_threads(n: int) -> None:
     from ._validation import check_int
 
     _core.set_threads(check_int(n, name="n", minimum=0))
+
+
+def blas_on_policy(n_samples: int, n_features: int) -> Any:
+    """A context in which NumPy's and SciPy's BLAS/LAPACK (OpenBLAS, MKL) run on pedrank's thread policy for a call
+    on ``n_samples x n_features`` features: one thread below 2e6 entries, else the free cores, or the count fixed by
+    :func:`set_threads` / ``PEDRANK_THREADS``. The limit is set for the call and restored after it
+    (threadpoolctl), so the caller's own NumPy keeps its setting.
+
+    Scores whose heavy work is NumPy/SciPy linear algebra rather than the compiled core need it: on a busy machine
+    OpenBLAS's spinning workers made such calls 10-70x slower than on one thread (BENCHMARKS.md, "Under load").
+    """
+    import threadpoolctl
+
+    return threadpoolctl.threadpool_limits(limits=int(_core.call_threads(int(n_samples), int(n_features))),
+                                           user_api="blas")
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+def follows_thread_policy(function: _Function) -> _Function:
+    """Decorator: run ``function(features, ...)`` inside :func:`blas_on_policy` sized by its first argument's shape
+    (N x D; any other shape, or none, runs it as it is)."""
+
+    @functools.wraps(function)
+    def on_policy(features: Any, *args: Any, **kwargs: Any) -> Any:
+        shape: tuple[int, ...] | None = getattr(features, "shape", None)
+        if shape is None:
+            try:
+                shape = tuple(np.shape(features))
+            except Exception:  # not array-like: the function's own validation says why
+                shape = ()
+        if len(shape) != 2:
+            return function(features, *args, **kwargs)
+        with blas_on_policy(shape[0], shape[1]):
+            return function(features, *args, **kwargs)
+
+    return cast(_Function, on_policy)

@@ -22,6 +22,7 @@ import math
 import numpy as np
 import scipy.special
 
+from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_classification, check_fraction, to_numpy
@@ -58,6 +59,7 @@ def check_etran_options(energy_fraction, log, regression):
     return fraction
 
 
+@follows_thread_policy
 def etran_terms(features, labels, *, energy_fraction=0.005, log=False, regression=False, random_state=0,
                 backend="auto"):
     """ETran's raw terms for one model.

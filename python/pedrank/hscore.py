@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
 from ._validation import check_classification
@@ -59,6 +60,7 @@ def _moments(features, labels, backend):
     return features, mean, covariance, class_means - mean, weights
 
 
+@follows_thread_policy
 def h_score(features, labels, *, backend="auto"):
     """H-score (Bao et al., 2019): tr(cov(f)^+ cov(E[f | y])).
 
@@ -121,6 +123,7 @@ def ledoit_wolf_shrinkage(features, mean, covariance):
     return beta / delta
 
 
+@follows_thread_policy
 def regularized_h_score(features, labels, *, backend="auto"):
     """Regularised H-score (Ibrahim et al., ICLR 2022).
 

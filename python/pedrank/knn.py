@@ -110,8 +110,8 @@ def _euclidean_blocks(X, k, block_size):
     squared = np.empty(n, dtype=np.float64)
     step = max(1, _REFINE_ENTRIES // max(1, d))
     for start in range(0, n, step):  # float64 squared norms without a float64 copy of X
-        rows = np.asarray(X[start:start + step], dtype=np.float64)
-        squared[start:start + step] = np.einsum("ij,ij->i", rows, rows)
+        chunk = np.asarray(X[start:start + step], dtype=np.float64)
+        squared[start:start + step] = np.einsum("ij,ij->i", chunk, chunk)
     norms = np.sqrt(squared)
     largest = float(norms.max())
     if not 1e-15 < largest < 1e17:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_features, check_labels
@@ -99,6 +100,7 @@ def expected_empirical_prediction(probabilities, encoded, n_classes, kernels):
     return predictions[np.arange(n_samples), encoded]
 
 
+@follows_thread_policy
 def leep(source_probabilities, labels, *, backend="auto"):
     """LEEP transferability score (Nguyen et al., ICML 2020).
 

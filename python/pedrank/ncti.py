@@ -20,6 +20,7 @@ import numpy as np
 import scipy.linalg
 import scipy.special
 
+from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
 from ._validation import check_classification, check_int, to_numpy
@@ -93,6 +94,7 @@ def _nuclear(matrix):
     return float(np.sum(np.linalg.svd(matrix, compute_uv=False)))
 
 
+@follows_thread_policy
 def ncti_terms(features, labels, *, n_components=64, backend="auto"):
     """NCTI's three raw terms for one model.
 

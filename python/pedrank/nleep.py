@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._memory import check_memory, nleep_bytes
 from ._registry import ScoreEntry, register
@@ -80,6 +81,7 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
     return mixture.predict_proba(reduced)
 
 
+@follows_thread_policy
 def nleep(
     features, labels, *, components_per_class=5, variance_kept=0.8, random_state=0, log=False, backend="auto"
 ):

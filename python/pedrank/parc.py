@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._memory import check_memory, format_bytes, parc_bytes
 from ._registry import ScoreEntry, register
@@ -181,6 +182,7 @@ def spearman_with_authors_labels(dissimilarity, encoded, upper):
     return pearson(feature_ranks, label_ranks)
 
 
+@follows_thread_policy
 def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0, exact=False, backend="auto"):
     """PARC transferability score (Bolya et al., NeurIPS 2021).
 

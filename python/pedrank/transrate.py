@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
 from ._validation import PedrankValueError, check_classification, check_positive
@@ -57,6 +58,7 @@ def check_normalization(normalization):
         )
 
 
+@follows_thread_policy
 def transrate(features, labels, *, eps=1e-4, normalization="paper", backend="auto"):
     """TransRate transferability score (Huang et al., ICML 2022).
 
