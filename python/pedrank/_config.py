@@ -88,10 +88,18 @@ def blas_on_policy(n_samples: int, n_features: int) -> Any:
     Scores whose heavy work is NumPy/SciPy linear algebra rather than the compiled core need it: on a busy machine
     OpenBLAS's spinning workers made such calls 10-70x slower than on one thread (BENCHMARKS.md, "Under load").
     """
-    import threadpoolctl
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        import threadpoolctl
 
-    return threadpoolctl.threadpool_limits(limits=int(_core.call_threads(int(n_samples), int(n_features))),
-                                           user_api="blas")
+        # Found once (the libraries NumPy and SciPy loaded): limiting through it costs ~10 us a call, where
+        # threadpool_limits, which looks the libraries up again each time, costs ~0.7 ms, a cost that small
+        # calls (LEEP, NCE: milliseconds) would show.
+        _CONTROLLER = threadpoolctl.ThreadpoolController()
+    return _CONTROLLER.limit(limits=int(_core.call_threads(int(n_samples), int(n_features))), user_api="blas")
+
+
+_CONTROLLER: Any = None
 
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])

@@ -13,9 +13,8 @@ float32 product filter with a proven error bound (see ``_euclidean_blocks``).
 from __future__ import annotations
 
 import numpy as np
-import threadpoolctl
 
-from . import _core
+from ._config import blas_on_policy
 from ._registry import ScoreEntry, register
 from ._validation import (
     PedrankValueError,
@@ -188,8 +187,7 @@ def knn_neighbours(features, k=3, *, distance="euclidean", block_size=1024):
     if is_torch_tensor(features):
         return _blocks_torch(features, k, distance, block_size)
     # NumPy's BLAS on pedrank's thread policy for this call (as pactran): all cores only when they are free
-    threads = int(_core.call_threads(features.shape[0], features.shape[1]))
-    with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
+    with blas_on_policy(features.shape[0], features.shape[1]):
         if distance == "euclidean":
             neighbours = _euclidean_blocks(features, k, block_size)
             if neighbours is not None:

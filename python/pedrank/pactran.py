@@ -17,9 +17,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 import scipy.special
-import threadpoolctl
 
-from . import _core
+from ._config import blas_on_policy
 from ._registry import ScoreEntry, register
 from ._validation import (
     PedrankValueError,
@@ -185,7 +184,7 @@ def pac_gauss_bound(features, onehot, *, lda_factor, variance_factor, max_iter, 
                             np.zeros((1, n_classes))], axis=0).ravel()
     # NumPy's BLAS on pedrank's thread policy for this call (BENCHMARKS.md, issue 18): the optimiser makes ~200
     # small products, which OpenBLAS on every core turns 30x slower when other processes hold the cores
-    with threadpoolctl.threadpool_limits(limits=int(_core.call_threads(n_samples, n_features)), user_api="blas"):
+    with blas_on_policy(n_samples, n_features):
         theta = scipy.optimize.minimize(loss, start, method="L-BFGS-B", jac=gradient,
                                         options=dict(maxiter=max_iter), tol=PAC_GAUSS_TOL).x
         optimum = loss(theta)
