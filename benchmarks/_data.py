@@ -22,3 +22,32 @@ def make_features(n, d, n_classes, seed=0, chunk=4096):
         noise = rng.standard_normal(size=(stop - start, d), dtype=np.float32)
         np.maximum(centres[labels[start:stop]] + noise, 0.0, out=features[start:stop])
     return features, labels
+
+
+def rss_bytes(field):
+    """``VmRSS`` / ``VmHWM`` of this process from /proc/self/status, in bytes (0 where there is no /proc)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def measure_call(call):
+    """``(value, seconds, peak bytes)`` of ``call()``: the peak is VmHWM, reset just before the call (Linux >= 4.0),
+    minus VmRSS before it, so the data generation's temporaries are not counted."""
+    import time
+
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+    before = rss_bytes("VmRSS")
+    start = time.perf_counter()
+    value = call()
+    seconds = time.perf_counter() - start
+    return value, seconds, rss_bytes("VmHWM") - before

@@ -11,17 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 
-
-def _rss_bytes(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
+from _data import measure_call  # benchmarks/ is the script's folder, first on sys.path
 
 
 def main():
@@ -42,16 +35,8 @@ def main():
     rng = np.random.default_rng(0)
     y = rng.integers(0, args.classes, args.n)
     X = (rng.standard_normal((args.n, args.d)) + rng.standard_normal((args.classes, args.d))[y]).astype(np.float32)
-    try:  # a fresh peak for this call: the float64 temporaries of the data generation above are not its own
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        pass
-    before = _rss_bytes("VmRSS")
-    start = time.perf_counter()
-    value = pedrank.knn(X, y, block_size=args.block_size)
-    seconds = time.perf_counter() - start
-    peak = _rss_bytes("VmHWM") - before
+    # a fresh peak for this call: the float64 temporaries of the data generation above are not its own
+    value, seconds, peak = measure_call(lambda: pedrank.knn(X, y, block_size=args.block_size))
     print(json.dumps({"n": args.n, "d": args.d, "classes": args.classes, "block_size": args.block_size,
                       "path": "float64" if args.float64_path else "default",
                       "seconds": round(seconds, 1), "peak_bytes": peak, "n_by_n_float64_bytes": 8 * args.n ** 2,

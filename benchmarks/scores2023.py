@@ -29,33 +29,17 @@ SCORES = ("etran", "ncti", "pactran", "knn")
 IMPLEMENTATIONS = ("pedrank", "reference")
 
 
-def _rss_bytes(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def child(score, implementation, n, d, c):
     sys.path.insert(0, str(HERE))
-    from _data import make_features
+    from _data import make_features, measure_call
 
     features, labels = make_features(n, d, c)
     import pedrank
     import pedrank.reference
 
     function = getattr(pedrank if implementation == "pedrank" else pedrank.reference, score)
-    try:  # a fresh peak for this call (Linux >= 4.0)
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")
-    except OSError:
-        pass
-    before = _rss_bytes("VmRSS")
-    start = time.perf_counter()
-    value = function(features, labels)
-    seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "peak_bytes": _rss_bytes("VmHWM") - before, "value": float(value)}))
+    value, seconds, peak = measure_call(lambda: function(features, labels))
+    print(json.dumps({"seconds": seconds, "peak_bytes": peak, "value": float(value)}))
 
 
 def key(row):

@@ -17,7 +17,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -46,22 +45,6 @@ ROWS = {
         ("PED+SFDA", "small", "ped_sfda"),
     ],
 }
-
-
-def _rss_bytes(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
 
 
 def child(shape_name, task, implementation):
@@ -108,12 +91,9 @@ def child(shape_name, task, implementation):
         call = lambda: module.score(features, labels, "sfda", ped=True)  # noqa: E731
     else:
         raise ValueError(task)
-    _reset_peak()
-    before = _rss_bytes("VmRSS")
-    start = time.perf_counter()
-    value = call()
-    seconds = time.perf_counter() - start
-    peak = _rss_bytes("VmHWM") - before
+    from _data import measure_call
+
+    value, seconds, peak = measure_call(call)
     value = float(value) if np.ndim(value) == 0 else None
     print(json.dumps({"seconds": seconds, "peak_bytes": peak, "value": value, **extra}))
 
