@@ -43,12 +43,13 @@ def test_rank_carries_the_baselines_into_every_output(metric):
 
 
 @pytest.mark.parametrize("baselines, message", [
-    ({"params": {"wide": 1.0, "mid": 2.0}}, r"no value for the models \['flat'\]"),
-    ({"params": {**PARAMS, "mid": float("nan")}}, r"\['mid'\]: found nan; expected a finite number"),
-    ({"params": {**PARAMS, "mid": "big"}}, "found 'big'"),
-    ({"score": PARAMS}, "not score or random"),
+    ({"params": {"wide": 1.0, "mid": 2.0}}, r"no value for 1 scored model\(s\): \['flat'\]"),
+    ({"params": {**PARAMS, "mid": float("nan")}}, r"no value for 1 scored model\(s\): \['mid'\]"),
+    ({"params": {**PARAMS, "mid": float("inf")}}, r"not finite for model\(s\) \['mid'\]"),
+    ({"params": {**PARAMS, "mid": "big"}}, r"\['mid'\]: found 'big'; expected a number"),
+    ({"score": PARAMS}, "reserved"),
     ({"baseline_params": PARAMS}, "prefix"),
-    ({"params": [1, 2, 3]}, "expected {model: value}"),
+    ({"params": [1, 2, 3]}, "expected a mapping of model to value"),
 ])
 def test_bad_baselines_are_refused_with_the_value_found(baselines, message):
     with pytest.raises(PedrankValueError, match=message):

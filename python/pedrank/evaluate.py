@@ -317,13 +317,27 @@ def evaluate(
 
 def _judge_baseline(name: str, values: Mapping[str, float], models: list[str], y: np.ndarray,
                     ks: list[int]) -> Evaluation:
+    given = check_baseline(name, values, models)
+    x = np.array([given[m] for m in models], dtype=float)
+    weighted_tau, kendall_tau, pearson, top, order = _metrics_of(x, y, ks)
+    return Evaluation(weighted_tau, kendall_tau, pearson, top, tuple(models[i] for i in order))
+
+
+def check_baseline(name: str, values: Mapping[str, float], models: list[str]) -> dict[str, float]:
+    """One baseline as ``{model: value}``, checked: a finite number for every model of ``models`` (evaluate's and
+    rank's baselines)."""
     if name in _RESERVED_NAMES or not name:
         raise PedrankValueError(f"baselines: the name {name!r} is reserved or empty; expected another name")
     if not isinstance(values, Mapping) and not hasattr(values, "items"):
         raise PedrankValueError(
             f"baselines[{name!r}]: expected a mapping of model to value, found {type(values).__name__}"
         )
-    given = {str(k): (math.nan if v is None else float(v)) for k, v in values.items()}
+    given = {}
+    for key, value in values.items():
+        try:
+            given[str(key)] = math.nan if value is None else float(value)
+        except (TypeError, ValueError):
+            raise PedrankValueError(f"baselines[{name!r}][{key!r}]: found {value!r}; expected a number") from None
     missing = [model for model in models if model not in given or math.isnan(given[model])]
     if missing:
         raise PedrankValueError(
@@ -334,9 +348,7 @@ def _judge_baseline(name: str, values: Mapping[str, float], models: list[str], y
     bad = [model for model in models if not math.isfinite(given[model])]
     if bad:
         raise PedrankValueError(f"baselines[{name!r}] is not finite for model(s) {bad}; expected finite numbers")
-    x = np.array([given[m] for m in models], dtype=float)
-    weighted_tau, kendall_tau, pearson, top, order = _metrics_of(x, y, ks)
-    return Evaluation(weighted_tau, kendall_tau, pearson, top, tuple(models[i] for i in order))
+    return {model: given[model] for model in models}
 
 
 # ---------------------------------------------------------------------------------------------- files

@@ -19,7 +19,7 @@ from typing import Any, Union
 
 from ._progress import progress as _progress
 from ._validation import PedrankValueError, with_context
-from .evaluate import _RESERVED_NAMES, BASELINE_PREFIX
+from .evaluate import BASELINE_PREFIX, check_baseline
 from .scoring import ped_options as parse_ped_options
 
 __all__ = ["RankRecord", "RankTable", "rank"]
@@ -413,7 +413,8 @@ def rank(
 
 def check_baselines(baselines: Mapping[str, Mapping[str, float]] | None,
                     models: list[str]) -> dict[str, dict[str, float]]:
-    """``baselines`` as ``{name: {model: float}}``, each with a finite value for every model of ``models``."""
+    """``baselines`` as ``{name: {model: float}}``, each with a finite value for every model of ``models``; names
+    fit a ``baseline_<name>`` column."""
     if baselines is None:
         return {}
     if not isinstance(baselines, Mapping):
@@ -421,26 +422,8 @@ def check_baselines(baselines: Mapping[str, Mapping[str, float]] | None,
                                 "{model: value} mappings")
     checked = {}
     for name, values in baselines.items():
-        if not isinstance(name, str) or not name or "," in name or name.startswith(BASELINE_PREFIX) \
-                or name in _RESERVED_NAMES:
-            raise PedrankValueError(f"baselines: name {name!r}: expected a non-empty string without commas and "
-                                    f"without the {BASELINE_PREFIX!r} prefix, not {' or '.join(_RESERVED_NAMES)} "
-                                    "(e.g. 'params', 'source_accuracy')")
-        if not isinstance(values, Mapping):
-            raise PedrankValueError(f"baselines[{name!r}]: found {type(values).__name__}; expected {{model: value}}")
-        missing = [m for m in models if m not in values]
-        if missing:
-            raise PedrankValueError(f"baselines[{name!r}]: no value for the models {missing}; expected one for "
-                                    f"every model of the pool")
-        row = {}
-        for model in models:
-            try:
-                value = float(values[model])
-            except (TypeError, ValueError):
-                value = math.nan
-            if not math.isfinite(value):
-                raise PedrankValueError(f"baselines[{name!r}][{model!r}]: found {values[model]!r}; expected a "
-                                        "finite number")
-            row[model] = value
-        checked[name] = row
+        if not isinstance(name, str) or "," in name or name.startswith(BASELINE_PREFIX):
+            raise PedrankValueError(f"baselines: name {name!r}: expected a string without commas and without the "
+                                    f"{BASELINE_PREFIX!r} prefix (e.g. 'params', 'source_accuracy')")
+        checked[name] = check_baseline(name, values, models)
     return checked
