@@ -263,20 +263,24 @@ def run_scores(args):
 # --- judging -----------------------------------------------------------------------------------------------
 
 def ranking(values, truth):
-    from scipy import stats
+    """run_zoo's ranking metrics, named as the CSV's columns; nan where a score ties every model (no ranking)."""
+    import run_zoo
 
-    values, truth = np.asarray(values, dtype=float), np.asarray(truth, dtype=float)
+    values = np.asarray(values, dtype=float)
     if not np.all(np.isfinite(values)) or np.ptp(values) == 0:
         return {"weighted_tau": math.nan, "kendall_tau": math.nan, "top1": math.nan}
-    return {"weighted_tau": float(stats.weightedtau(values, truth)[0]),
-            "kendall_tau": float(stats.kendalltau(values, truth)[0]),
-            "top1": float(truth[np.argmax(values)] / truth.max())}
+    metrics = run_zoo.ranking_metrics(list(values), list(truth))
+    return {"weighted_tau": metrics["weighted_tau"], "kendall_tau": metrics["kendall_tau"],
+            "top1": metrics["top1_relative_accuracy"]}
 
 
-def random_ranking(truth, draws=2000, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = [ranking(rng.permutation(len(truth)).astype(float), truth) for _ in range(draws)]
-    return {key: float(np.nanmean([r[key] for r in rows])) for key in rows[0]}
+def random_ranking(truth):
+    """run_finetune's random baseline (mean over 2,000 seeded permutations), named as the CSV's columns."""
+    import run_finetune
+
+    metrics = run_finetune.random_baseline(list(truth))
+    return {"weighted_tau": metrics["weighted_tau"], "kendall_tau": metrics["kendall_tau"],
+            "top1": metrics["top1_relative_accuracy"]}
 
 
 def baseline_values(set_name, dataset, models, probe32):
