@@ -23,7 +23,7 @@ from typing import Any, Union
 import numpy as np
 
 from ._validation import PedrankValueError
-from .io import FeatureFileError, _parse_float
+from .io import BASELINE_PREFIX, FeatureFileError, _parse_float
 
 __all__ = [
     "BASELINE_COLUMNS",
@@ -42,8 +42,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Truth-file columns read as baselines, not accuracies: the model's parameter count and its accuracy on the
 #: source task (e.g. ImageNet top-1). Higher values are taken as "predicted better".
 BASELINE_COLUMNS = ("params", "source_accuracy")
-#: Any truth-file column named ``baseline_<name>`` is the baseline ``<name>`` (e.g. ``baseline_probe``).
-BASELINE_PREFIX = "baseline_"
 #: Names the output uses for other rows; a baseline may not take them.
 _RESERVED_NAMES = ("score", "random")
 

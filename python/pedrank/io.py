@@ -68,6 +68,11 @@ class FeatureFileError(PedrankValueError):
         super().__init__(f"{self.path}: {reason}")
 
 
+#: A column named ``baseline_<name>`` (truth files, ``pedrank rank --baseline`` output) holds the baseline ``<name>``
+#: (e.g. ``baseline_probe``): a trivial ranker judged beside the score, never an accuracy.
+BASELINE_PREFIX = "baseline_"
+
+
 # ---------------------------------------------------------------------------------------------- loading
 
 
@@ -458,7 +463,7 @@ def read_scores(path: PathLike) -> tuple[dict[str, float], dict[str, Any]]:
     # `pedrank rank --baseline NAME=CSV` writes baseline_NAME columns: trivial rankers to judge beside the score.
     baselines: dict[str, dict[str, float]] = {}
     names = [key for key in (records[0] if records and isinstance(records[0], Mapping) else {})
-             if str(key).startswith("baseline_") and len(str(key)) > len("baseline_")]
+             if str(key).startswith(BASELINE_PREFIX) and len(str(key)) > len(BASELINE_PREFIX)]
     for key in names:
         column: dict[str, float] = {}
         for index, record in enumerate(records):
@@ -469,7 +474,7 @@ def read_scores(path: PathLike) -> tuple[dict[str, float], dict[str, Any]]:
                 column[str(record["model"])] = _parse_float(str(value))
             except ValueError as exc:
                 raise FeatureFileError(path, f"record {index}: {key} is not a number ({value!r})") from exc
-        baselines[str(key)[len("baseline_"):]] = column
+        baselines[str(key)[len(BASELINE_PREFIX):]] = column
     if baselines:
         info["baselines"] = baselines
     return scores, info
