@@ -37,6 +37,14 @@ def _cases(tmp_path):
     two_columns.write_text("model,ds,ds2\na,90,1\nb,80,2\n")
     not_json = tmp_path / "scores_broken.json"
     not_json.write_text("{")
+    scored = tmp_path / "scores_abc.json"
+    scored.write_text(json.dumps([{"model": m, "score": s} for m, s in (("a", 1.0), ("b", 2.0), ("c", 3.0))]))
+    constant = tmp_path / "constant.csv"
+    constant.write_text("model,ds\na,85\nb,85\nc,85\nd,90\n")
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("model,ds\na,0.80\nb,85\nc,0.9\n")
+    percent_and_fraction = tmp_path / "percent.csv"
+    percent_and_fraction.write_text("model,ds\na,80%\nb,0.8\nc,0.9\n")
     return {
         "missing path": (["rank", tmp_path / "nope"], "nope"),
         "nan features": (["rank", bad], "nan.npz"),
@@ -49,6 +57,9 @@ def _cases(tmp_path):
         "model missing from truth": (["evaluate", scores, "--truth", truth], "zz"),
         "unknown truth column": (["evaluate", scores, "--truth", two_columns, "--dataset", "other"], "other"),
         "broken scores file": (["evaluate", not_json, "--truth", truth], "scores_broken.json"),
+        "constant truth": (["evaluate", scored, "--truth", constant], "constant.csv, column 'ds'): all 3 values"),
+        "mixed scales": (["evaluate", scored, "--truth", mixed], "fractions (a: 0.8, c: 0.9) and percentages (b: 85)"),
+        "percent with fractions": (["evaluate", scored, "--truth", percent_and_fraction], "percentages (a: 80%)"),
         "plot of a missing file": (["plot", "ped", tmp_path / "none.npz"], "none.npz"),
         "reproduce on a file": (["reproduce", truth], "truth.csv"),
         "bad syntax": (["rank"], "usage"),
@@ -59,7 +70,8 @@ def _cases(tmp_path):
 CASE_NAMES = [
     "missing path", "nan features", "missing labels file", "npz without keys", "unknown metric",
     "ped option without --ped", "negative radius", "unknown metric option", "model missing from truth",
-    "unknown truth column", "broken scores file", "plot of a missing file", "reproduce on a file", "bad syntax",
+    "unknown truth column", "broken scores file", "constant truth", "mixed scales", "percent with fractions",
+    "plot of a missing file", "reproduce on a file", "bad syntax",
     "unknown command",
 ]
 

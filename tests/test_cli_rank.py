@@ -167,3 +167,28 @@ def test_nce_ranks_source_predictions_read_from_files(tmp_path):
     refused = run_cli("rank", tmp_path, "--metric", "sfda")
     assert refused.returncode == 2
     assert "_toy_feature.npy" in refused.stderr and "2-D" in refused.stderr
+
+
+def test_rank_reads_dataset_names_with_underscores(tmp_path):
+    """`--dataset oxford_pets` picks vit_b16_oxford_pets_feature.npy as the model vit_b16 (issue 23)."""
+    separations = {"vit_b16": 1.6, "resnet_50": 0.4, "moco-v1": 1.0}
+    pools = {}
+    for d_index, dataset in enumerate(("oxford_pets", "stanford_cars")):
+        for index, (model, separation) in enumerate(separations.items()):
+            x, y = _features(separation, seed=10 * d_index + index)
+            np.save(tmp_path / f"{model}_{dataset}_feature.npy", x)
+            np.save(tmp_path / f"{model}_{dataset}_label.npy", y)
+            pools.setdefault(dataset, {})[model] = (x, y)
+    for dataset in pools:
+        out = tmp_path / f"{dataset}.json"
+        done = run_cli("rank", tmp_path, "--dataset", dataset, "--metric", "logme", "--json", out)
+        assert done.returncode == 0, done.stderr
+        records = json.loads(out.read_text())
+        expected = rank(pools[dataset], metric="logme")
+        assert [r["model"] for r in records] == expected.models
+        assert [r["score"] for r in records] == pytest.approx([r.score for r in expected], rel=1e-12)
+        assert {r["dataset"] for r in records} == {dataset}
+    several = run_cli("rank", tmp_path, "--metric", "logme")
+    assert several.returncode == 2
+    assert "several datasets (oxford_pets, stanford_cars)" in several.stderr
+    assert "Traceback" not in several.stderr

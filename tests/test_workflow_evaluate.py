@@ -103,6 +103,58 @@ def test_constant_scores_give_nan_pearson_not_an_error():
     assert result.to_dict()["pearson"] is None
 
 
+def test_a_constant_ground_truth_is_refused_with_its_value_and_count():
+    scores = {"a": 1.0, "b": 2.0, "c": 3.0}
+    # only the scored models count: the unscored 'd' does not make the truth judge anything
+    with pytest.raises(PedrankValueError) as info:
+        evaluate(scores, {"a": 80.0, "b": 80.0, "c": 80.0, "d": 95.0})
+    message = str(info.value)
+    assert message.startswith("accuracies")
+    assert "all 3 values" in message and "equal 80" in message and "no ranking can be judged" in message
+    # one differing scored model is enough to judge a ranking
+    assert evaluate(scores, {"a": 80.0, "b": 80.0, "c": 81.0}).kendall_tau > 0
+
+
+def test_a_constant_truth_read_from_a_file_names_the_file_and_column(tmp_path):
+    path = tmp_path / "flat.csv"
+    path.write_text("model,cifar10,dtd\na,0.9,0.7\nb,0.9,0.6\nc,0.9,0.5\n")
+    truth = read_truth(path, "cifar10")
+    with pytest.raises(PedrankValueError) as info:
+        evaluate({"a": 1.0, "b": 2.0, "c": 3.0}, truth)
+    message = str(info.value)
+    assert str(path) in message and "'cifar10'" in message and "all 3 values" in message and "0.9" in message
+    assert evaluate({"a": 1.0, "b": 2.0, "c": 3.0}, read_truth(path, "dtd")).kendall_tau == pytest.approx(-1.0)
+
+
+def test_fractions_mixed_with_percentages_are_refused_naming_values_and_models():
+    scores = {"a": 1.0, "b": 2.0, "c": 3.0}
+    with pytest.raises(PedrankValueError) as info:
+        evaluate(scores, {"a": 0.80, "b": 85.0, "c": 0.9})
+    message = str(info.value)
+    assert "fractions (a: 0.8, c: 0.9)" in message and "percentages (b: 85)" in message
+    assert "one scale" in message
+
+
+@pytest.mark.parametrize("accuracies", [
+    {"a": 0.0, "b": 1.0, "c": 0.5},  # 0 and 1 fit both scales
+    {"a": 1.0, "b": 50.0, "c": 90.0},
+    {"a": 0.0, "b": 100.0, "c": 42.5},
+    {"a": 0.25, "b": 0.5, "c": 0.75},
+])
+def test_one_scale_with_zero_or_one_is_accepted(accuracies):
+    scores = {"a": 3.0, "b": 1.0, "c": 2.0}
+    result = evaluate(scores, accuracies)
+    x = [scores[m] for m in scores]
+    y = [accuracies[m] for m in scores]
+    assert result.kendall_tau == pytest.approx(stats.kendalltau(x, y)[0], abs=1e-15)
+
+
+@pytest.mark.parametrize("value", [-0.5, 100.5, 250.0])
+def test_accuracies_outside_0_100_are_refused(value):
+    with pytest.raises(PedrankValueError, match=re.escape(f"c: {value:g} outside [0, 100]")):
+        evaluate({"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 50.0, "b": 60.0, "c": value})
+
+
 # ------------------------------------------------------------------------------------ baselines
 
 
@@ -271,6 +323,44 @@ def test_truth_files_that_cannot_be_used(tmp_path):
         read_truth(tmp_path / "absent.csv")
 
 
+def test_percent_cells_are_percentages(tmp_path):
+    marked = _write(tmp_path / "marked.csv", "model,cifar10,dtd\na,80%,1\nb, 85.5 % ,2\nc,90%,3\n")
+    plain = _write(tmp_path / "plain.csv", "model,cifar10,dtd\na,80,1\nb,85.5,2\nc,90,3\n")
+    truth = read_truth(marked, "cifar10")
+    assert truth.accuracies == read_truth(plain, "cifar10").accuracies == {"a": 80.0, "b": 85.5, "c": 90.0}
+    assert truth.percent == {"a", "b", "c"}
+    scores = {"a": 2.0, "b": 3.0, "c": 1.0}
+    assert evaluate(scores, truth) == evaluate(scores, read_truth(plain, "cifar10"))
+    # a plain layout with % cells: the column is numeric
+    assert read_truth(_write(tmp_path / "one.csv", "model,top1\nx,70%\ny,75%\n")).accuracies == {"x": 70, "y": 75}
+
+
+def test_percent_cells_mixed_with_fractions_are_refused(tmp_path):
+    path = _write(tmp_path / "mixed.csv", "model,accuracy\na,80%\nb,0.8\nc,0.9\n")
+    with pytest.raises(TruthFileError) as info:
+        read_truth(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and "'accuracy'" in message
+    assert "fractions (b: 0.8, c: 0.9)" in message and "percentages (a: 80%)" in message
+    bare = _write(tmp_path / "bare.csv", "model,accuracy\na,0.80\nb,85\nc,0.9\n")
+    with pytest.raises(TruthFileError, match=r"fractions \(a: 0\.8, c: 0\.9\) and percentages \(b: 85\)"):
+        read_truth(bare)
+
+
+def test_a_percentage_below_one_is_written_with_its_sign(tmp_path):
+    # 0.5% beside 85 and 90 is one scale; a bare 0.5 there would be a fraction
+    path = _write(tmp_path / "low.csv", "model,accuracy\na,0.5%\nb,85\nc,90\n")
+    truth = read_truth(path)
+    assert truth.accuracies == {"a": 0.5, "b": 85.0, "c": 90.0} and truth.percent == {"a"}
+    scores = {"a": 1.0, "b": 2.0, "c": 3.0}
+    assert evaluate(scores, truth).kendall_tau == pytest.approx(1.0)
+    # the plain dict has lost the sign, so its 0.5 is a fraction again
+    with pytest.raises(PedrankValueError, match="mixes fractions"):
+        evaluate(scores, truth.accuracies)
+    with pytest.raises(TruthFileError, match=r"line 3: accuracy is not a number \('%'\).*85%"):
+        read_truth(_write(tmp_path / "sign.csv", "model,accuracy,dtd\na,80%,1\nb,%,2\n"), "accuracy")
+
+
 def test_read_baseline_by_name_or_single_column(tmp_path):
     assert read_baseline(_write(tmp_path / "s.csv", "name,size\na,1\nb,2\n"), "params") == {"a": 1.0, "b": 2.0}
     both = _write(tmp_path / "b.csv", "model,params,source_accuracy\na,1,70\nb,2,60\n")
@@ -328,6 +418,14 @@ def test_cli_text_shows_truth_column_baselines_and_random(tmp_path):
     assert row[3:] == [f"{result.random.mean['kendall_tau']:.4f}", "+-", f"{result.random.std['kendall_tau']:.4f}"]
     off = run_cli("evaluate", scores, "--truth", truth, "--random", "0")
     assert off.returncode == 0 and "random" not in off.stdout and "+-" not in off.stdout
+
+
+def test_cli_reads_percent_cells_like_plain_percentages(tmp_path):
+    scores, truth, _, table, accuracies, _ = _pool_files(tmp_path)
+    marked = _write(tmp_path / "marked.csv", "model,accuracy\n" + "".join(f"{m},{a}%\n" for m, a in accuracies.items()))
+    done = run_cli("evaluate", scores, "--truth", marked, "--random", "0", "--json", "-")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == pytest.approx(evaluate(table, accuracies).to_dict(), rel=1e-12)
 
 
 def test_cli_refuses_an_ambiguous_truth_file_and_a_bad_baseline_flag(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,11 +11,13 @@ import pytest
 from pedrank.evaluate import read_truth
 from pedrank.io import (
     FeatureFileError,
+    find_authors_layout,
     find_features,
     load_features,
     load_reference,
     read_accuracies,
     read_scores,
+    split_authors_name,
 )
 
 
@@ -45,6 +48,73 @@ def test_authors_layout_with_several_datasets(tmp_path):
     np.testing.assert_array_equal(pool["deep_cluster"].load()[0], c[0])
     with pytest.raises(FeatureFileError, match="'pets'.*cifar10, dtd|'pets'"):
         find_features(tmp_path, dataset="pets")
+
+
+@pytest.mark.parametrize("dataset", ["oxford_pets", "stanford_cars"])
+def test_a_dataset_name_with_underscores_is_read_whole(tmp_path, dataset):
+    vit = _authors(tmp_path, "vit_b16", dataset, 0)
+    resnet = _authors(tmp_path, "resnet_50", dataset, 1)
+    for chosen in (None, dataset):
+        pool = find_features(tmp_path, dataset=chosen)
+        assert list(pool) == ["resnet_50", "vit_b16"]
+        assert {source.dataset for source in pool.values()} == {dataset}
+        np.testing.assert_array_equal(pool["vit_b16"].load()[0], vit[0])
+        np.testing.assert_array_equal(pool["resnet_50"].load()[0], resnet[0])
+    # the last word alone is no dataset of these files
+    with pytest.raises(FeatureFileError, match=re.escape(f"datasets found: ['{dataset}']")):
+        find_features(tmp_path, dataset=dataset.rsplit("_", 1)[1])
+
+
+def test_a_folder_of_several_datasets_with_underscores(tmp_path):
+    datasets = ["oxford_pets", "stanford_cars", "pets", "cifar10"]
+    models = ["vit_b16", "deep_cluster", "moco-v1"]
+    written = {(m, d): _authors(tmp_path, m, d, seed=10 * i + j)
+               for i, d in enumerate(datasets) for j, m in enumerate(models)}
+    reference = np.random.default_rng(7).normal(size=(20, 3))
+    np.save(tmp_path / "vit_b16_reference.npy", reference)
+    with pytest.raises(FeatureFileError) as info:
+        find_features(tmp_path)
+    assert "several datasets (cifar10, oxford_pets, pets, stanford_cars)" in str(info.value)
+    for dataset in datasets:
+        pool = find_features(tmp_path, dataset=dataset)
+        assert sorted(pool) == sorted(models)
+        for model, source in pool.items():
+            assert source.dataset == dataset
+            x, y = source.load()
+            np.testing.assert_array_equal(x, written[(model, dataset)][0])
+            np.testing.assert_array_equal(y, written[(model, dataset)][1])
+        # the model is named without the dataset, so its reference statistics beside it are found
+        np.testing.assert_array_equal(pool["vit_b16"].load_reference(), reference)
+    assert set(find_authors_layout(tmp_path)) == {(m, d) for m in models for d in datasets}
+
+
+def test_an_unknown_dataset_with_underscores_needs_its_name(tmp_path):
+    x, _ = _authors(tmp_path, "vit_b16", "my_data")
+    # unknown to pedrank: the documented fallback splits at the last underscore
+    assert list(find_features(tmp_path)) == ["vit_b16_my"]
+    pool = find_features(tmp_path, dataset="my_data")
+    assert list(pool) == ["vit_b16"] and pool["vit_b16"].dataset == "my_data"
+    np.testing.assert_array_equal(pool["vit_b16"].load()[0], x)
+
+
+@pytest.mark.parametrize(
+    "stem, dataset, expected",
+    [
+        ("vit_b16_oxford_pets", None, ("vit_b16", "oxford_pets")),
+        ("vit_b16_oxford_pets", "oxford_pets", ("vit_b16", "oxford_pets")),
+        ("resnet_50_stanford_cars", None, ("resnet_50", "stanford_cars")),
+        ("deep_cluster_cifar10", None, ("deep_cluster", "cifar10")),
+        ("swav_pets", "pets", ("swav", "pets")),
+        ("vit_oxford_pets", "pets", ("vit", "oxford_pets")),  # the longer known name wins
+        ("a_b_c_d", "c_d", ("a_b", "c_d")),
+        ("a_b_c_d", None, ("a_b_c", "d")),
+        ("oxford_pets", None, ("oxford", "pets")),  # a known name needs a model before it
+        ("pets", None, None),
+        ("_pets", None, None),
+    ],
+)
+def test_split_authors_name(stem, dataset, expected):
+    assert split_authors_name(stem, dataset) == expected
 
 
 def test_npz_and_explicit_files(tmp_path):

@@ -98,7 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Score every model's features and print the pool ranked, best first.")
     p.add_argument("paths", nargs="+", metavar="DIR_OR_FILE",
                    help="directories or files: {model}_{dataset}_feature.npy (+ _label.npy), .npz, .pt")
-    p.add_argument("--dataset", help="in the authors' layout, the dataset to rank on")
+    p.add_argument("--dataset", metavar="NAME",
+                   help="in the authors' layout, the dataset to rank on: the files named {model}_NAME_feature.npy, "
+                        "the model being everything before _NAME (NAME may hold underscores, e.g. oxford_pets). "
+                        "Without it, a file's dataset is the longest known name its name ends with (the PED "
+                        "paper's datasets, and oxford_pets, stanford_cars, stanford_dogs, fgvc_aircraft, ...), "
+                        "else the part after the last '_' (a longer known name wins over NAME too: with --dataset "
+                        "pets, vit_oxford_pets is on oxford_pets); needed when the folder holds several datasets")
     p.add_argument("--labels", metavar="NPY", help="labels shared by plain .npy feature files")
     p.add_argument("--metric", help="a name of pedrank.METRICS (logme, sfda, gbc, ...), or a named form such as "
                    "logme:exact (the quirk-free form; pedrank.scoring.METRIC_NAMES lists them) (default: the "
@@ -180,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="the dataset's name (default: DATA's name)")
     p.add_argument("--text-column", help="the CSV's text column (default text, or the first)")
     p.add_argument("--label-column", help="the CSV's label column (default label, or the last)")
+    p.add_argument("--bad-images", default="raise", choices=("raise", "skip"),
+                   help="an image file that cannot be read: raise (default: exit 2 naming it) or skip it, with its "
+                        "label, for every model (a warning names the files skipped)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="a Dask scheduler (tcp://host:8786): one task per model on its workers")
     p.add_argument("--workers", type=int, metavar="N", help="run N models at a time in local processes")
@@ -197,7 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--truth", metavar="CSV",
                    help="CSV with a model column and either one accuracy column per dataset or a single accuracy "
                         "column (any name); columns params, source_accuracy and baseline_NAME are baselines "
-                        "(default: the PED paper's fine-tune accuracies)")
+                        "(default: the PED paper's fine-tune accuracies). Accuracies are fractions (0.85) or "
+                        "percentages (85 or 85%%), one scale per column: a column mixing values below 1 with "
+                        "values above 1 or written with %% is refused (0 and 1 fit both; write a percentage below 1 "
+                        "as 0.5%%), as are values outside [0, 100] and the same accuracy for every scored model")
     p.add_argument("--dataset", help="the truth column (default: the scores' dataset, or the only column)")
     p.add_argument("--top-k", type=int, nargs="+", default=[1, 3], metavar="K")
     p.add_argument("--baseline", action="append", type=_baseline_source, default=[], metavar="NAME=CSV",
@@ -422,7 +434,9 @@ def _run_rank(args: argparse.Namespace) -> int:
 
 
 def _run_select(args: argparse.Namespace) -> int:
-    from .select import select
+    import warnings
+
+    from .select import BadImageWarning, select
 
     metric, ped, note = _metric_choice(args)
     _check_metric(metric, dict(args.option))
@@ -450,18 +464,26 @@ def _run_select(args: argparse.Namespace) -> int:
 
         executor = ProcessPoolExecutor(args.workers)
     try:
-        table = select(
-            models, args.data, metric=metric,
-            ped=ped,
-            layers=layers, cache_dir=args.cache, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-            pooling=args.pooling, image_size=args.image_size, pretrained=not args.no_pretrained,
-            max_samples=args.max_samples, dataset=args.dataset, text_column=args.text_column,
-            label_column=args.label_column, backend=args.backend, executor=executor, scheduler=args.scheduler,
-            progress=_progress_flag(args), **dict(args.option),
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BadImageWarning)
+            table = select(
+                models, args.data, metric=metric,
+                ped=ped,
+                layers=layers, cache_dir=args.cache, batch_size=args.batch_size, device=args.device,
+                dtype=args.dtype, pooling=args.pooling, image_size=args.image_size, pretrained=not args.no_pretrained,
+                max_samples=args.max_samples, dataset=args.dataset, text_column=args.text_column,
+                label_column=args.label_column, bad_images=args.bad_images, backend=args.backend,
+                executor=executor, scheduler=args.scheduler, progress=_progress_flag(args), **dict(args.option),
+            )
     finally:
         if executor is not None:
             executor.shutdown()
+    for warning in caught:
+        # The skipped files as one plain line (not Python's file:line form); other warnings as Python shows them.
+        if issubclass(warning.category, BadImageWarning):
+            print(f"pedrank select: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     _print_note(args, note)
     _write_table(args, table)
     return EXIT_OK if len(table.errors) < len(table) else EXIT_FAILURE
@@ -536,7 +558,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     for name, path in args.baseline:
         baselines[name] = read_baseline(path, name)
     try:
-        result = evaluate(scores, truth.accuracies, top_k=args.top_k, baselines=baselines,
+        # the Truth itself, not its dict: errors then name the truth file and column, and 80% cells keep their scale
+        result = evaluate(scores, truth, top_k=args.top_k, baselines=baselines,
                           random_rankings=args.random, seed=args.seed)
     except ValueError as exc:
         raise with_context(exc, str(args.scores)) from exc

@@ -8,6 +8,9 @@ benchmark your SITE metric"), so a score is only worth what it adds over such ba
 Ground-truth files (:func:`read_truth`) are CSVs with a model column and either one accuracy column per dataset
 or a single accuracy column under any name; the columns ``params``, ``source_accuracy`` and ``baseline_<name>``
 hold baselines.
+
+A ground truth must be able to judge a ranking, so :func:`evaluate` and :func:`read_truth` refuse accuracies on
+mixed scales and :func:`evaluate` a constant one (:func:`check_accuracies` gives the rule).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ __all__ = [
     "RandomBaseline",
     "Truth",
     "TruthFileError",
+    "check_accuracies",
     "evaluate",
     "read_baseline",
     "read_truth",
@@ -234,9 +238,77 @@ def _random_baseline(y: np.ndarray, ks: list[int], permutations: int, seed: int)
     return RandomBaseline(permutations, seed, mean, std)
 
 
+def _listing(items: list[tuple[str, str]], limit: int = 6) -> str:
+    """``a: 0.8, b: 85`` for the first ``limit`` items, then how many there are in all."""
+    shown = ", ".join(f"{model}: {text}" for model, text in items[:limit])
+    return shown if len(items) <= limit else f"{shown}, ... ({len(items)} in all)"
+
+
+def _value_text(model: str, value: float, percent: set[str]) -> str:
+    return f"{value:g}%" if model in percent else f"{value:g}"
+
+
+def check_accuracies(
+    accuracies: Mapping[str, float],
+    *,
+    percent: Iterable[str] = (),
+    name: str = "accuracies",
+) -> None:
+    """Refuse accuracies that are out of range or on mixed scales.
+
+    The scale rule: every accuracy lies in [0, 100]; a value written with ``%`` (a model of ``percent``) or above 1
+    is a percentage, a value strictly between 0 and 1 without ``%`` is a fraction, and 0 and 1 fit either scale.
+    Fractions and percentages together are refused: ``0.80, 85, 0.9`` cannot be ranked as written (0.9 would rank
+    below 85). A percentage below 1 must therefore be written with ``%`` (``0.5%``) when the others are bare
+    percentages; bare ``1`` among percentages is read as 1 percent.
+
+    Parameters
+    ----------
+    accuracies : mapping of str to float
+        ``{model: accuracy}``, finite values.
+    percent : iterable of str, optional
+        The models whose accuracy was written with a ``%`` sign.
+    name : str, default "accuracies"
+        What the accuracies are, for the messages (e.g. the file and column).
+
+    Raises
+    ------
+    PedrankValueError
+        A value outside [0, 100], or fractions mixed with percentages; the message starts with ``name`` and lists
+        the values with their models.
+    """
+    marked = set(percent)
+    outside = [(m, _value_text(m, v, marked)) for m, v in accuracies.items() if not 0 <= v <= 100]
+    if outside:
+        raise PedrankValueError(
+            f"{name}: {_listing(outside)} outside [0, 100]; expected accuracies as fractions in [0, 1] or "
+            "percentages in [0, 100]"
+        )
+    fractions = [(m, _value_text(m, v, marked)) for m, v in accuracies.items() if m not in marked and 0 < v < 1]
+    percentages = [(m, _value_text(m, v, marked)) for m, v in accuracies.items() if m in marked or v > 1]
+    if fractions and percentages:
+        raise PedrankValueError(
+            f"{name}: mixes fractions ({_listing(fractions)}) and percentages ({_listing(percentages)}); use one "
+            "scale for every model: fractions (0.85) or percentages (85 or 85%)"
+        )
+
+
+def _check_not_constant(accuracies: Mapping[str, float], name: str) -> None:
+    """Refuse a ground truth that is the same for every scored model: every ranking ties against it, so weighted
+    and Kendall tau are NaN and top-k relative accuracy is 1 whatever the scores."""
+    values = set(accuracies.values())
+    if len(values) == 1:
+        models = list(accuracies)
+        shown = ", ".join(models[:6]) + (f", ... ({len(models)} in all)" if len(models) > 6 else "")
+        raise PedrankValueError(
+            f"{name}: all {len(models)} values of the scored models ({shown}) equal {values.pop():g}, so no "
+            "ranking can be judged; expected at least two different accuracies"
+        )
+
+
 def evaluate(
     scores: Any,
-    accuracies: Mapping[str, float],
+    accuracies: Mapping[str, float] | Truth,
     *,
     top_k: Iterable[int] = (1, 3),
     baselines: Mapping[str, Mapping[str, float]] | None = None,
@@ -249,9 +321,11 @@ def evaluate(
     ----------
     scores : mapping of str to float, RankTable, or iterable of records
         Each model's score (higher = predicted better).
-    accuracies : mapping of str to float
-        Ground truth, e.g. fine-tuned accuracy. May hold more models than ``scores``: the pool evaluated is
-        the scored models.
+    accuracies : mapping of str to float, or Truth
+        Ground truth, e.g. fine-tuned accuracy, as fractions in [0, 1] or percentages in [0, 100] (one scale for
+        every model; see :func:`check_accuracies`). May hold more models than ``scores``: the pool evaluated is
+        the scored models. A :class:`Truth` from :func:`read_truth` is named by its file and column in errors,
+        and its values written with ``%`` count as percentages whatever their size.
     top_k : iterable of int, default (1, 3)
         The k of the top-k relative accuracies (k larger than the pool counts the whole pool).
     baselines : mapping of str to mapping of str to float, optional
@@ -274,9 +348,18 @@ def evaluate(
     PedrankValueError
         A scored model has no accuracy (the message lists them and the models that do), a score or accuracy is
         not finite, fewer than 2 models, a k below 1, a baseline missing or not finite for a scored model, a
-        baseline named ``score`` or ``random``, or a negative ``random_rankings``.
+        baseline named ``score`` or ``random``, or a negative ``random_rankings``. Also when the accuracies
+        cannot judge a ranking: an accuracy outside [0, 100], fractions mixed with percentages (the message lists
+        both, with their models), or the same accuracy for every scored model (a constant ground truth ties every
+        ranking; the message gives the value and the count).
     """
     score_map = _as_score_mapping(scores)
+    if isinstance(accuracies, Truth):
+        truth_name = f"accuracies ({accuracies.path}, column {accuracies.column!r})"
+        percent: Iterable[str] = accuracies.percent
+        accuracies = accuracies.accuracies
+    else:
+        truth_name, percent = "accuracies", ()
     truth = {str(k): float(v) for k, v in accuracies.items() if v is not None and not math.isnan(float(v))}
     missing = [model for model in score_map if model not in truth]
     if missing:
@@ -298,6 +381,8 @@ def evaluate(
         raise PedrankValueError(f"top_k must hold integers >= 1, found {top_k}")
     if isinstance(random_rankings, bool) or int(random_rankings) != random_rankings or random_rankings < 0:
         raise PedrankValueError(f"random_rankings must be an integer >= 0, found {random_rankings!r}")
+    check_accuracies({m: v for m, v in truth.items() if math.isfinite(v)}, percent=percent, name=truth_name)
+    _check_not_constant({m: truth[m] for m in score_map}, truth_name)
 
     models = list(score_map)
     x = np.array([score_map[m] for m in models], dtype=float)
@@ -367,12 +452,15 @@ class Truth:
         ``baseline_<name>``); empty cells are left out.
     path : pathlib.Path
         The file.
+    percent : frozenset of str
+        The models whose accuracy was written with a ``%`` sign (``80%``, read as 80).
     """
 
     accuracies: dict
     column: str
     baselines: dict = field(default_factory=dict)
     path: Path = Path()
+    percent: frozenset = frozenset()
 
 
 def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -399,27 +487,44 @@ def _model_column(columns: list[str]) -> str:
     return "model" if "model" in columns else columns[0]
 
 
+def _parse_cell(text: str) -> tuple[float, bool]:
+    """A cell's number and whether it was written with a ``%`` sign (``80%`` is 80, on the percent scale)."""
+    body = text.strip()
+    if body.endswith("%"):
+        body = body[:-1].strip()
+        value = float(body)  # an empty or "nan" body before the % is no number
+        if math.isnan(value):
+            raise PedrankValueError(f"{text!r} is not a number")
+        return value, True
+    return _parse_float(body), False
+
+
 def _is_numeric(rows: list[dict[str, str]], column: str) -> bool:
     seen = False
     for row in rows:
         try:
-            value = _parse_float(row.get(column) or "")
+            value, _ = _parse_cell(row.get(column) or "")
         except ValueError:
             return False
         seen = seen or not math.isnan(value)
     return seen
 
 
-def _column_values(path: Path, rows: list[dict[str, str]], model_column: str, column: str) -> dict[str, float]:
+def _column_cells(path: Path, rows: list[dict[str, str]], model_column: str,
+                  column: str) -> tuple[dict[str, float], set[str]]:
+    """``({model: value}, models written with %)`` of one column; empty cells left out."""
     values: dict[str, float] = {}
+    percent: set[str] = set()
     first_line: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
         model = (row.get(model_column) or "").strip()
         text = row.get(column) or ""
         try:
-            value = _parse_float(text)
+            value, marked = _parse_cell(text)
         except ValueError as exc:
-            raise TruthFileError(path, f"line {line}: {column} is not a number ({text!r})") from exc
+            raise TruthFileError(
+                path, f"line {line}: {column} is not a number ({text!r}); expected a number such as 0.85, 85 or 85%"
+            ) from exc
         if not model:
             if math.isnan(value):
                 continue
@@ -430,7 +535,13 @@ def _column_values(path: Path, rows: list[dict[str, str]], model_column: str, co
         first_line[model] = line
         if not math.isnan(value):
             values[model] = value
-    return values
+            if marked:
+                percent.add(model)
+    return values, percent
+
+
+def _column_values(path: Path, rows: list[dict[str, str]], model_column: str, column: str) -> dict[str, float]:
+    return _column_cells(path, rows, model_column, column)[0]
 
 
 def _baseline_name(column: str) -> str | None:
@@ -453,6 +564,10 @@ def read_truth(path: PathLike, dataset: str | None = None) -> Truth:
     ``source_accuracy`` (accuracy on the source task, e.g. ImageNet) or ``baseline_<name>`` are baselines
     (see :func:`evaluate`), never accuracies. Other non-numeric columns (notes, families) are ignored.
 
+    Accuracies are fractions (``0.85``) or percentages (``85``, or ``85%``: a cell ending in ``%`` is that many
+    percent, kept as 85), one scale for the whole column: :func:`check_accuracies` gives the rule, and a column
+    mixing ``0.8`` with ``85`` or ``85%`` is refused.
+
     Parameters
     ----------
     path : path
@@ -470,7 +585,9 @@ def read_truth(path: PathLike, dataset: str | None = None) -> Truth:
     TruthFileError
         A ``PedrankValueError`` (and ``pedrank.io.FeatureFileError``) whose message starts with the file's path:
         no such file, not a CSV, no numeric column, several numeric columns and ``dataset`` names none of them
-        (the message lists the columns found), a non-number in a used column (with its line), a model listed twice.
+        (the message lists the columns found), a non-number in a used column (with its line), a model listed twice,
+        an accuracy outside [0, 100] or fractions mixed with percentages (the message names the column and lists
+        the values with their models).
     """
     path = Path(path)
     columns, rows = _read_table(path)
@@ -494,9 +611,13 @@ def read_truth(path: PathLike, dataset: str | None = None) -> Truth:
             path, f"several accuracy columns {numeric} and {chosen}; pick one with --dataset (Python: dataset=); "
                   f"found columns {columns}"
         )
-    accuracies = _column_values(path, rows, model_column, column)
+    accuracies, percent = _column_cells(path, rows, model_column, column)
+    try:
+        check_accuracies(accuracies, percent=percent, name=f"column {column!r}")
+    except PedrankValueError as exc:
+        raise TruthFileError(path, str(exc)) from exc
     baselines = {name: _column_values(path, rows, model_column, c) for c, name in baseline_columns.items()}
-    return Truth(accuracies, column, baselines, path)
+    return Truth(accuracies, column, baselines, path, frozenset(percent))
 
 
 def read_baseline(path: PathLike, name: str) -> dict[str, float]:

@@ -3,7 +3,8 @@
 Feature files, one model each:
 
 - the PED/SFDA authors' layout: ``{model}_{dataset}_feature.npy`` beside ``{model}_{dataset}_label.npy``
-  (one directory may hold several datasets);
+  (one directory may hold several datasets; see :func:`split_authors_name` for how a name whose model or dataset
+  holds underscores, such as ``vit_b16_oxford_pets_feature.npy``, is split);
 - ``.npz`` archives holding the arrays ``features`` (N x D) and ``labels`` (N,);
 - torch files (``.pt``/``.pth``) holding a dict with the tensors (or arrays) ``features`` and ``labels``;
   reading them imports torch, which pedrank otherwise never needs;
@@ -36,10 +37,12 @@ __all__ = [
     "FeatureFileError",
     "FeatureSource",
     "find_features",
+    "known_datasets",
     "load_features",
     "load_reference",
     "read_accuracies",
     "read_scores",
+    "split_authors_name",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -49,6 +52,28 @@ LABEL_SUFFIX = "_label.npy"
 REFERENCE_STEM_SUFFIX = "_reference"
 TORCH_SUFFIXES = (".pt", ".pth")
 ARCHIVE_SUFFIXES = (".npz",) + TORCH_SUFFIXES
+
+#: Dataset names holding an underscore that feature files commonly carry (the spellings of torchvision, TFDS and
+#: the transferability benchmarks). ``{model}_{dataset}`` cannot be split from the name alone once both parts may
+#: hold underscores, so these are recognised at the end of a name; see :func:`split_authors_name`.
+MULTI_WORD_DATASETS = (
+    "oxford_pets",
+    "oxford_iiit_pet",
+    "oxford_flowers",
+    "oxford_flowers102",
+    "stanford_cars",
+    "stanford_dogs",
+    "fgvc_aircraft",
+    "caltech_101",
+    "cifar_10",
+    "cifar_100",
+    "food_101",
+    "sun_397",
+    "voc_2007",
+    "pascal_voc",
+    "cub_200",
+    "cub_200_2011",
+)
 
 
 class FeatureFileError(PedrankValueError):
@@ -233,7 +258,7 @@ class FeatureSource:
     labels_path : pathlib.Path or None
         A separate labels file, when the features file has none of its own.
     dataset : str or None
-        The dataset named in the authors' layout.
+        The dataset named in the authors' layout (see :func:`split_authors_name`).
     reference_path : pathlib.Path or None
         PED's reference statistics for this model, when present.
     """
@@ -264,19 +289,66 @@ def _reference_beside(directory: Path, model: str) -> Path | None:
     return None
 
 
-def _authors_name(path: Path) -> tuple[str, str]:
-    stem = path.name[: -len(FEATURE_SUFFIX)]
-    if "_" not in stem:
-        raise FeatureFileError(path, f"expected the name {{model}}_{{dataset}}{FEATURE_SUFFIX}")
-    model, dataset = stem.rsplit("_", 1)
-    if not model or not dataset:
-        raise FeatureFileError(path, f"expected the name {{model}}_{{dataset}}{FEATURE_SUFFIX}")
-    return model, dataset
+def known_datasets() -> tuple[str, ...]:
+    """The dataset names recognised at the end of an authors'-layout file name, longest first.
+
+    The PED paper's datasets (:func:`pedrank.paper.datasets`: ``aircraft``, ``cars``, ``pets``, ...) and
+    :data:`MULTI_WORD_DATASETS` (``oxford_pets``, ``stanford_cars``, ...).
+    """
+    from . import paper
+
+    return tuple(sorted(set(paper.datasets()) | set(MULTI_WORD_DATASETS), key=lambda name: (-len(name), name)))
 
 
-def _source_for_file(path: Path, labels: Path | None) -> FeatureSource:
+def split_authors_name(stem: str, dataset: str | None = None) -> tuple[str, str] | None:
+    """Split the stem of an authors'-layout file name, ``{model}_{dataset}``, into ``(model, dataset)``.
+
+    Both parts may hold underscores (``vit_b16_oxford_pets``), so the split follows one rule, the same for every
+    file of a folder:
+
+    1. The dataset is the longest name that the stem ends with (after an ``_``, leaving a non-empty model) among
+       :func:`known_datasets` and ``dataset`` when given: ``vit_b16_oxford_pets`` is ``vit_b16`` on
+       ``oxford_pets``, ``deep_cluster_cifar10`` is ``deep_cluster`` on ``cifar10``, and with
+       ``dataset="my_data"``, ``vit_b16_my_data`` is ``vit_b16`` on ``my_data``.
+    2. Otherwise the dataset is the part after the last ``_``: ``vit_b16_my_data`` without ``dataset`` is
+       ``vit_b16_my`` on ``data``. Give a dataset name with underscores that pedrank does not know as ``dataset``.
+
+    A longer known name wins over ``dataset``: with ``dataset="pets"``, ``vit_oxford_pets`` is still ``vit`` on
+    ``oxford_pets`` (so it is not taken for a model ``vit_oxford`` on ``pets``).
+
+    Parameters
+    ----------
+    stem : str
+        The file name without ``_feature.npy`` (or ``_label.npy``).
+    dataset : str, optional
+        The dataset the caller asked for, recognised like a known name.
+
+    Returns
+    -------
+    tuple of (str, str), or None
+        ``(model, dataset)``; None when the stem holds no ``_`` with text on both sides.
+    """
+    candidates = set(known_datasets())
+    if dataset:
+        candidates.add(dataset)
+    matches = [name for name in candidates if len(stem) > len(name) + 1 and stem.endswith("_" + name)]
+    if matches:
+        name = max(matches, key=len)
+        return stem[: -len(name) - 1], name
+    model, _, last = stem.rpartition("_")
+    return (model, last) if model and last else None
+
+
+def _authors_name(path: Path, dataset: str | None = None) -> tuple[str, str]:
+    split = split_authors_name(path.name[: -len(FEATURE_SUFFIX)], dataset)
+    if split is None:
+        raise FeatureFileError(path, f"expected the name {{model}}_{{dataset}}{FEATURE_SUFFIX}")
+    return split
+
+
+def _source_for_file(path: Path, labels: Path | None, dataset: str | None = None) -> FeatureSource:
     if path.name.endswith(FEATURE_SUFFIX):
-        model, dataset = _authors_name(path)
+        model, dataset = _authors_name(path, dataset)
         label_path = path.with_name(f"{model}_{dataset}{LABEL_SUFFIX}")
         if labels is None and not label_path.is_file():
             raise FeatureFileError(path, f"its labels file {label_path.name} is missing")
@@ -292,7 +364,7 @@ def _source_for_file(path: Path, labels: Path | None) -> FeatureSource:
     raise FeatureFileError(path, f"unknown feature file type {path.suffix!r}; expected .npy, .npz, .pt or .pth")
 
 
-def _sources_in_directory(directory: Path, labels: Path | None) -> list[FeatureSource]:
+def _sources_in_directory(directory: Path, labels: Path | None, dataset: str | None) -> list[FeatureSource]:
     sources = []
     for path in sorted(directory.iterdir()):
         if not path.is_file():
@@ -300,7 +372,7 @@ def _sources_in_directory(directory: Path, labels: Path | None) -> list[FeatureS
         is_authors = path.name.endswith(FEATURE_SUFFIX)
         is_archive = path.suffix in ARCHIVE_SUFFIXES and not path.stem.endswith(REFERENCE_STEM_SUFFIX)
         if is_authors or is_archive:
-            sources.append(_source_for_file(path, labels))
+            sources.append(_source_for_file(path, labels, dataset))
     return sources
 
 
@@ -318,8 +390,12 @@ def find_features(
         Directories (scanned for ``*_feature.npy``, ``*.npz``, ``*.pt``, ``*.pth``; files named
         ``*_reference.*`` are reference statistics, not models) and/or feature files.
     dataset : str, optional
-        In the authors' layout, keep only ``{model}_{dataset}_feature.npy``. Required when the files found
-        hold more than one dataset.
+        In the authors' layout, keep only ``{model}_{dataset}_feature.npy``: the files whose name ends with
+        ``_{dataset}_feature.npy``, the model being everything before (``dataset="oxford_pets"`` reads
+        ``vit_b16_oxford_pets_feature.npy`` as the model ``vit_b16``). Required when the files found hold more
+        than one dataset. Without it, each file's dataset is the longest known name its name ends with
+        (:func:`known_datasets`: the PED paper's datasets and ``oxford_pets``, ``stanford_cars``, ...), else the
+        part after the last ``_``; :func:`split_authors_name` gives the rule in full.
     labels : path, optional
         A labels ``.npy`` shared by every model (for plain ``.npy`` feature files).
 
@@ -336,7 +412,7 @@ def find_features(
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = _sources_in_directory(path, label_path)
+            found = _sources_in_directory(path, label_path, dataset)
             if not found:
                 raise FeatureFileError(
                     path,
@@ -345,7 +421,7 @@ def find_features(
                 )
             sources.extend(found)
         elif path.is_file():
-            sources.append(_source_for_file(path, label_path))
+            sources.append(_source_for_file(path, label_path, dataset))
         else:
             raise FeatureFileError(path, "no such file or directory")
 
@@ -360,7 +436,9 @@ def find_features(
     elif len(datasets_found) > 1:
         where = ", ".join(str(Path(p)) for p in paths)
         raise FeatureFileError(
-            where, f"features for several datasets ({', '.join(datasets_found)}); pick one with --dataset/dataset="
+            where, f"features for several datasets ({', '.join(datasets_found)}); pick one with --dataset/dataset= "
+                   "(a dataset name with underscores that pedrank does not know, such as my_data, is read as the "
+                   "part after the last '_' unless it is given whole there)"
         )
 
     pool: dict[str, FeatureSource] = {}
@@ -374,7 +452,11 @@ def find_features(
 
 
 def find_authors_layout(directory: PathLike) -> dict[tuple[str, str | None], FeatureSource]:
-    """Every ``{model}_{dataset}_feature.npy`` in ``directory``: ``{(model, dataset): FeatureSource}``."""
+    """Every ``{model}_{dataset}_feature.npy`` in ``directory``: ``{(model, dataset): FeatureSource}``.
+
+    Names are split by :func:`split_authors_name` without a ``dataset``: ``vit_b16_oxford_pets_feature.npy`` is
+    ``("vit_b16", "oxford_pets")``.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise FeatureFileError(directory, "not a directory")

@@ -7,7 +7,9 @@ through :func:`pedrank.extract_features`, and its features are cached on disk in
 computed from: model, dataset fingerprint, layer and preprocessing). A second run reads the cache; an interrupted
 run resumes at the first model without a complete cache entry. Then every model is scored (any metric
 :func:`pedrank.rank` takes, with or without PED) and the pool is ranked. A model that cannot be loaded or run
-gets a row with the reason; the others are ranked.
+gets a row with the reason; the others are ranked. An image file that cannot be read is bad input, the same for
+every model: it raises :class:`BadImageError` naming the file, or with ``bad_images="skip"`` it is left out
+(its label too) for every model, with a :class:`BadImageWarning` naming it.
 
 One model is one task: pass ``executor=`` (any ``concurrent.futures.Executor``) or ``client=`` (a
 ``dask.distributed.Client``) and each task extracts, caches and scores its model where it runs, returning only
@@ -22,10 +24,11 @@ import json
 import math
 import os
 import re
+import secrets
 import sys
-import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +37,11 @@ from typing import Any, Union
 import numpy as np
 
 from ._progress import progress as _progress
-from ._validation import MissingDependencyError, PedrankValueError
+from ._validation import MissingDependencyError, PedrankError, PedrankValueError
 from .rank import RankRecord, RankTable
 
-__all__ = ["select", "SelectRecord", "SelectTable", "load_model", "load_data", "CACHE_KEY_SUFFIX"]
+__all__ = ["select", "SelectRecord", "SelectTable", "load_model", "load_data", "CACHE_KEY_SUFFIX", "BadImageError",
+           "BadImageWarning", "BAD_IMAGES"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -46,6 +50,46 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
 CACHE_KEY_SUFFIX = "_key.json"
 POOLINGS = ("mean", "cls", "max", "flatten")
 CACHE_VERSION = 1
+#: What :func:`select` does with an image file it cannot read: raise :class:`BadImageError`, or skip the file.
+BAD_IMAGES = ("raise", "skip")
+#: Words of the errors torch (and models' own checks) give for an input they do not take: a forward that fails
+#: on the first batch with one of these is reported as an input-shape mismatch, anything else as the model's own
+#: failure. A heuristic: a model's own message that happens to use one of these words is reported as a mismatch.
+_SHAPE_WORDS = re.compile(r"shape|size|mat1|mat2|channel|dimension|\bdims?\b|\b\d-?d\b|must match", re.IGNORECASE)
+
+
+class BadImageError(PedrankValueError):
+    """An image file of the data cannot be read (``select(..., bad_images="raise")``, the default).
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    reason : str
+        What reading it raised.
+    """
+
+    def __init__(self, message: str, path: str = "", reason: str = ""):
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
+class BadImageWarning(UserWarning):
+    """Image files left out by ``select(..., bad_images="skip")``: the message names them and says how many."""
+
+
+class _ModelFailure(PedrankError, RuntimeError):
+    """A model's own forward raised (not an input it rejects): the message holds the model's exception."""
+
+
+class _ForwardRaised(PedrankError):
+    """Carries an exception raised inside the model's own forward out of :func:`pedrank.extract_features`,
+    apart from the errors of reading the data or of pedrank's own code around the call."""
+
+    def __init__(self, error: Exception, shape: tuple[int, ...] | None, done: int):
+        super().__init__(str(error))
+        self.error, self.shape, self.done = error, shape, done
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -74,7 +118,17 @@ class SelectRecord(RankRecord):
 
 class SelectTable(RankTable):
     """The ranking written by :func:`select`: a :class:`pedrank.RankTable` of :class:`SelectRecord`, best first
-    (models that failed last, with their reason)."""
+    (models that failed last, with their reason).
+
+    Attributes
+    ----------
+    skipped : list of str
+        The image files left out (``bad_images="skip"``), relative to the data folder; empty otherwise.
+    """
+
+    def __init__(self, records=(), *, skipped: Sequence[str] = (), **options: Any):
+        super().__init__(records, **options)
+        self.skipped = list(skipped)
 
     @property
     def errors(self) -> dict[str, str]:
@@ -169,16 +223,19 @@ class Data:
         The dataset's name in the cache's file names.
     fingerprint : str
         A hash of the data's content (file names, sizes and bytes), part of the cache key.
+    root : Path or None
+        The image folder the files are under (their names in messages and in the cache are relative to it).
     """
 
     def __init__(self, kind: str, items: Any, labels: np.ndarray, name: str, fingerprint: str,
-                 image_like: bool = False):
+                 image_like: bool = False, root: Path | None = None):
         self.kind = kind
         self.items = items
         self.labels = np.asarray(labels)
         self.name = name
         self.fingerprint = fingerprint
         self.image_like = image_like
+        self.root = root
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -188,7 +245,23 @@ class Data:
         if n >= len(self):
             return self
         return Data(self.kind, self.items[:n], self.labels[:n], self.name, f"{self.fingerprint}:first{n}",
-                    self.image_like)
+                    self.image_like, self.root)
+
+    def item_name(self, item: Any, index: int) -> str:
+        """A sample's name in messages and in the cache: its file relative to :attr:`root` (machines that
+        mount the data elsewhere agree on it), else its path, else its position."""
+        if not isinstance(item, (str, os.PathLike)):
+            return f"item {index}"
+        if self.root is not None:
+            try:
+                return Path(item).relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return str(item)
+
+    def file_path(self, name: str) -> str:
+        """The inverse of :meth:`item_name` for files: where the file is on this machine."""
+        return str(self.root / name) if self.root is not None and not Path(name).is_absolute() else name
 
 
 def _folder_data(path: Path, name: str) -> Data:
@@ -208,7 +281,7 @@ def _folder_data(path: Path, name: str) -> Data:
     if not files:
         raise PedrankValueError(f"data: no image files ({', '.join(IMAGE_SUFFIXES)}) under the class folders of "
                                 f"{str(path)!r}")
-    return Data("images", files, np.asarray(labels, dtype=np.int64), name, digest.hexdigest())
+    return Data("images", files, np.asarray(labels, dtype=np.int64), name, digest.hexdigest(), root=path)
 
 
 def _npz_data(path: Path, name: str) -> Data:
@@ -662,6 +735,17 @@ def _make_wrapper(loaded: _Loaded, layers: list[Any], pooling: str, device: Any,
             self.model = loaded.module
             self.out = torch.nn.Identity()
             self.widths: list[int] = []
+            self.done = 0  # batches the model took: a failure after the first is not about the input's shape
+
+        def _run_model(self, inputs: Any, function: Any, /, *args: Any, **kwargs: Any) -> Any:
+            """``function(*args, **kwargs)``, the model's own code, with whatever it raises marked as raised
+            there (see :func:`_forward_error`)."""
+            try:
+                output = function(*args, **kwargs)
+            except Exception as exc:
+                raise _ForwardRaised(exc, _sample_shape(inputs), self.done) from exc
+            self.done += 1
+            return output
 
         def _to_device(self, inputs: Any) -> Any:
             if isinstance(inputs, Mapping):
@@ -708,7 +792,7 @@ def _make_wrapper(loaded: _Loaded, layers: list[Any], pooling: str, device: Any,
 
                 handles.append(target.register_forward_hook(hook))
             try:
-                self.model(inputs)
+                self._run_model(inputs, self.model, inputs)
             finally:
                 for handle in handles:
                     handle.remove()
@@ -718,7 +802,7 @@ def _make_wrapper(loaded: _Loaded, layers: list[Any], pooling: str, device: Any,
             return self._finish([_pool(captured[i], pooling) for i in range(len(layers))])
 
         def _forward_hf(self, inputs: Any) -> Any:
-            output = self.model(**inputs, output_hidden_states=True)
+            output = self._run_model(inputs, self.model, **inputs, output_hidden_states=True)
             hidden = output.hidden_states
             mask = inputs.get("attention_mask")
             pooled = []
@@ -738,10 +822,10 @@ def _make_wrapper(loaded: _Loaded, layers: list[Any], pooling: str, device: Any,
 
         def _forward_st(self, inputs: Any) -> Any:
             if layers == [None]:
-                return self._finish([self.model(inputs)["sentence_embedding"]])
+                return self._finish([self._run_model(inputs, self.model, inputs)["sentence_embedding"]])
             transformer = self.model[0].auto_model
             model_inputs = {k: v for k, v in inputs.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-            output = transformer(**model_inputs, output_hidden_states=True)
+            output = self._run_model(inputs, transformer, **model_inputs, output_hidden_states=True)
             hidden = output.hidden_states
             return self._finish([_pool(hidden[-1 if layer is None else int(layer)], pooling,
                                        inputs.get("attention_mask")) for layer in layers])
@@ -753,24 +837,50 @@ def _make_wrapper(loaded: _Loaded, layers: list[Any], pooling: str, device: Any,
 
 
 class _Batches:
-    """(inputs, labels) batches of ``data`` prepared for ``loaded``, with a per-model progress bar."""
+    """(inputs, labels) batches of ``data`` prepared for ``loaded``, with a per-model progress bar.
+
+    An image file that cannot be read raises :class:`BadImageError` (``bad_images="raise"``) or is left out of
+    its batch, label included, and listed in :attr:`skipped` as ``(name, reason)`` (``bad_images="skip"``).
+    """
 
     def __init__(self, data: Data, loaded: _Loaded, batch_size: int, image_size: int | None, desc: str,
-                 progress: bool | None, on_batch: Any = None):
+                 progress: bool | None, on_batch: Any = None, bad_images: str = "raise"):
         self.data, self.loaded, self.batch_size = data, loaded, batch_size
         self.image_size, self.desc, self.progress, self.on_batch = image_size, desc, progress, on_batch
+        self.bad_images = bad_images
+        self.skipped: list[tuple[str, str]] = []
+        self._dropped: list[int] = []
 
     def __len__(self) -> int:
         return math.ceil(len(self.data) / self.batch_size)
 
-    def _images(self, chunk: Any) -> list[Any]:
+    def _open(self, path: Any, index: int) -> Any:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as image:
+                return image.convert("RGB")  # decodes the whole file: a truncated one fails here, not later
+        except MemoryError:
+            raise
+        except Exception as exc:  # PIL reports broken files as OSError, SyntaxError, ValueError, EOFError, ...
+            name = self.data.item_name(path, index)
+            reason = _short(exc)
+            if self.bad_images == "raise":
+                raise _bad_image_error(self.data, name, reason) from exc
+            self.skipped.append((name, reason))
+            return None
+
+    def _images(self, chunk: Any, start: int = 0) -> list[Any]:
         from PIL import Image
 
         images = []
-        for item in chunk:
+        for offset, item in enumerate(chunk):
             if isinstance(item, (str, os.PathLike)):
-                with Image.open(item) as image:
-                    images.append(image.convert("RGB"))
+                image = self._open(item, start + offset)
+                if image is None:
+                    self._dropped.append(offset)
+                else:
+                    images.append(image)
             elif isinstance(item, np.ndarray):
                 array = item
                 if array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3):
@@ -784,7 +894,8 @@ class _Batches:
                 images.append(item.convert("RGB"))
         return images
 
-    def _inputs(self, chunk: Any) -> Any:
+    def _inputs(self, chunk: Any, start: int = 0) -> Any:
+        """The model's inputs for ``chunk`` (the samples from ``start``); None when every one was skipped."""
         torch = _torch()
         data, loaded = self.data, self.loaded
         if data.kind == "texts":
@@ -813,7 +924,9 @@ class _Batches:
             return tensor
         if data.kind == "arrays" and not (data.image_like or np.asarray(chunk).ndim >= 3):
             raise PedrankValueError("data: vectors ('features'), but the model needs images; expected 'images'")
-        images = self._images(chunk)
+        images = self._images(chunk, start)
+        if not images:
+            return None
         if loaded.processor is not None:
             return {"pixel_values": loaded.processor(images=images, return_tensors="pt")["pixel_values"]}
         transform = loaded.transform or _default_transform(self.image_size)
@@ -827,13 +940,24 @@ class _Batches:
 
     def __iter__(self):
         data = self.data
+        self.skipped = []
         starts = range(0, len(data), self.batch_size)
         for start in _progress(starts, total=len(self), desc=self.desc, enabled=self.progress):
             chunk = data.items[start:start + self.batch_size]
             labels = data.labels[start:start + self.batch_size]
             if self.on_batch is not None:
                 self.on_batch()
-            yield self._inputs(chunk), labels
+            self._dropped = []
+            inputs = self._inputs(chunk, start)
+            if self._dropped:
+                labels = np.delete(labels, self._dropped)  # a copy: the data's labels stay whole
+            if inputs is not None:
+                yield inputs, labels
+        if len(self.skipped) == len(data):
+            name, reason = self.skipped[0]
+            raise BadImageError(f"data: none of the {len(data)} image files can be read (the first, "
+                                f"{data.file_path(name)!r}: {reason}); expected image files PIL can open",
+                                data.file_path(name), reason)
 
 
 # ------------------------------------------------------------------------------------------ cache
@@ -845,7 +969,19 @@ def _cache_paths(cache_dir: Path, model: str, dataset: str) -> tuple[Path, Path,
 
 
 def _atomic_save(path: Path, write: Any) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``path`` through a temporary file in its folder, renamed over it once complete.
+
+    The temporary file is created with mode 0666 and the process umask applied by the system, as ``open(path,
+    "wb")`` would (``tempfile.mkstemp`` gives 0600, which locks other users of a shared cache out).
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            descriptor = os.open(temporary, flags, 0o666)
+            break
+        except FileExistsError:  # another writer's temporary name: draw again
+            continue
     try:
         with os.fdopen(descriptor, "wb") as handle:
             write(handle)
@@ -859,6 +995,9 @@ def _atomic_save(path: Path, write: Any) -> None:
 
 
 def _cache_read(cache_dir: Path | None, model: str, dataset: str, key: dict[str, Any]):
+    """``(features, labels, skipped)`` of a cache entry whose key is ``key``, else None. ``skipped``: the
+    ``(file, reason)`` pairs left out when it was extracted (entries written before the list existed had none:
+    a bad file failed the run then)."""
     if cache_dir is None:
         return None
     feature_path, label_path, key_path = _cache_paths(cache_dir, model, dataset)
@@ -866,17 +1005,18 @@ def _cache_read(cache_dir: Path | None, model: str, dataset: str, key: dict[str,
         stored = json.loads(key_path.read_text())
         if stored.get("key") != key:
             return None
+        skipped = [(str(name), str(reason)) for name, reason in stored.get("skipped", [])]
         features = np.load(feature_path, allow_pickle=False)
         labels = np.load(label_path, allow_pickle=False)
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):
         return None
     if features.ndim != 2 or len(features) != len(labels):
         return None
-    return features, labels
+    return features, labels, skipped
 
 
 def _cache_write(cache_dir: Path | None, model: str, dataset: str, key: dict[str, Any], features: np.ndarray,
-                 labels: np.ndarray) -> None:
+                 labels: np.ndarray, skipped: Sequence[tuple[str, str]] = ()) -> None:
     if cache_dir is None:
         return
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -888,8 +1028,11 @@ def _cache_write(cache_dir: Path | None, model: str, dataset: str, key: dict[str
         pass
     _atomic_save(feature_path, lambda handle: np.save(handle, features, allow_pickle=False))
     _atomic_save(label_path, lambda handle: np.save(handle, labels, allow_pickle=False))
+    # The files left out are beside the key, not in it: the rows follow from the data (its fingerprint is in the
+    # key), and a run with bad_images="raise" must still see them to raise as a fresh run would.
     text = json.dumps({"version": CACHE_VERSION, "key": key, "shape": list(features.shape),
-                       "digest": hashlib.sha1(features.tobytes()).hexdigest()}, indent=1)
+                       "digest": hashlib.sha1(features.tobytes()).hexdigest(),
+                       "skipped": [list(pair) for pair in skipped]}, indent=1)
     _atomic_save(key_path, lambda handle: handle.write(text.encode()))
 
 
@@ -902,7 +1045,9 @@ def _row_name(model: str, layer: Any, explicit: bool) -> str:
 
 def _extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[str, Any]) -> list[dict[str, Any]]:
     """Extract (or read from the cache) every requested layer of one model. Returns one dict per layer:
-    ``name``, ``features``, ``labels``, ``cached``, ``extract_seconds``; or raises."""
+    ``name``, ``features``, ``labels``, ``cached``, ``extract_seconds``, ``skipped`` (the ``(file, reason)``
+    pairs left out); or raises (:class:`BadImageError` for an unreadable image file, also when a cache entry
+    records one and ``bad_images`` is "raise": a fresh run would meet it)."""
     torch = _torch()
     cache_dir = options["cache_dir"]
     pooling, dtype_name = options["pooling"], options["dtype"]
@@ -941,7 +1086,7 @@ def _extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[
             hit = _cache_read(cache_dir, row, data.name, stored_key)
             if hit is not None:
                 results[layer] = {"name": row, "features": hit[0], "labels": hit[1], "cached": True,
-                                  "extract_seconds": 0.0}
+                                  "extract_seconds": 0.0, "skipped": hit[2]}
                 continue
         missing.append(layer)
     if missing:
@@ -956,7 +1101,7 @@ def _extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[
             hit = _cache_read(cache_dir, row, data.name, key)
             if hit is not None:
                 results[layer] = {"name": row, "features": hit[0], "labels": hit[1], "cached": True,
-                                  "extract_seconds": 0.0}
+                                  "extract_seconds": 0.0, "skipped": hit[2]}
             else:
                 still.append(layer)
         if still:
@@ -965,15 +1110,14 @@ def _extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[
             dtype = None if dtype_name in (None, "float32") else getattr(torch, dtype_name)
             wrapper = _make_wrapper(loaded, still, pooling, options["device"], dtype)
             batches = _Batches(data, loaded, options["batch_size"], options["image_size"], desc=name,
-                               progress=options["progress"], on_batch=options.get("on_batch"))
+                               progress=options["progress"], on_batch=options.get("on_batch"),
+                               bad_images=options.get("bad_images", "raise"))
             start = time.perf_counter()
             try:
                 features, labels = extract_features(wrapper, batches, layer="out", capture="output",
                                                     device=options["device"], progress=False)
-            except RuntimeError as exc:  # a shape mismatch inside the model
-                shape = _first_shape(batches)
-                raise PedrankValueError(f"incompatible input{f' of shape {shape}' if shape else ''}: "
-                                        f"{str(exc).splitlines()[0]}") from exc
+            except _ForwardRaised as raised:
+                raise _forward_error(raised, len(batches)) from raised.error
             seconds = time.perf_counter() - start
             offset = 0
             for layer, width in zip(still, wrapper.widths):
@@ -981,9 +1125,13 @@ def _extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[
                 part = np.ascontiguousarray(features[:, offset:offset + width])
                 offset += width
                 key = dict(key_base, layer=_describe(layer))
-                _cache_write(cache_dir, row, data.name, key, part, labels)
+                _cache_write(cache_dir, row, data.name, key, part, labels, batches.skipped)
                 results[layer] = {"name": row, "features": part, "labels": labels, "cached": False,
-                                  "extract_seconds": seconds / len(still)}
+                                  "extract_seconds": seconds / len(still), "skipped": list(batches.skipped)}
+    if options.get("bad_images", "raise") == "raise":
+        for layer in wanted:
+            if results[layer]["skipped"]:
+                raise _bad_image_error(data, *results[layer]["skipped"][0])
     return [results[layer] for layer in wanted]
 
 
@@ -1033,15 +1181,44 @@ def _hidden_count(loaded: _Loaded) -> int:
     return int(count) + 1  # the embeddings' output, then each block's
 
 
-def _first_shape(batches: _Batches) -> tuple[int, ...] | None:
-    try:
-        inputs = batches._inputs(batches.data.items[:1])
-    except Exception:  # only for the message
-        return None
+def _sample_shape(inputs: Any) -> tuple[int, ...] | None:
+    """The shape of one sample of a batch, as a batch of one: (1, C, H, W), (1, T), ... (None if unknown)."""
     if isinstance(inputs, Mapping):
-        inputs = next(iter(inputs.values()))
+        inputs = next(iter(inputs.values()), None)
     shape = getattr(inputs, "shape", None)
-    return tuple(shape) if shape is not None else None
+    if shape is None or len(shape) == 0:
+        return None
+    return (1, *(int(size) for size in tuple(shape)[1:]))
+
+
+def _forward_error(raised: _ForwardRaised, batches: int) -> PedrankError:
+    """What to report for an exception raised inside a model's forward.
+
+    An input-shape mismatch (:class:`PedrankValueError`, "incompatible input of shape ...") only when the model
+    took no batch before (every batch has the same sample shape) and the exception is a RuntimeError, ValueError
+    or IndexError whose message speaks of shapes, sizes, channels or dimensions (:data:`_SHAPE_WORDS`), as
+    torch's layers do; otherwise the model's own failure (out of memory included). Both carry the model's
+    exception type and message.
+    """
+    error = raised.error
+    lines = str(error).strip().splitlines()
+    text = lines[0][:400] if lines else ""
+    detail = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    out_of_memory = "OutOfMemory" in type(error).__name__ or "out of memory" in text.lower()
+    if raised.done == 0 and isinstance(error, (RuntimeError, ValueError, IndexError)) \
+            and not isinstance(error, PedrankError) and not out_of_memory and _SHAPE_WORDS.search(text):
+        of_shape = f" of shape {raised.shape}" if raised.shape is not None else ""
+        return PedrankValueError(f"incompatible input{of_shape}: the model's forward rejects it ({detail})")
+    where = "on its first batch" if raised.done == 0 else \
+        f"on batch {raised.done + 1} of {batches}, after taking {raised.done}"
+    return _ModelFailure(f"the model failed inside its own forward: {detail} ({where})")
+
+
+def _bad_image_error(data: Data, name: str, reason: str) -> BadImageError:
+    path = data.file_path(name)
+    return BadImageError(f"data: cannot read the image file {path!r} ({reason}); expected an image PIL can open: "
+                         "replace or remove it, or pass bad_images='skip' (--bad-images skip) to leave it out",
+                         path, reason)
 
 
 def _score_rows(extracted: list[dict[str, Any]], score_options: dict[str, Any]) -> list[SelectRecord]:
@@ -1066,8 +1243,11 @@ def _task(name: str, spec: Any, data: Any, layers: Any, options: dict[str, Any],
           data_options: dict[str, Any]) -> Any:
     """One model: extract (or read the cache), then score. Runs wherever the executor puts it.
 
-    Returns a list of :class:`SelectRecord` (``score_options`` given) or the extracted layers (pool-relative
-    metrics, scored together afterwards). Never raises for a model's own failure: its row says why."""
+    Returns ``(output, skipped)``: ``output`` a list of :class:`SelectRecord` (``score_options`` given) or the
+    extracted layers (pool-relative metrics, scored together afterwards); ``skipped`` the ``(file, reason)``
+    pairs left out of the data (``bad_images="skip"``), None when the model failed before reading it all. Never
+    raises for a model's own failure: its row says why. Raises :class:`BadImageError`: a bad file is the data's
+    fault, the same for every model."""
     try:
         data = load_data(data, **data_options)
         if options.get("max_samples"):
@@ -1076,16 +1256,17 @@ def _task(name: str, spec: Any, data: Any, layers: Any, options: dict[str, Any],
         if options["cache_dir"] is not None:
             options["cache_dir"] = Path(options["cache_dir"])
         extracted = _extract_model(name, spec, data, layers, options)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, BadImageError):
         raise
     except Exception as exc:  # a model that cannot be loaded or run: its row says why
         if os.environ.get("PEDRANK_DEBUG"):
             traceback.print_exc()
         reason = _short(exc)
-        return [SelectRecord(name, float("nan"), 0.0, None, error=reason)]
+        return [SelectRecord(name, float("nan"), 0.0, None, error=reason)], None
+    skipped = sorted({pair for item in extracted for pair in item["skipped"]})
     if score_options is None:
-        return extracted
-    return _score_rows(extracted, score_options)
+        return extracted, skipped
+    return _score_rows(extracted, score_options), skipped
 
 
 # ------------------------------------------------------------------------------------------ select
@@ -1132,6 +1313,7 @@ def select(
     dataset: str | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
+    bad_images: str = "raise",
     backend: str = "auto",
     executor: Any = None,
     client: Any = None,
@@ -1183,6 +1365,11 @@ def select(
         Only the first ``max_samples`` samples.
     dataset : str, optional
         The dataset's name in the table and the cache (default: the data's file or folder name).
+    bad_images : {"raise", "skip"}, default "raise"
+        An image file of the folder that cannot be read (corrupt, truncated, not an image): "raise" raises
+        :class:`BadImageError` naming it; "skip" leaves it out, with its label, for every model alike (a cached
+        entry records the files it left out, so cached and fresh rows agree) and warns once
+        (:class:`BadImageWarning`) with their number and names (also in the table's ``skipped``).
     executor, client, scheduler
         Spread the pool: one task per model (extraction, cache and score where it runs; only the row comes
         back). ``executor``: any ``concurrent.futures.Executor``; ``client``: a ``dask.distributed.Client``;
@@ -1195,7 +1382,15 @@ def select(
     -------
     SelectTable
         A :class:`pedrank.RankTable` of :class:`SelectRecord`, best first; models that failed come last with
-        a NaN score and their ``error``.
+        a NaN score and their ``error``: one that cannot be loaded, rejects the input ("incompatible input of
+        shape ...", with the model's message), or fails inside its own forward (the model's exception type and
+        message).
+
+    Raises
+    ------
+    PedrankValueError
+        A bad argument or unreadable data; :class:`BadImageError` (a subclass) for an image file that cannot be
+        read, with ``bad_images="raise"``.
     """
     if isinstance(models, Mapping):
         items = [(str(name), spec) for name, spec in models.items()]
@@ -1215,6 +1410,8 @@ def select(
         raise PedrankValueError(f"dtype: found {dtype!r}; expected float32, float16 or bfloat16")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise PedrankValueError(f"batch_size: found {batch_size!r}; expected a positive integer")
+    if bad_images not in BAD_IMAGES:
+        raise PedrankValueError(f"bad_images: found {bad_images!r}; expected one of {', '.join(BAD_IMAGES)}")
     if isinstance(layers, str) and layers != "all":
         layers = [layers]
     elif isinstance(layers, int):
@@ -1230,7 +1427,8 @@ def select(
     task_data = data if isinstance(data, (str, os.PathLike)) else local_data
     options = {"cache_dir": None if cache_dir is None else str(cache_dir), "batch_size": batch_size,
                "device": device, "dtype": dtype, "pooling": pooling, "image_size": image_size,
-               "pretrained": pretrained, "max_samples": max_samples, "progress": progress}
+               "pretrained": pretrained, "max_samples": max_samples, "progress": progress,
+               "bad_images": bad_images}
     score_options = None if pool_metric else {"metric": metric, "ped": ped, "backend": backend,
                                               "dataset": dataset_name, "progress": False, **metric_options}
     runner, owned = _executor_from(client, executor, scheduler)
@@ -1248,11 +1446,19 @@ def select(
             for (name, _), future in zip(items, futures):
                 try:
                     outputs.append(future.result())
+                except BadImageError:
+                    for other in futures:
+                        other.cancel()
+                    raise
                 except Exception as exc:  # a worker lost, a task that could not be sent
-                    outputs.append([SelectRecord(name, float("nan"), 0.0, None, error=f"task: {_short(exc)}")])
+                    outputs.append(([SelectRecord(name, float("nan"), 0.0, None, error=f"task: {_short(exc)}")],
+                                    None))
     finally:
         if owned:
             runner.close()
+    skipped = _warn_skipped([name for name, _ in items], [found for _, found in outputs], local_data,
+                            max_samples)
+    outputs = [output for output, _ in outputs]
     records: list[SelectRecord] = []
     if pool_metric:
         records = _score_pool(outputs, metric, ped, backend, dataset_name, metric_options)
@@ -1272,7 +1478,34 @@ def select(
         from .tune import read_ped_config
 
         with_ped = read_ped_config(ped, metric) not in (False, None)
-    return SelectTable(ordered, metric=metric, ped=with_ped, dataset=dataset_name)
+    return SelectTable(ordered, metric=metric, ped=with_ped, dataset=dataset_name, skipped=skipped)
+
+
+def _warn_skipped(names: list[str], found: list[list[tuple[str, str]] | None], data: Data,
+                  max_samples: int | None) -> list[str]:
+    """One :class:`BadImageWarning` for the files the tasks left out (each task found them on its own, or in
+    its cache entry; None: a task that failed first); returns their names."""
+    reasons: dict[str, str] = {}
+    for pairs in found:
+        for name, reason in pairs or ():
+            reasons.setdefault(name, reason)  # keyed by file: workers' PIL versions may word a reason apart
+    union = sorted(reasons.items())
+    if not union:
+        return []
+    total = len(data) if not max_samples else min(len(data), int(max_samples))
+    shown = [f"{name} ({reason})" for name, reason in union[:10]]
+    if len(union) > 10:
+        shown.append(f"and {len(union) - 10} more")
+    where = f" in {str(data.root)!r}" if data.root is not None else ""
+    message = (f"data: skipped {len(union)} unreadable image file(s) of {total}{where} (bad_images='skip'), "
+               f"with their labels: {'; '.join(shown)}")
+    # Every task reads the same files, so they agree unless a file changed or failed to read only once.
+    differing = [name for name, pairs in zip(names, found)
+                 if pairs is not None and {file for file, _ in pairs} != set(reasons)]
+    if differing:
+        message += f"; not the same files for every model: {', '.join(differing)} skipped fewer"
+    warnings.warn(message, BadImageWarning, stacklevel=3)
+    return [name for name, _ in union]
 
 
 def _score_pool(outputs: list[Any], metric: str, ped: Any, backend: str, dataset: str,
