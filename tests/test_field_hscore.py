@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.covariance import ledoit_wolf
 
-from pedrank import _core
+from pedrank import PedrankValueError, _core
 from pedrank.hscore import h_score, ledoit_wolf_shrinkage, regularized_h_score
 from pedrank.reference.hscore import h_score as reference_h_score
 from pedrank.reference.hscore import regularized_h_score as reference_regularized_h_score
@@ -50,11 +50,17 @@ def test_h_score_singular_covariance_stays_bounded():
     assert np.isfinite(score) and -1e-9 <= score <= 1 + 1e-6
 
 
-def test_constant_features_score_zero():
-    features = np.ones((10, 3))
+def test_constant_features_are_refused_and_unrelated_features_score_near_zero():
+    # Constant features are a dead model (refused before H-score: its rounding noise used to score up to 1.3);
+    # features unrelated to the labels score near 0.
     labels = np.arange(10) % 2
-    assert h_score(features, labels) == 0.0
-    assert regularized_h_score(features, labels) == 0.0
+    for score in (h_score, regularized_h_score):
+        with pytest.raises(PedrankValueError, match="carry no information"):
+            score(np.ones((10, 3)), labels)
+    unrelated = np.tile([[1.0, 2.0], [3.0, -1.0]], (6, 1))  # each class holds the same rows, a b a b a b
+    labels = np.repeat([0, 1], 6)
+    for score in (h_score, regularized_h_score):
+        assert score(unrelated, labels) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_ledoit_wolf_shrinkage_matches_scikit_learn():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import pedrank
+from pedrank import PedrankValueError
 from pedrank.leep import leep
 from pedrank.nce import nce
 from pedrank.reference.leep import leep as reference_leep
@@ -25,9 +26,14 @@ def test_leep_perfect_transfer_is_zero():
 
 
 def test_leep_uninformative_source_is_log_one_over_c():
-    labels = np.repeat(np.arange(4), 5)
-    theta = np.full((20, 7), 1 / 7)
+    # Two source outputs, each taken by half of every class: they say nothing about the target class.
+    labels = np.repeat(np.arange(4), 6)
+    first, second = np.full(7, 1 / 7), np.arange(1.0, 8.0) / 28
+    theta = np.where((np.arange(24) % 2 == 0)[:, None], first, second)
     assert leep(theta, labels) == pytest.approx(math.log(1 / 4), rel=1e-12)
+    # A source whose output never changes is a dead model: refused, not scored
+    with pytest.raises(PedrankValueError, match="source_probabilities: carry no information"):
+        leep(np.full((24, 7), 1 / 7), labels)
 
 
 def test_leep_hand_computed():

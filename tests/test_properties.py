@@ -79,7 +79,19 @@ def arbitrary_problems(draw):
     labels = draw(hnp.arrays(np.int64, n_samples, elements=st.integers(-3, 3)))
     if np.unique(labels).shape[0] < 2:
         labels[0], labels[-1] = -5, 5
+    if not _informative(features):
+        # Features that cannot tell two samples apart are refused before any score (a dead model; their own
+        # test is tests/test_no_silent_wrong_ranking.py): one differing value keeps the draw a scoring problem.
+        features[0, 0] = features[0, 0] + 1.0 if abs(features[0, 0]) < 1e3 else 0.0
     return features, labels
+
+
+def _informative(features):
+    try:
+        pedrank._validation.check_informative(features)
+    except pedrank.UninformativeFeaturesError:
+        return False
+    return True
 
 
 def _scores(lib, features, labels):
@@ -204,6 +216,12 @@ CONSTANT_LABELS = np.array([-5] + [0] * 17 + [5])
 def test_sfda_is_a_probability_and_ped_moves_stay_finite(problem):
     # Either both implementations refuse (zero within-class scatter) or both return a probability in (0, 1].
     features, labels = problem
+    if not _informative(features):  # the explicit constant examples: a dead model, refused by both, PED too
+        for lib in IMPLEMENTATIONS.values():
+            for call in (lambda: lib.sfda(features, labels), lambda: lib.ped(features, labels)):
+                with pytest.raises(pedrank.UninformativeFeaturesError, match="carry no information"):
+                    call()
+        return
     values = {name: _sfda_or_refusal(lib, features, labels) for name, lib in IMPLEMENTATIONS.items()}
     refused = sorted(name for name, value in values.items() if value is None)
     assert refused in ([], sorted(IMPLEMENTATIONS)), f"only {refused} refused; values {values}"

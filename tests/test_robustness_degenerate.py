@@ -175,6 +175,7 @@ class Still:
 FINITE = Finite()
 ZERO_SCATTER = Refused(r"within-class scatter is zero")
 SINGULAR = Refused(r"every singular value of the features is at most 1e-10")
+DEAD = Refused(r"carry no information: all \d+ rows are identical")
 TOO_LARGE = Refused(r"features: found \|value\| up to .*values beyond 1e\+150")
 
 # LogME is checked with the default and with exact_dimension=True, SFDA with the adaptive shrinkage and 0.5, GBC
@@ -191,8 +192,9 @@ EXPECTED = {
     "D>N": dict(logme=Finite(-1, 5), sfda=Finite(1 - 1e-8, 1), gbc=FINITE, ped=Still()),
     "D>>N": dict(logme=Finite(-1, 200), sfda=Finite(1 - 1e-8, 1), gbc=FINITE, ped=Still()),
     "constant-column": dict(logme=Finite(-1, 0), sfda=FINITE, gbc=FINITE, ped=Moves()),
-    "all-samples-identical": dict(logme=Finite(-1, 0), sfda=ZERO_SCATTER, gbc=Equals(-12), ped=Still()),
-    "all-zero": dict(logme=SINGULAR, sfda=ZERO_SCATTER, gbc=Equals(-12), ped=Still()),
+    # A dead model: refused by the shared validation before any score (or PED) runs.
+    "all-samples-identical": dict(logme=DEAD, sfda=DEAD, gbc=DEAD, ped=DEAD),
+    "all-zero": dict(logme=DEAD, sfda=DEAD, gbc=DEAD, ped=DEAD),
     "duplicated-samples": dict(logme=Finite(-1, 0), sfda=FINITE, gbc=FINITE, ped=Moves()),
     "identical-within-class": dict(logme=Finite(0, 5), sfda=ZERO_SCATTER, gbc=Equals(0), ped=Still()),
     "coincident-class-means": dict(logme=Finite(-2, 0), sfda=Equals(0.5), gbc=Equals(-2), ped=Still(1)),
@@ -378,7 +380,7 @@ def test_readme_table_refusals_name_the_reason():
     # The README's error cells say why, in the words of the refusal the test expects.
     table = _readme_table()
     assert "within-class scatter is zero" in table["samples identical within each class"]["sfda"]
-    assert "1e-10" in table["all-zero features"]["logme"]
+    assert "carry no information" in table["all-zero features"]["logme"]
     assert "beyond 1e150" in table["features x 1e150"]["logme"]
 
 

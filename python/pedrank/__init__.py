@@ -13,7 +13,13 @@ oracle and benchmark baseline).
 from ._config import set_threads, show_config
 from ._memory import InsufficientMemoryError
 from ._recommendation import RECOMMENDED
-from ._validation import MissingDependencyError, PedrankError, PedrankValueError
+from ._validation import (
+    MissingDependencyError,
+    NonFiniteScoreError,
+    PedrankError,
+    PedrankValueError,
+    UninformativeFeaturesError,
+)
 from .evaluate import evaluate
 from .extract import extract_features
 from .gbc import gbc
@@ -37,12 +43,14 @@ __all__ = [
     "InsufficientMemoryError",
     "LogME",
     "MissingDependencyError",
+    "NonFiniteScoreError",
     "PEDResult",
     "PedrankError",
     "PedrankValueError",
     "RECOMMENDED",
     "RankTable",
     "SFDA",
+    "UninformativeFeaturesError",
     "evaluate",
     "extract_features",
     "gbc",

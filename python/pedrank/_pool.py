@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ._validation import PedrankValueError, with_context
+from ._validation import NonFiniteScoreError, PedrankValueError, with_context
 
 __all__ = ["min_max_combine", "pool_scores"]
 
@@ -40,40 +40,81 @@ def min_max_combine(terms: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     return scaled @ np.asarray(weights, dtype=np.float64)
 
 
+class _TermsCall:
+    """A pool score's raw terms with fixed options, checked finite: a picklable callable."""
+
+    def __init__(self, metric: str, terms: Callable[..., Sequence[float]], backend: str, options: dict[str, Any]):
+        self.metric, self.terms, self.backend, self.options = metric, terms, backend, options
+
+    def __call__(self, features: Any, labels: Any) -> np.ndarray:
+        values = np.asarray(self.terms(features, labels, backend=self.backend, **self.options), dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise NonFiniteScoreError(
+                f"{self.metric}: its raw terms are {values.tolist()} on features of shape "
+                f"{tuple(getattr(features, 'shape', ()))}; a non-finite term cannot be min-max scaled over the pool "
+                "(it would turn every model's score into NaN). The features may be at an extreme scale "
+                "(standardise them) or degenerate"
+            )
+        return values
+
+
 def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Callable[..., Sequence[float]],
                 weights: Sequence[float], ped: Any = False, backend: str = "auto",
-                references: Mapping[str, Any] | None = None, dataset: str | None = None,
-                **options: Any):
-    """Raw terms per model (after PED when asked), then the pool's min-max combination, best first."""
-    import pedrank
+                references: Mapping[str, Any] | None = None, dataset: str | None = None, errors: str = "raise",
+                progress: bool | None = None, metric_name: str | None = None, **options: Any):
+    """Raw terms per model (after PED when asked), then the pool's min-max combination, best first.
 
-    from .rank import RankRecord, RankTable, _resolve_entry, _where
+    Parameters
+    ----------
+    pool, labels, ped, backend, references, dataset, progress
+        As :func:`pedrank.rank`.
+    metric : str
+        The score's name (in error messages).
+    terms : callable
+        ``terms(features, labels, *, backend, **options) -> sequence of floats``, one model's raw terms.
+    weights : sequence of float
+        The weight of each scaled term.
+    errors : {"raise", "row"}, default "raise"
+        As :func:`pedrank.rank`: with "row", a model whose terms fail (or are not finite) gets a NaN row with
+        its reason and the others are scaled over the pool without it.
+    metric_name : str, optional
+        The name the table carries (``"etran:exact"`` for a named form); default ``metric``.
+    **options
+        Passed to ``terms``.
+    """
+    from ._progress import progress as show_progress
+    from .rank import ERRORS, RankRecord, RankTable, _evaluate_entry, _failure_reason, _where
     from .scoring import ped_options as parse_ped_options
 
     if not isinstance(pool, Mapping) or len(pool) == 0:
         raise PedrankValueError(f"pool: expected a non-empty mapping of model names to features, found {pool!r:.80}")
+    if errors not in ERRORS:
+        raise PedrankValueError(f"errors: found {errors!r}; expected 'raise' or 'row'")
     ped_options = parse_ped_options(ped)
     references = dict(references or {})
-    names, rows, seconds, steps = [], [], [], []
-    for name, entry in pool.items():
+    compute = _TermsCall(metric, terms, backend, dict(options))
+    label = metric_name or metric
+    scored: list[tuple[str, np.ndarray, float, int | None]] = []
+    failed: list[RankRecord] = []
+    description = label + ("+PED" if ped_options is not None else "")
+    for name, entry in show_progress(pool.items(), total=len(pool), desc=description, enabled=progress):
+        override = (name in references, references.get(name))
+        start = time.perf_counter()
         try:
-            features, model_labels, file_reference = _resolve_entry(name, entry, labels)
-            start = time.perf_counter()
-            step_count = None
-            if ped_options is not None:
-                options_ped = dict(ped_options)
-                reference = references.get(name, file_reference if file_reference is not None
-                                           else options_ped.pop("reference", None))
-                options_ped.pop("reference", None)
-                result = pedrank.ped(features, model_labels, reference=reference, backend=backend, **options_ped)
-                features, step_count = result.features, int(result.steps)
-            rows.append(np.asarray(terms(features, model_labels, backend=backend, **options), dtype=np.float64))
-            seconds.append(time.perf_counter() - start)
-        except ValueError as exc:
-            raise with_context(exc, _where(name, entry, exc)) from exc
-        names.append(str(name))
-        steps.append(step_count)
-    combined = min_max_combine(np.stack(rows), weights)
-    records = [RankRecord(n, float(v), s, p) for n, v, s, p in zip(names, combined, seconds, steps)]
-    order = sorted(range(len(records)), key=lambda i: (math.isnan(records[i].score), -records[i].score, i))
-    return RankTable([records[i] for i in order], metric=metric, ped=ped_options is not None, dataset=dataset)
+            row, seconds, steps = _evaluate_entry(name, entry, labels, ped_options, override, backend, compute)
+        except Exception as exc:
+            if errors == "row":
+                failed.append(RankRecord(str(name), math.nan, time.perf_counter() - start, None,
+                                         error=_failure_reason(name, entry, exc)))
+                continue
+            if isinstance(exc, ValueError):
+                raise with_context(exc, _where(name, entry, exc)) from exc
+            raise
+        scored.append((str(name), row, seconds, steps))
+    records = list(failed)
+    if scored:
+        combined = min_max_combine(np.stack([row for _, row, _, _ in scored]), weights)
+        records = [RankRecord(n, float(v), s, p) for (n, _, s, p), v in zip(scored, combined)] + records
+    order = sorted(range(len(records)), key=lambda i: (math.isnan(records[i].score),
+                                                        0.0 if math.isnan(records[i].score) else -records[i].score, i))
+    return RankTable([records[i] for i in order], metric=label, ped=ped_options is not None, dataset=dataset)

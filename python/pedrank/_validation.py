@@ -14,7 +14,9 @@ set of rules (and one wording of the error messages) applies everywhere:
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import math
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,11 +25,14 @@ from ._constants import SFDA_ZERO_SCATTER_FACTOR
 __all__ = [
     "PedrankError",
     "PedrankValueError",
+    "UninformativeFeaturesError",
+    "NonFiniteScoreError",
     "MissingDependencyError",
     "with_context",
     "is_torch_tensor",
     "to_numpy",
     "check_features",
+    "check_informative",
     "check_labels",
     "check_classification",
     "check_targets",
@@ -35,7 +40,10 @@ __all__ = [
     "check_fraction",
     "check_int",
     "check_finite_score",
+    "finite_score",
+    "rescaled_for_range",
     "LARGEST_FEATURE",
+    "INFORMATIVE_RANGE_ULPS",
 ]
 
 #: Largest |feature| accepted: sums of squares of larger float64 values overflow.
@@ -66,6 +74,17 @@ def _rebuild_error(cls: type[BaseException], args: tuple[Any, ...], state: dict[
 
 class PedrankValueError(PedrankError, ValueError):
     """Invalid input: the message names the argument, what was found and what was expected."""
+
+
+class UninformativeFeaturesError(PedrankValueError):
+    """The features cannot tell any two samples apart (a dead model): every column is constant, or varies only
+    at the rounding level of its own values. Raised before any score runs, because each score would otherwise
+    turn the rounding noise into a number, and some (H-score, PACTran, NCTI, LogME) would rank such a model
+    above informative ones."""
+
+
+class NonFiniteScoreError(PedrankValueError):
+    """A score (or one of its terms) came out NaN or infinite on these features; the message says why."""
 
 
 class MissingDependencyError(PedrankError, ImportError):
@@ -111,7 +130,8 @@ def _is_sparse(value: Any) -> bool:
     return type(value).__module__.startswith("scipy.sparse") and hasattr(value, "toarray")
 
 
-def check_features(features: Any, *, name: str = "features", min_samples: int = 2) -> Any:
+def check_features(features: Any, *, name: str = "features", min_samples: int = 2,
+                   informative: bool = True) -> Any:
     """Validate a feature matrix.
 
     Parameters
@@ -124,6 +144,9 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
         Argument name used in error messages.
     min_samples : int
         Fewest rows accepted.
+    informative : bool, default True
+        Refuse features that cannot tell any two samples apart (see :func:`check_informative`): model features
+        to be scored. False where a few rows are transformed by a fitted estimator (one row is fine there).
 
     Returns
     -------
@@ -135,9 +158,11 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
     PedrankValueError
         Not 2-D, not real-valued, too few samples, no feature columns, or
         non-finite values (the message counts them and names the first row).
+    UninformativeFeaturesError
+        ``informative=True`` and every column is constant or varies only at its rounding level.
     """
     if is_torch_tensor(features):
-        return _check_torch_features(features, name=name, min_samples=min_samples)
+        return _check_torch_features(features, name=name, min_samples=min_samples, informative=informative)
     if _is_sparse(features):
         raise PedrankValueError(
             f"{name}: found a sparse {type(features).__name__}; sparse input is not supported, expected a dense "
@@ -167,8 +192,10 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
         )
     _check_counts(array.shape, name=name, min_samples=min_samples)
     if array.size:
-        # min/max propagate NaN and expose inf without an N x D boolean temporary.
-        lowest, highest = float(array.min()), float(array.max())
+        # Per-column min/max propagate NaN and expose inf without an N x D boolean temporary, and the same two
+        # passes give each column's range for the informativeness test (no extra pass over the features).
+        column_lowest, column_highest = array.min(axis=0), array.max(axis=0)
+        lowest, highest = float(column_lowest.min()), float(column_highest.max())
         if not (np.isfinite(lowest) and np.isfinite(highest)):
             _raise_non_finite(~np.isfinite(array), name=name)
         peak = max(highest, -lowest)
@@ -179,7 +206,67 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
                 f"beyond {LARGEST_FEATURE:.0e} overflow float64 sums of squares. Rescale the features "
                 "(e.g. divide by their standard deviation)"
             )
+        if informative:
+            _check_column_ranges(column_lowest, column_highest, np.finfo(array.dtype).eps, array.shape,
+                                 name=name)
     return array
+
+
+#: A column carries information only when its range (max - min over the samples) exceeds this many rounding
+#: units of its own magnitude: ``max - min > INFORMATIVE_RANGE_ULPS * eps * max(|max|, |min|)``, with eps that
+#: of the features' dtype. Below that, the differences between samples are what rounding makes of one constant
+#: value (a dead backbone, a frozen layer, the jitter of a batched GEMM), and the scores that normalise by the
+#: features' variance invert that noise as if it were signal. Measured per column, so an informative column
+#: beside a large constant one (a bias feature) still counts.
+INFORMATIVE_RANGE_ULPS = 16
+
+
+def check_informative(features: Any, *, name: str = "features") -> None:
+    """Refuse features that cannot tell any two samples apart.
+
+    Parameters
+    ----------
+    features : ndarray or torch.Tensor of shape (n_samples, n_features)
+        Finite features (already through :func:`check_features`).
+    name : str
+        Argument name used in error messages.
+
+    Raises
+    ------
+    UninformativeFeaturesError
+        Every column's range is at most ``INFORMATIVE_RANGE_ULPS`` rounding units of the column's largest
+        magnitude (identical rows, constant features, or rounding-level jitter around constants).
+    """
+    if is_torch_tensor(features):
+        import torch
+
+        lowest, highest = features.amin(dim=0), features.amax(dim=0)
+        eps = torch.finfo(features.dtype).eps
+        _check_column_ranges(to_numpy(lowest), to_numpy(highest), eps, tuple(features.shape), name=name)
+        return
+    array = np.asarray(features)
+    _check_column_ranges(array.min(axis=0), array.max(axis=0), np.finfo(array.dtype).eps, array.shape, name=name)
+
+
+def _check_column_ranges(lowest: np.ndarray, highest: np.ndarray, eps: float, shape: tuple, *, name: str) -> None:
+    lowest = np.asarray(lowest, dtype=np.float64)
+    highest = np.asarray(highest, dtype=np.float64)
+    spread = highest - lowest
+    magnitude = np.maximum(np.abs(lowest), np.abs(highest))
+    if np.any(spread > INFORMATIVE_RANGE_ULPS * eps * magnitude):
+        return
+    n_samples, n_features = shape
+    if not np.any(spread > 0):
+        cause = (f"all {n_samples} rows are identical (each of the {n_features} column(s) is constant)")
+    else:
+        relative = float(np.max(spread / np.where(magnitude > 0, magnitude, 1.0)))
+        cause = (f"each of the {n_features} column(s) varies only at the rounding level of its own values "
+                 f"(largest range {relative:.3g} of the column's magnitude; at most {INFORMATIVE_RANGE_ULPS} x "
+                 f"eps = {INFORMATIVE_RANGE_ULPS * eps:.3g} is rounding)")
+    raise UninformativeFeaturesError(
+        f"{name}: carry no information: {cause}. A dead model, a frozen layer or a broken extraction gives "
+        "this; no score can rank it. Expected features that vary between samples"
+    )
 
 
 def _check_counts(shape: tuple, *, name: str, min_samples: int) -> None:
@@ -202,11 +289,56 @@ def _raise_non_finite(bad: np.ndarray, *, name: str) -> None:
 def check_finite_score(value: float, *, metric: str, hint: str) -> float:
     """Return ``value`` if finite; otherwise raise an error that explains the degenerate input."""
     if not np.isfinite(value):
-        raise PedrankValueError(f"{metric}: the score is {value} on these features: {hint}")
+        raise NonFiniteScoreError(f"{metric}: the score is {value} on these features: {hint}")
     return value
 
 
-def _check_torch_features(tensor: Any, *, name: str, min_samples: int) -> Any:
+def finite_score(metric: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a public score function so that it returns a finite float or raises :class:`NonFiniteScoreError`.
+
+    The last line of defence: each score refuses the inputs it knows to be degenerate with its own reason; this
+    catches what slips through (underflow, overflow in its arithmetic), so that no NaN or inf reaches a ranking.
+    """
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> float:
+            value = float(function(*args, **kwargs))
+            if not math.isfinite(value):
+                shape = tuple(getattr(args[0], "shape", ())) if args else ()
+                raise NonFiniteScoreError(
+                    f"{metric}: the score is {value} on features of shape {shape}: its arithmetic over- or "
+                    "underflowed on these values (they may be at an extreme scale: standardise them), or the "
+                    "features are degenerate. No ranking can use it"
+                )
+            return value
+
+        return wrapper
+
+    return decorate
+
+
+#: Scale-invariant steps that square or multiply features (PCA, Ledoit-Wolf's fourth moments) over- or underflow
+#: float64 when the features' largest magnitude lies outside this range; :func:`rescaled_for_range` brings them in.
+SAFE_MAGNITUDE = (1e-50, 1e50)
+
+
+def rescaled_for_range(array: np.ndarray) -> np.ndarray:
+    """``array`` times a power of two that brings its largest magnitude near 1, when it lies outside
+    :data:`SAFE_MAGNITUDE`; otherwise ``array`` itself (same object, same bits).
+
+    For steps whose result does not depend on the features' scale: multiplying by a power of two is exact, so a
+    scale-invariant result is the same number it would be at an ordinary scale, where squares and fourth powers
+    neither overflow nor underflow. Never writes to ``array``.
+    """
+    peak = float(np.max(np.abs(array))) if array.size else 0.0
+    if peak == 0.0 or SAFE_MAGNITUDE[0] <= peak <= SAFE_MAGNITUDE[1]:
+        return array
+    _, exponent = np.frexp(peak)
+    return np.ldexp(array, -int(exponent))
+
+
+def _check_torch_features(tensor: Any, *, name: str, min_samples: int, informative: bool = True) -> Any:
     if tensor.ndim != 2:
         raise PedrankValueError(
             f"{name}: expected a 2-D tensor of shape (n_samples, n_features), found "
@@ -222,6 +354,8 @@ def _check_torch_features(tensor: Any, *, name: str, min_samples: int) -> Any:
     finite = tensor.isfinite()
     if not bool(finite.all()):
         _raise_non_finite((~finite).cpu().numpy(), name=name)
+    if informative and tensor.numel():
+        check_informative(tensor, name=name)
     return tensor
 
 

@@ -25,7 +25,7 @@ import scipy.special
 from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
-from ._validation import PedrankValueError, check_classification, check_fraction, to_numpy
+from ._validation import PedrankValueError, check_classification, check_fraction, finite_score, to_numpy
 from .pactran import _one_hot, pac_gauss_bound
 
 __all__ = ["etran", "etran_terms", "etran_pool", "energy_count", "nearest_mean_probabilities"]
@@ -47,9 +47,15 @@ def energy_count(n_samples, fraction):
     return max(1, int(math.floor(round(fraction * n_samples, 9))))
 
 
-def nearest_mean_probabilities(features, means, priors):
-    """p(c | x) = softmax_c(x . mu_c - |mu_c|^2 / 2 + log pi_c): shape (n_samples, n_classes)."""
+def nearest_mean_probabilities(features, means, priors, *, log=False):
+    """p(c | x) = softmax_c(x . mu_c - |mu_c|^2 / 2 + log pi_c): shape (n_samples, n_classes).
+
+    ``log=True`` gives log p(c | x) by ``log_softmax``: finite where p underflows to 0 (features at a large
+    scale make the logits' gaps huge), where the log of the softmax would be -inf.
+    """
     logits = features @ means.T - 0.5 * np.einsum("cd,cd->c", means, means) + np.log(priors)
+    if log:
+        return scipy.special.log_softmax(logits, axis=1)
     return scipy.special.softmax(logits, axis=1)
 
 
@@ -105,11 +111,11 @@ def etran_terms(features, labels, *, energy_fraction=0.005, log=False, regressio
         stop = min(start + _BLOCK_ROWS, n_samples)
         block = np.asarray(host[start:stop], dtype=np.float64)
         energies[start:stop] = scipy.special.logsumexp(block, axis=1)
-        p = nearest_mean_probabilities(block, means64, priors)
+        p = nearest_mean_probabilities(block, means64, priors, log=log)
         true[start:stop] = p[np.arange(stop - start), encoded[start:stop]]
     energies.sort()
     energy = float(energies[:energy_count(n_samples, fraction)].mean())
-    lda = float(np.mean(np.log(true)) if log else np.mean(true))
+    lda = float(np.mean(true))  # E[log p(y | x)] with log=True: ``true`` holds the log-probabilities then
     if not regression:
         return energy, lda
     X = np.asarray(host, dtype=np.float64)
@@ -118,6 +124,7 @@ def etran_terms(features, labels, *, energy_fraction=0.005, log=False, regressio
     return energy, lda, pac
 
 
+@finite_score("etran")
 def etran(features, labels, *, energy_fraction=0.005, log=False, regression=False, random_state=0,
           backend="auto"):
     """ETran for one model: the sum of its raw terms (energy + LDA [+ regression]); see :func:`etran_terms`.
@@ -142,7 +149,8 @@ def etran(features, labels, *, energy_fraction=0.005, log=False, regression=Fals
 
 
 def etran_pool(pool, labels=None, *, weights=POOL_WEIGHTS, ped=False, backend="auto", references=None,
-               dataset=None, energy_fraction=0.005, log=False, regression=False, random_state=0):
+               dataset=None, energy_fraction=0.005, log=False, regression=False, random_state=0, errors="raise",
+               progress=None, metric_name=None):
     """ETran as its authors rank a pool: each term min-max scaled over the pool, weighted, added.
 
     Parameters
@@ -155,10 +163,13 @@ def etran_pool(pool, labels=None, *, weights=POOL_WEIGHTS, ped=False, backend="a
         ``regression=True``).
     ped : bool or dict, default=False
         Move each model's features with PED before its terms are computed.
-    backend, references, dataset
-        As :func:`pedrank.rank`.
+    backend, references, dataset, errors, progress
+        As :func:`pedrank.rank` (``errors="row"``: a failing model gets a NaN row, the others are scaled
+        without it).
     energy_fraction, log, regression, random_state
         As :func:`etran_terms`.
+    metric_name : str, optional
+        The name the table carries (``rank`` passes ``"etran:exact"`` for that form); default ``"etran"``.
 
     Returns
     -------
@@ -173,7 +184,8 @@ def etran_pool(pool, labels=None, *, weights=POOL_WEIGHTS, ped=False, backend="a
 
     return pool_scores(pool, labels, metric="etran", terms=etran_terms, weights=weights, ped=ped,
                        backend=backend, references=references, dataset=dataset, energy_fraction=energy_fraction,
-                       log=log, regression=regression, random_state=random_state)
+                       log=log, regression=regression, random_state=random_state, errors=errors, progress=progress,
+                       metric_name=metric_name)
 
 
 register(ScoreEntry(name="etran", function=etran, reference="pedrank.reference.etran:etran", pool=etran_pool,

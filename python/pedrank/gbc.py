@@ -5,7 +5,7 @@ from __future__ import annotations
 from ._kernels import select_kernels
 from ._memory import guard, memory_estimator
 from ._registry import ScoreEntry, register
-from ._validation import PedrankValueError, check_classification, check_int
+from ._validation import PedrankValueError, check_classification, check_int, finite_score
 
 __all__ = ["gbc"]
 
@@ -17,6 +17,7 @@ def check_gbc_options(n_components, covariance) -> None:
         raise PedrankValueError(f"covariance: expected 'spherical' or 'diagonal', found {covariance!r}")
 
 
+@finite_score("gbc")
 def gbc(
     features,
     labels,

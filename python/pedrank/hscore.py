@@ -14,7 +14,7 @@ import numpy as np
 from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
-from ._validation import check_classification
+from ._validation import SAFE_MAGNITUDE, check_classification, finite_score
 from .backend import to_numpy
 
 __all__ = ["h_score", "regularized_h_score", "PINV_RTOL", "ledoit_wolf_shrinkage"]
@@ -60,6 +60,7 @@ def _moments(features, labels, backend):
     return features, mean, covariance, class_means - mean, weights
 
 
+@finite_score("h_score")
 @follows_thread_policy
 def h_score(features, labels, *, backend="auto"):
     """H-score (Bao et al., 2019): tr(cov(f)^+ cov(E[f | y])).
@@ -111,10 +112,17 @@ def ledoit_wolf_shrinkage(features, mean, covariance):
     if n_features == 1:
         return 0.0
     centred = np.asarray(to_numpy(features), dtype=np.float64) - mean
+    covariance = np.asarray(to_numpy(covariance), dtype=np.float64)
+    mu = float(np.trace(covariance)) / n_features
+    if mu > 0 and not SAFE_MAGNITUDE[0] ** 2 <= mu <= SAFE_MAGNITUDE[1] ** 2:
+        # alpha does not depend on the scale, but its fourth moments overflow (features near 1e80) or underflow
+        # (near 1e-80): work at unit scale, by a power of two (exact, so ordinary scales keep their bits).
+        exponent = -int(np.frexp(np.sqrt(mu))[1])
+        centred, covariance = np.ldexp(centred, exponent), np.ldexp(covariance, 2 * exponent)
+        mu = float(np.trace(covariance)) / n_features
     squared_norms = np.einsum("ij,ij->i", centred, centred)
     # beta: variance of the entries of x x^T around S; delta: distance of S from mu I.
     frobenius2 = float(np.sum(covariance**2))
-    mu = float(np.trace(covariance)) / n_features
     beta = (float(np.sum(squared_norms**2)) / n_samples - frobenius2) / (n_features * n_samples)
     delta = (frobenius2 - n_features * mu**2) / n_features
     beta = min(beta, delta)
@@ -123,6 +131,7 @@ def ledoit_wolf_shrinkage(features, mean, covariance):
     return beta / delta
 
 
+@finite_score("regularized_h_score")
 @follows_thread_policy
 def regularized_h_score(features, labels, *, backend="auto"):
     """Regularised H-score (Ibrahim et al., ICLR 2022).

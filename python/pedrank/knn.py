@@ -22,6 +22,7 @@ from ._validation import (
     check_int,
     check_labels,
     check_targets,
+    finite_score,
     is_torch_tensor,
     to_numpy,
 )
@@ -195,6 +196,7 @@ def knn_neighbours(features, k=3, *, distance="euclidean", block_size=1024):
         return _blocks_numpy(features, k, distance, block_size)
 
 
+@finite_score("knn")
 def knn(features, labels, *, k=3, distance="euclidean", regression=False, binary="f1", block_size=1024,
         backend="auto"):
     """k-NN transferability estimate (leave-one-out), as transformer-ranker's ``NearestNeighbors``.

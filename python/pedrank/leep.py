@@ -15,7 +15,7 @@ import numpy as np
 from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
-from ._validation import PedrankValueError, check_features, check_labels
+from ._validation import PedrankValueError, check_features, check_labels, finite_score
 from .backend import to_numpy
 
 __all__ = ["leep"]
@@ -100,6 +100,7 @@ def expected_empirical_prediction(probabilities, encoded, n_classes, kernels):
     return predictions[np.arange(n_samples), encoded]
 
 
+@finite_score("leep")
 @follows_thread_policy
 def leep(source_probabilities, labels, *, backend="auto"):
     """LEEP transferability score (Nguyen et al., ICML 2020).

@@ -15,6 +15,7 @@ from ._validation import (
     check_features,
     check_finite_score,
     check_targets,
+    finite_score,
 )
 from .backend import to_numpy
 
@@ -43,6 +44,7 @@ def _fit(features, labels, regression, exact_dimension, backend):
     return classes, to_numpy(evidence), to_numpy(alphas), to_numpy(betas), to_numpy(weights)
 
 
+@finite_score("logme")
 def logme(features, labels, *, regression=False, exact_dimension=False, backend="auto") -> float:
     """LogME transferability score: mean log evidence per sample (higher is better).
 
@@ -161,7 +163,7 @@ class LogME(BaseEstimator):
     def decision_function(self, features):
         """Linear predictions ``features @ weights_``, shape (n_samples, n_targets)."""
         self._check_fitted()
-        checked = np.asarray(to_numpy(check_features(features, min_samples=1)), dtype=np.float64)
+        checked = np.asarray(to_numpy(check_features(features, min_samples=1, informative=False)), dtype=np.float64)
         if checked.shape[1] != self.n_features_in_:
             raise PedrankValueError(
                 f"X has {checked.shape[1]} features, but LogME is expecting {self.n_features_in_} features as "

@@ -8,7 +8,7 @@ import numpy as np
 from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
-from ._validation import PedrankValueError, check_labels
+from ._validation import PedrankValueError, check_labels, finite_score
 
 __all__ = ["nce"]
 
@@ -39,6 +39,7 @@ def encode_label_pair(source_labels, labels):
     return source, target, source_classes.shape[0], target_classes.shape[0]
 
 
+@finite_score("nce")
 @follows_thread_policy
 def nce(source_labels, labels, *, backend="auto"):
     """NCE transferability score (Tran et al., ICCV 2019).

@@ -23,7 +23,7 @@ import scipy.special
 from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
-from ._validation import check_classification, check_int, to_numpy
+from ._validation import PedrankValueError, check_classification, check_int, finite_score, to_numpy
 
 __all__ = ["ncti", "ncti_terms", "ncti_pool", "lda_posteriors_and_projection"]
 
@@ -147,14 +147,23 @@ def ncti_terms(features, labels, *, n_components=64, backend="auto"):
     means = np.zeros((n_classes, q))
     np.add.at(means, encoded, Z)
     means /= counts[:, None]
-    posteriors, projection = lda_posteriors_and_projection(Z, encoded, counts, means,
-                                                           None if temp == 1e-10 else float(temp))
+    try:
+        posteriors, projection = lda_posteriors_and_projection(Z, encoded, counts, means,
+                                                               None if temp == 1e-10 else float(temp))
+    except np.linalg.LinAlgError as exc:
+        raise PedrankValueError(
+            f"ncti: the LDA on the {q} principal components of features of shape {(n, d)} failed ({exc}): the "
+            "within-class scatter of the components is singular, i.e. the features barely vary within classes "
+            "(values at the rounding level of their scale, or a subnormal scale). Check the extraction, or "
+            "standardise the features"
+        ) from exc
     seli = _nuclear(projection - projection.mean(axis=0, keepdims=True))
     ncc = float(np.mean(posteriors[np.arange(n), encoded]))
     vc = float(np.log(sum(_nuclear(posteriors[encoded == c]) for c in range(n_classes))))
     return seli, ncc, vc
 
 
+@finite_score("ncti")
 def ncti(features, labels, *, n_components=64, backend="auto"):
     """NCTI for one model, unnormalised: ``seli + ncc - vc`` of :func:`ncti_terms`.
 
@@ -176,7 +185,8 @@ def ncti(features, labels, *, n_components=64, backend="auto"):
     return float(seli + ncc - vc)
 
 
-def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, dataset=None, n_components=64):
+def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, dataset=None, n_components=64,
+              errors="raise", progress=None, metric_name=None):
     """NCTI as its authors rank a pool: ``scaled(ncc) + scaled(seli) - scaled(vc)``, each min-max over the pool.
 
     Parameters
@@ -186,9 +196,12 @@ def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, 
     labels : array_like of shape (n_samples,), optional
     ped : bool or dict, default=False
         Move each model's features with PED before its terms are computed.
-    backend, references, dataset
-        As :func:`pedrank.rank`.
+    backend, references, dataset, errors, progress
+        As :func:`pedrank.rank` (``errors="row"``: a failing model gets a NaN row, the others are scaled
+        without it).
     n_components : int, default=64
+    metric_name : str, optional
+        The name the table carries; default ``"ncti"``.
 
     Returns
     -------
@@ -199,7 +212,9 @@ def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, 
     from ._pool import pool_scores
 
     return pool_scores(pool, labels, metric="ncti", terms=ncti_terms, weights=POOL_WEIGHTS, ped=ped,
-                       backend=backend, references=references, dataset=dataset, n_components=n_components)
+                       backend=backend, references=references, dataset=dataset, n_components=n_components,
+                       errors=errors,
+                       progress=progress, metric_name=metric_name)
 
 
 register(ScoreEntry(name="ncti", function=ncti, reference="pedrank.reference.ncti:ncti", pool=ncti_pool, order=13))

@@ -9,7 +9,7 @@ from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._memory import check_memory, nleep_bytes
 from ._registry import ScoreEntry, register
-from ._validation import PedrankValueError, check_classification, check_int
+from ._validation import PedrankValueError, check_classification, check_int, finite_score
 from .backend import to_numpy
 from .leep import expected_empirical_prediction
 
@@ -81,6 +81,7 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
     return mixture.predict_proba(reduced)
 
 
+@finite_score("nleep")
 @follows_thread_policy
 def nleep(
     features, labels, *, components_per_class=5, variance_kept=0.8, random_state=0, log=False, backend="auto"

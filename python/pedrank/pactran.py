@@ -25,6 +25,7 @@ from ._validation import (
     check_classification,
     check_int,
     check_positive,
+    finite_score,
     to_numpy,
 )
 
@@ -197,6 +198,7 @@ def pac_gauss_bound(features, onehot, *, lda_factor, variance_factor, max_iter, 
     return float(optimum + 0.5 * kd / ldas2 * s2 * np.log(sigma2_inv))
 
 
+@finite_score("pactran")
 def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_factor=None, alpha=1.0,
             probabilities=False, max_iter=100, random_state=0, backend="auto"):
     """PACTran transferability score (Ding et al., ECCV 2022), as ``-bound`` (higher is better).

@@ -8,7 +8,7 @@ from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._memory import check_memory, format_bytes, parc_bytes
 from ._registry import ScoreEntry, register
-from ._validation import PedrankValueError, check_classification, check_int
+from ._validation import PedrankValueError, check_classification, check_int, finite_score, rescaled_for_range
 from .backend import to_numpy
 
 __all__ = ["parc", "parc_inputs"]
@@ -74,7 +74,8 @@ def parc_inputs(features, labels, *, n_components, max_samples, random_state, ex
         # features into the labels' place).
         rows = np.sort(np.random.default_rng(random_state).choice(n_samples, max_samples, replace=False))
         features, encoded = features[rows], encoded[rows]
-    features = np.asarray(features, dtype=np.float64)
+    # PARC's correlations do not depend on the scale; the PCA's products of features at 1e120 or 1e-120 do.
+    features = rescaled_for_range(np.asarray(features, dtype=np.float64))
     if np.unique(encoded).shape[0] < 2:
         raise PedrankValueError(
             f"labels: the {encoded.shape[0]} subsampled rows hold a single class; PARC needs "
@@ -182,6 +183,7 @@ def spearman_with_authors_labels(dissimilarity, encoded, upper):
     return pearson(feature_ranks, label_ranks)
 
 
+@finite_score("parc")
 @follows_thread_policy
 def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0, exact=False, backend="auto"):
     """PARC transferability score (Bolya et al., NeurIPS 2021).

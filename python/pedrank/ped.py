@@ -120,7 +120,7 @@ def rescaling_statistics(reference: Any, features: Any, kernels: Any = None) -> 
                 f"reference std: found {int((std < 0).sum())} negative value(s); expected std >= 0"
             )
     else:
-        source = features if reference is None else check_features(reference, name="reference")
+        source = features if reference is None else check_features(reference, name="reference", informative=False)
         if source.shape[1] != n_features:
             raise PedrankValueError(
                 f"reference: found {source.shape[1]} feature columns (shape {tuple(source.shape)}); "

@@ -231,38 +231,60 @@ def _where(name: str, entry: Any, error: Exception) -> str:
 ERRORS = ("raise", "row")
 
 
-def _score_entry(name: str, entry: Any, labels: Any, metric: str, ped_options: dict[str, Any] | None,
-                 override: tuple[bool, Any], backend: str, metric_options: dict[str, Any], errors: str) -> RankRecord:
-    """One model of the pool: read its features (files are read here, where the task runs), score them and
-    return only its row. With ``errors="row"`` a failure becomes the row's ``error``; otherwise it raises as
-    the serial loop always did (a ``ValueError`` named by model and file)."""
+class _MetricCall:
+    """``pedrank.score`` of one metric with fixed options: a picklable callable for executor tasks."""
+
+    def __init__(self, metric: str, backend: str, options: dict[str, Any]):
+        self.metric, self.backend, self.options = metric, backend, options
+
+    def __call__(self, features: Any, labels: Any) -> float:
+        import pedrank
+
+        return float(pedrank.score(features, labels, self.metric, ped=False, backend=self.backend, **self.options))
+
+
+def _evaluate_entry(name: str, entry: Any, labels: Any, ped_options: dict[str, Any] | None,
+                    override: tuple[bool, Any], backend: str, compute: Any) -> tuple[Any, float, int | None]:
+    """Read one pool entry (files here, where the task runs), move it with PED when asked, then
+    ``compute(features, labels)``: ``(value, seconds, ped_steps)``. The one path from a pool entry to its number,
+    for per-model scores and for the pool scores' raw terms alike."""
     import pedrank
 
+    features, model_labels, file_reference = _resolve_entry(name, entry, labels)
+    start = time.perf_counter()
+    steps = None
+    if ped_options is not None:
+        options = dict(ped_options)
+        reference = options.pop("reference", None)
+        if file_reference is not None:
+            reference = file_reference
+        if override[0]:
+            reference = override[1]
+        result = pedrank.ped(features, model_labels, reference=reference, backend=backend, **options)
+        features, steps = result.features, int(result.steps)
+    value = compute(features, model_labels)
+    return value, time.perf_counter() - start, steps
+
+
+def _failure_reason(name: str, entry: Any, exc: Exception) -> str:
+    """What a failed model's row says: the error, prefixed by the model (and its file)."""
+    if isinstance(exc, ValueError):
+        return str(with_context(exc, _where(name, entry, exc)))
+    return f"{_where(name, entry, exc)}: {type(exc).__name__}: {exc}"
+
+
+def _score_entry(name: str, entry: Any, labels: Any, metric: str, ped_options: dict[str, Any] | None,
+                 override: tuple[bool, Any], backend: str, metric_options: dict[str, Any], errors: str) -> RankRecord:
+    """One model of the pool: read its features, score them and return only its row. With ``errors="row"`` a
+    failure becomes the row's ``error``; otherwise it raises (a ``ValueError`` named by model and file)."""
     start = time.perf_counter()
     try:
-        features, model_labels, file_reference = _resolve_entry(name, entry, labels)
-        start = time.perf_counter()
-        if ped_options is None:
-            steps = None
-            value = pedrank.score(features, model_labels, metric, ped=False, backend=backend, **metric_options)
-        else:
-            options = dict(ped_options)
-            reference = options.pop("reference", None)
-            if file_reference is not None:
-                reference = file_reference
-            if override[0]:
-                reference = override[1]
-            result = pedrank.ped(features, model_labels, reference=reference, backend=backend, **options)
-            steps = int(result.steps)
-            value = pedrank.score(result.features, model_labels, metric, ped=False, backend=backend, **metric_options)
-        seconds = time.perf_counter() - start
+        value, seconds, steps = _evaluate_entry(name, entry, labels, ped_options, override, backend,
+                                                _MetricCall(metric, backend, metric_options))
     except Exception as exc:
-        if errors == "row" and not isinstance(exc, KeyboardInterrupt):
-            if isinstance(exc, ValueError):
-                reason = str(with_context(exc, _where(name, entry, exc)))
-            else:
-                reason = f"{_where(name, entry, exc)}: {type(exc).__name__}: {exc}"
-            return RankRecord(str(name), float("nan"), time.perf_counter() - start, None, error=reason)
+        if errors == "row":
+            return RankRecord(str(name), float("nan"), time.perf_counter() - start, None,
+                              error=_failure_reason(name, entry, exc))
         if isinstance(exc, ValueError):
             raise with_context(exc, _where(name, entry, exc)) from exc
         raise
@@ -375,7 +397,7 @@ def rank(
     if entry.pool is not None:
         # The authors' number depends on the whole pool (each term scaled over the models): their pool step.
         table = entry.pool(pool, labels, ped=ped, backend=backend, references=references, dataset=dataset,
-                           **form_options)
+                           errors=errors, progress=progress, metric_name=metric, **form_options)
         table.baselines = checked_baselines
         return table
     ped_options = parse_ped_options(ped)

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._kernels import select_kernels
 from ._memory import guard, memory_estimator
 from ._registry import ScoreEntry, register
-from ._validation import PedrankValueError, check_classification, check_features, check_fraction, to_numpy
+from ._validation import PedrankValueError, check_classification, check_features, check_fraction, finite_score, to_numpy
 
 __all__ = ["SFDA", "sfda"]
 
@@ -21,6 +21,7 @@ def _check_shrinkage(shrinkage):
     return check_fraction(shrinkage, name="shrinkage")
 
 
+@finite_score("sfda")
 def sfda(features, labels, *, shrinkage=None, backend="auto") -> float:
     """SFDA transferability score in (0, 1]: mean p(y_i | x_i) after ConfMix.
 
@@ -121,7 +122,7 @@ class SFDA(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def _checked(self, features):
         check_is_fitted(self, "coef_")
-        checked = to_numpy(check_features(features, min_samples=1))
+        checked = to_numpy(check_features(features, min_samples=1, informative=False))
         if checked.shape[1] != self.coef_.shape[1]:
             raise PedrankValueError(
                 f"X has {checked.shape[1]} features, but SFDA is expecting {self.n_features_in_} features as input "

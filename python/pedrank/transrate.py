@@ -8,7 +8,7 @@ import numpy as np
 from ._config import follows_thread_policy
 from ._kernels import select_kernels
 from ._registry import ScoreEntry, register
-from ._validation import PedrankValueError, check_classification, check_positive
+from ._validation import PedrankValueError, check_classification, check_positive, finite_score
 from .backend import to_numpy
 
 __all__ = ["transrate", "log_det_identity_plus"]
@@ -58,6 +58,7 @@ def check_normalization(normalization):
         )
 
 
+@finite_score("transrate")
 @follows_thread_policy
 def transrate(features, labels, *, eps=1e-4, normalization="paper", backend="auto"):
     """TransRate transferability score (Huang et al., ICML 2022).

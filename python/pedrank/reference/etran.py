@@ -33,7 +33,7 @@ def _iterative_a(A, max_iterations=3):
     return (x.T @ A) @ y
 
 
-def _lda_probabilities(X, y):
+def _lda_probabilities(X, y, log=False):
     classes, y = np.unique(y, return_inverse=True)
     priors = np.bincount(y) / float(len(y))
     means = np.zeros((len(classes), X.shape[1]))
@@ -53,6 +53,8 @@ def _lda_probabilities(X, y):
     evecs = evecs[:, np.argsort(evals)[::-1]]
     coef = means @ evecs @ evecs.T
     intercept = -0.5 * np.diag(means @ coef.T) + np.log(priors)
+    if log:  # log p by log_softmax: the log of an underflowed softmax would be -inf
+        return scipy.special.log_softmax(X @ coef.T + intercept, axis=1)
     return scipy.special.softmax(X @ coef.T + intercept, axis=1)
 
 
@@ -64,9 +66,9 @@ def etran_terms(features, labels, *, energy_fraction=0.005, log=False, regressio
     n = X.shape[0]
     energy_score = scipy.special.logsumexp(X, axis=-1)
     energy = float(energy_score[np.argsort(energy_score)[:energy_count(n, fraction)]].mean())
-    prob = _lda_probabilities(X, encoded)
+    prob = _lda_probabilities(X, encoded, log=log)
     true = prob[np.arange(n), encoded]
-    lda = float(np.mean(np.log(true)) if log else np.sum(true) / n)
+    lda = float(np.mean(true) if log else np.sum(true) / n)
     if not regression:
         return energy, lda
     return energy, lda, float(-_pac_gauss(X, encoded, 1.0, 100.0, 10, random_state))
