@@ -4,12 +4,24 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.special
 
 from .._validation import check_classification
-from ..etran import check_etran_options, energy_count
+from ..etran import check_etran_options
 from .pactran import _pac_gauss
+
+
+def _energy_count(n_samples, fraction):
+    """How many of the lowest energies are averaged: floor(fraction * N), at least 1.
+
+    The authors' ``int(percent * 10) * N // 1000`` (percent = 0.5) is 0 below N = 200, and their mean of no
+    energies is NaN; pedrank averages at least one. The product is rounded to 9 decimals first, so that a
+    decimal fraction such as 0.29 * 100 = 28.999999999999996 counts 29, not 28.
+    """
+    return max(1, math.floor(round(fraction * n_samples, 9)))
 
 
 def _cov(X, shrinkage=-1):
@@ -65,7 +77,7 @@ def etran_terms(features, labels, *, energy_fraction=0.005, log=False, regressio
     X = np.array(features, dtype=np.float64)
     n = X.shape[0]
     energy_score = scipy.special.logsumexp(X, axis=-1)
-    energy = float(energy_score[np.argsort(energy_score)[:energy_count(n, fraction)]].mean())
+    energy = float(energy_score[np.argsort(energy_score)[:_energy_count(n, fraction)]].mean())
     prob = _lda_probabilities(X, encoded, log=log)
     true = prob[np.arange(n), encoded]
     lda = float(np.mean(true) if log else np.sum(true) / n)

@@ -7,7 +7,10 @@ import numpy as np
 from sklearn.covariance import ledoit_wolf
 
 from .._validation import check_classification
-from ..hscore import PINV_RTOL
+
+#: The pseudo-inverse drops eigenvalues below eps * n * largest (numpy.linalg.matrix_rank's tolerance): the
+#: authors' rcond=1e-15 keeps the rounding noise of a singular covariance and inverts it into huge numbers.
+PINV_RTOL = np.finfo(np.float64).eps
 
 
 def _features_and_conditional_means(features, labels):

@@ -9,9 +9,42 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._constants import PED_SCALE_FLOOR
 from .._memory import guard
-from .._validation import check_classification
-from ..ped import check_ped_options, rescaling_statistics, run_ped_loop
+from .._validation import PedrankValueError, check_classification, check_features, to_numpy
+from ..ped import PEDResult, check_ped_options
+
+
+def rescaling_statistics(reference, features):
+    """Per-dimension centre m and scale max(sd, 1e-3) that PED rescales by (spec step 1).
+
+    ``reference``: None (the target features' own mean and population std), a (mean, std) pair, or
+    reference features (their mean and population std).
+    """
+    n_features = features.shape[1]
+    if isinstance(reference, (tuple, list)):
+        if len(reference) != 2:
+            raise PedrankValueError(f"reference: a tuple/list is read as (mean, std); found {len(reference)} items")
+        center, std = to_numpy(reference[0], np.float64), to_numpy(reference[1], np.float64)
+        for name, part in (("reference mean", center), ("reference std", std)):
+            if part.shape != (n_features,):
+                raise PedrankValueError(
+                    f"{name}: expected shape ({n_features},) to match the features, found {part.shape}"
+                )
+            if not np.isfinite(part).all():
+                raise PedrankValueError(f"{name}: found non-finite values; expected finite numbers")
+        if (std < 0).any():
+            raise PedrankValueError(f"reference std: found {int((std < 0).sum())} negative value(s); expected std >= 0")
+    else:
+        source = features if reference is None else check_features(reference, name="reference", informative=False)
+        if source.shape[1] != n_features:
+            raise PedrankValueError(
+                f"reference: found {source.shape[1]} feature columns (shape {tuple(source.shape)}); "
+                f"expected {n_features} to match the features"
+            )
+        values = to_numpy(source, np.float64)
+        center, std = values.mean(axis=0), values.std(axis=0)
+    return center, np.maximum(std, PED_SCALE_FLOOR)
 
 
 def ped_forces(features, encoded, n_classes, center, scale, radius, elastic, time_step):
@@ -62,14 +95,25 @@ def ped(
     center, scale = rescaling_statistics(reference, checked)
     n_classes = classes.shape[0]
 
-    def forces(current):
-        return ped_forces(current, encoded, n_classes, center, scale, radius, elastic, time_step)
-
-    def advance(current, displacement):
-        return current + displacement[encoded] * scale  # a new array each step, as the authors do
-
-    result = run_ped_loop(
-        forces, advance, np.asarray(checked, dtype=np.float64), exit_ratio=exit_ratio, max_steps=max_steps
+    # Spec step 5: a step is accepted while its movement over the first step's exceeds exit_ratio, at most
+    # max_steps of them; a refused step is never applied. No overlap at the first step: features unchanged.
+    moved = np.asarray(checked, dtype=np.float64)
+    movements, energies = [], []
+    while True:
+        displacement, energy, coincident = ped_forces(
+            moved, encoded, n_classes, center, scale, radius, elastic, time_step
+        )
+        energies.append(energy)
+        if len(movements) == max_steps:
+            break
+        movement = float(np.abs(displacement).sum())
+        first_movement = movements[0] if movements else movement
+        if first_movement == 0 or movement / first_movement <= exit_ratio:
+            break
+        movements.append(movement)
+        moved = moved + displacement[encoded] * scale  # a new array each step, as the authors do
+    result = PEDResult(
+        features=moved, steps=len(movements), movements=movements, energies=energies, coincident_pairs=coincident
     )
     if dtype == "input":
         result.features = result.features.astype(np.result_type(checked.dtype, np.float32))
