@@ -32,6 +32,18 @@ def test_every_listing_reads_the_registry():
     assert predictions == ["leep", "nce"]
 
 
+def test_every_registered_score_is_exported_by_name():
+    # Explicit imports in pedrank/__init__.py (no loop over the registry): IDEs and type checkers see them.
+    import ast
+
+    tree = ast.parse((ROOT / "python/pedrank/__init__.py").read_text())
+    imported = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names}
+    for name in _registry.scores():
+        assert name in imported and name in pedrank.__all__, name
+    assert "globals()" not in (ROOT / "python/pedrank/__init__.py").read_text()
+
+
 def test_score_modules_are_found_by_their_reference_ports():
     names = _registry.score_module_names()
     assert set(names) == {path.stem for path in (ROOT / "python/pedrank/reference").glob("*.py")} - {"__init__"}
@@ -105,9 +117,10 @@ TOY_REFERENCE = textwrap.dedent(
 )
 
 
-def test_a_new_score_needs_only_its_module_and_its_reference(tmp_path):
-    """Copy the Python package, add pedrank/toy.py and pedrank/reference/toy.py, and nothing else: the toy
-    score is then in METRICS, pedrank.toy, pedrank.score, pedrank.rank, pedrank.reference and the CLI."""
+def test_a_new_score_needs_only_its_module_its_reference_and_its_export(tmp_path):
+    """Copy the Python package, add pedrank/toy.py and pedrank/reference/toy.py and export it in
+    pedrank/__init__.py, nothing else: the toy score is then in METRICS, pedrank.toy, pedrank.score, pedrank.rank,
+    pedrank.reference and the CLI."""
     import shutil
 
     package = tmp_path / "pedrank"
@@ -116,6 +129,9 @@ def test_a_new_score_needs_only_its_module_and_its_reference(tmp_path):
         shutil.copy(built, package / built.name)
     (package / "toy.py").write_text(TOY)
     (package / "reference" / "toy.py").write_text(TOY_REFERENCE)
+    # the one line that exports it: pedrank/__init__.py names every public score explicitly
+    init = package / "__init__.py"
+    init.write_text(init.read_text() + "\nfrom .toy import toy  # noqa: E402\n__all__.append(\"toy\")\n")
     script = textwrap.dedent(
         """
         import sys

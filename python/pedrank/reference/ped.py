@@ -98,7 +98,8 @@ def ped(
     # Spec step 5: a step is accepted while its movement over the first step's exceeds exit_ratio, at most
     # max_steps of them; a refused step is never applied. No overlap at the first step: features unchanged.
     moved = np.asarray(checked, dtype=np.float64)
-    movements, energies = [], []
+    movements: list[float] = []
+    energies: list[float] = []
     while True:
         displacement, energy, coincident = ped_forces(
             moved, encoded, n_classes, center, scale, radius, elastic, time_step
