@@ -20,6 +20,7 @@ from ._validation import (
     PedrankValueError,
     UninformativeFeaturesError,
 )
+from .confidence import Agreement
 from .etran import etran
 from .evaluate import evaluate
 from .extract import extract_features
@@ -43,6 +44,7 @@ from .transrate import transrate
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agreement",
     "METRICS",
     "InsufficientMemoryError",
     "LogME",

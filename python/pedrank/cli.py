@@ -107,10 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "pets, vit_oxford_pets is on oxford_pets); needed when the folder holds several datasets")
     p.add_argument("--labels", metavar="NPY", help="labels shared by plain .npy feature files")
     p.add_argument("--metric", help="a name of pedrank.METRICS (logme, sfda, gbc, ...), or a named form such as "
-                   "logme:exact (the quirk-free form; pedrank.scoring.METRIC_NAMES lists them) (default: the "
-                   "recommended score and its PED setting, README 'Which score should I use?')")
+                   "logme:exact (the quirk-free form; pedrank.scoring.METRIC_NAMES lists them); several, "
+                   "comma-separated (pactran,sfda,logme), score every model with each in one pass and print their "
+                   "rank correlations and a consensus by mean rank (default: the recommended score and its PED "
+                   "setting, README 'Which score should I use?')")
     p.add_argument("--option", action="append", type=_metric_option, default=[], metavar="KEY=VALUE",
-                   help="an option of the metric, e.g. shrinkage=0.1 (repeatable)")
+                   help="an option of the metric, e.g. shrinkage=0.1 (repeatable; with several metrics, it goes to "
+                        "those that take it)")
     p.add_argument("--backend", default="auto", choices=("auto", "numpy", "torch"))
     p.add_argument("--reference", action="append", type=_model_path, default=[], metavar="MODEL=PATH",
                    help="PED's reference statistics for a model (features .npy, or .npz with mean/std)")
@@ -118,6 +121,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ped-config", metavar="FILE",
                    help="PED's setting for this metric from the JSON that `pedrank tune --output` wrote "
                         "(false there: no PED)")
+    group = p.add_argument_group("how sure is the ranking")
+    group.add_argument("--confidence", type=int, metavar="B",
+                       help="resample the target rows B times (stratified bootstrap) and rescore every model on "
+                            "each: P(best), 5th-95th percentile rank and score intervals per model, and the share "
+                            "of resamples whose best is the measured best (costs about B + 1 plain runs)")
+    group.add_argument("--seed", type=int, metavar="S",
+                       help="seed of the resamples (default 0); also the seed of a metric that takes one (pactran, "
+                            "etran, nleep, parc), as --option random_state=S")
+    group.add_argument("--separated", type=float, default=0.8, metavar="P",
+                       help="warn (one line on stderr) when the top model is best in fewer than this share of the "
+                            "resamples (default 0.8); also when the metrics disagree on the best model, or when the "
+                            "resamples shift the top two scores apart by more than their measured gap")
     p.add_argument("--baseline", action="append", type=_baseline_source, default=[], metavar="NAME=CSV",
                    help="a trivial ranker shown beside the score, e.g. params=sizes.csv or "
                         "source_accuracy=imagenet.csv (a CSV of models and one value each, higher = predicted "
@@ -270,7 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_run_finetune)
 
     # plot
-    p = commands.add_parser("plot", parents=[common], help="draw a PED run or a score-vs-accuracy scatter (PNG)")
+    p = commands.add_parser("plot", parents=[common],
+                            help="draw a PED run, a ranking with its intervals or a score-vs-accuracy scatter (PNG)")
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
     q = kinds.add_parser("ped", parents=[common], help="class means before/after PED (2-D PCA) and the energy per step",
                          description="Run PED on one model's features and draw it.")
@@ -287,6 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dataset")
     q.add_argument("-o", "--output", default="scores.png", metavar="PNG")
     q.set_defaults(handler=_run_plot_scores)
+    q = kinds.add_parser("ranking", parents=[common], help="scores with their bootstrap intervals, best first",
+                         description="Draw the ranking that `pedrank rank --json` wrote: each model's score with its "
+                                     "5th-95th percentile bootstrap interval (--confidence) and P(best), best first; "
+                                     "with several metrics one panel per metric and the matrix of their Kendall "
+                                     "taus.")
+    q.add_argument("ranking", metavar="FILE", help="the JSON (or, for one metric, the CSV) of `pedrank rank`")
+    q.add_argument("-o", "--output", default="ranking.png", metavar="PNG")
+    q.set_defaults(handler=_run_plot_ranking)
     q = kinds.add_parser("finetune", parents=[common],
                          help="weighted tau against accuracy after t fine-tuning iterations, and a scatter",
                          description="Left: weighted tau of each score (with and without PED) against the test "
@@ -391,12 +415,49 @@ def _write_table(args: argparse.Namespace, table: Any) -> None:
         print(table.to_string())
 
 
+def _check_metrics(metrics: list[str], options: dict[str, Any]) -> None:
+    """Several metrics: each known, and each option taken by at least one of them."""
+    for metric in metrics:
+        _check_metric(metric)
+    if len(set(metrics)) != len(metrics):
+        raise UsageError(f"--metric {','.join(metrics)}: a metric is named twice")
+    for key, value in options.items():
+        takers = []
+        for metric in metrics:
+            try:
+                _check_metric(metric, {key: value})
+                takers.append(metric)
+            except UsageError:
+                pass
+        if not takers:
+            raise UsageError(f"--option {key}: not an option of any of {', '.join(metrics)}")
+
+
+def _seed_choice(args: argparse.Namespace, options: dict[str, Any]) -> Any:
+    """The ``random_state`` of rank: --seed, or --option random_state=S (the same seed; both must agree)."""
+    option = options.pop("random_state", None)
+    if args.seed is not None and option is not None and option != args.seed:
+        raise UsageError(f"--seed {args.seed} and --option random_state={option}: one seed seeds both the resamples "
+                         "and the metric; give one of them")
+    return args.seed if args.seed is not None else option
+
+
 def _run_rank(args: argparse.Namespace) -> int:
     from .io import find_features, load_reference
     from .rank import rank
 
     metric, ped, note = _metric_choice(args)
-    _check_metric(metric, dict(args.option))
+    metrics = [m.strip() for m in metric.split(",") if m.strip()]
+    options = dict(args.option)
+    if len(metrics) > 1 or "," in metric:
+        _check_metrics(metrics, options)
+    else:
+        _check_metric(metric, options)
+    if args.confidence is not None and args.confidence < 1:
+        raise UsageError(f"--confidence {args.confidence}: expected a number of resamples >= 1")
+    if not 0 < args.separated <= 1:
+        raise UsageError(f"--separated {args.separated}: expected a share in (0, 1]")
+    random_state = _seed_choice(args, options)
     if args.reference and not ped:
         raise UsageError("--reference gives PED's statistics: add --ped")
     pool = find_features(args.paths, dataset=args.dataset, labels=args.labels)
@@ -419,17 +480,22 @@ def _run_rank(args: argparse.Namespace) -> int:
             baselines[name] = values
     table = rank(
         pool,
-        metric=metric,
+        metric=metrics if len(metrics) > 1 or "," in metric else metric,
         ped=ped,
         backend=args.backend,
         references=references,
         dataset=dataset,
         progress=_progress_flag(args),
         baselines=baselines or None,
-        **dict(args.option),
+        confidence=args.confidence,
+        random_state=random_state,
+        **options,
     )
     _print_note(args, note)
     _write_table(args, table)
+    warning = table.separation_warning(args.separated)
+    if warning:
+        print(f"pedrank rank: warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -629,6 +695,19 @@ def _run_plot_scores(args: argparse.Namespace) -> int:
     tau = evaluation.weighted_tau
     print(f"{args.output}: {evaluation.n_models} models, weighted tau {tau:.4f}" if not math.isnan(tau)
           else f"{args.output}: {evaluation.n_models} models")
+    return EXIT_OK
+
+
+def _run_plot_ranking(args: argparse.Namespace) -> int:
+    from .confidence import read_ranking
+    from .plot import plot_ranking
+
+    ranking = read_ranking(args.ranking)
+    drawn = plot_ranking(ranking, args.output)
+    resamples = {table.n_resamples for table in drawn["tables"].values()} - {None}
+    intervals = (f"intervals from {', '.join(map(str, sorted(resamples)))} resamples" if resamples
+                 else "no intervals (rank with --confidence B for them)")
+    print(f"{args.output}: {len(drawn['tables'])} metric(s), {len(drawn['models'])} models, {intervals}")
     return EXIT_OK
 
 

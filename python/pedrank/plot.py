@@ -17,7 +17,7 @@ import numpy as np
 from ._kernels import select_kernels
 from ._validation import MissingDependencyError, check_labels, to_numpy
 
-__all__ = ["finetune_taus", "plot_finetune", "plot_ped", "plot_scores"]
+__all__ = ["finetune_taus", "plot_finetune", "plot_ped", "plot_ranking", "plot_scores"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -166,6 +166,110 @@ def plot_scores(
     finally:
         plt.close(fig)
     return evaluation
+
+
+def plot_ranking(ranking: Any, path: PathLike, *, title: str | None = None) -> dict[str, Any]:
+    """Draw a ranking best first, each score with its bootstrap interval; with several metrics, their taus too.
+
+    One panel per metric: a row per model (best at the top), the measured score as a dot, the 5th-95th
+    percentile of its bootstrap scores as a bar and P(best) written beside it (``rank(..., confidence=B)``;
+    without a bootstrap only the dots). Metrics are on their own scales, so each has its own panel. With several
+    metrics a last panel shows the Kendall tau between their rankings.
+
+    Parameters
+    ----------
+    ranking : RankTable, Agreement or path
+        What :func:`pedrank.rank` returned, or the JSON / CSV that ``pedrank rank`` wrote
+        (:func:`pedrank.confidence.read_ranking`).
+    path : path
+        Where the PNG goes.
+    title : str, optional
+        Default: the dataset's name, when known.
+
+    Returns
+    -------
+    dict
+        What was drawn: ``tables`` ``{metric: RankTable}``, ``models`` (every model, consensus or table order)
+        and ``kendall_tau`` (ndarray of shape (n_metrics, n_metrics), or None for one metric).
+    """
+    from .confidence import Agreement, read_ranking
+
+    if isinstance(ranking, (str, os.PathLike)):
+        ranking = read_ranking(ranking)
+    if isinstance(ranking, Agreement):
+        tables = dict(ranking.tables)
+        models, tau = ranking.models, ranking.kendall_tau
+        dataset = ranking.dataset
+    else:
+        tables = {ranking.metric or "score": ranking}
+        models, tau, dataset = list(ranking.models), None, ranking.dataset
+    title = title if title is not None else dataset
+
+    plt = _pyplot()
+    n_panels = len(tables) + (tau is not None)
+    columns = min(n_panels, 3)  # wider rows would shrink each panel's model names and scores
+    rows = math.ceil(n_panels / columns)
+    height = max(1.6 + 0.38 * max(len(t) for t in tables.values()), 3.4)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.4 * columns, height * rows), squeeze=False)
+    panels = list(axes.ravel())
+    try:
+        for ax, (metric, table) in zip(panels, tables.items()):
+            _ranking_panel(ax, metric, table)
+        for ax in panels[n_panels:]:
+            ax.set_visible(False)
+        if tau is not None:
+            ax = panels[n_panels - 1]
+            labels = list(tables)
+            shown = np.ma.masked_invalid(tau)
+            image = ax.imshow(shown, vmin=-1.0, vmax=1.0, cmap="RdBu")
+            for i in range(len(labels)):
+                for j in range(len(labels)):
+                    finite = np.isfinite(tau[i, j])
+                    text = f"{tau[i, j]:+.2f}" if finite else "n/a"
+                    ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                            color="white" if finite and abs(tau[i, j]) > 0.6 else "black")
+            ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+            ax.set_yticks(range(len(labels)), labels, fontsize=8)
+            ax.set_xlabel("metric")
+            ax.set_ylabel("metric")
+            ax.set_title("Kendall tau between rankings", fontsize=9)
+            fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        fig.savefig(Path(path), format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    return {"tables": tables, "models": models, "kendall_tau": tau}
+
+
+def _ranking_panel(ax: Any, metric: str, table: Any) -> None:
+    """One metric's models, best at the top: the score, its bootstrap interval, and P(best)."""
+    records = list(table)
+    y = np.arange(len(records))[::-1]
+    for row, record in zip(y, records):
+        if math.isnan(record.score):
+            ax.annotate("no score", (0.02, row), xycoords=("axes fraction", "data"), va="center", fontsize=8,
+                        color="0.4")
+            continue
+        if record.score_low is not None and record.score_high is not None:
+            ax.plot([record.score_low, record.score_high], [row, row], color="tab:blue", lw=2.5, alpha=0.45,
+                    solid_capstyle="butt")
+        ax.plot([record.score], [row], "o", color="tab:blue")
+        if record.p_best:  # only the models that were ever best: zeros would bury the ones that matter
+            ax.annotate(f"P(best) {record.p_best:.2f}", (record.score, row), textcoords="offset points",
+                        xytext=(0, 7), ha="center", fontsize=7)
+    ax.set_yticks(y, [r.model for r in records], fontsize=8)
+    ax.set_ylim(-0.7, len(records) - 0.3)
+    label = metric + (" after PED" if table.ped else "")
+    ax.set_xlabel(f"{label} score" + (" (bar: 5th-95th percentile over the resamples)"
+                                      if table.n_resamples is not None else ""), fontsize=8)
+    ax.set_ylabel("model (best first)")
+    heading = label
+    if table.top1_stability is not None:
+        heading += f": top-1 stable in {table.top1_stability:.0%} of {table.n_resamples} resamples"
+    ax.set_title(heading, fontsize=9)
+    ax.grid(axis="x", color="0.9")
 
 
 def finetune_taus(curves: Mapping[str, Mapping[str, Mapping[int, float]]],

@@ -1,7 +1,10 @@
 """Rank a pool of models by a transferability score: the question "which checkpoint do I fine-tune?".
 
 :func:`rank` scores every model of a pool on the same target data and returns a :class:`RankTable`, best
-first, with each model's score, the seconds it took and the number of PED steps taken.
+first, with each model's score, the seconds it took and the number of PED steps taken. With ``confidence=B`` it
+also says how sure that ranking is (a stratified bootstrap of the target rows, :mod:`pedrank.confidence`); with
+several metrics it returns a :class:`pedrank.confidence.Agreement` (the scores' rank correlations and their
+consensus).
 """
 
 from __future__ import annotations
@@ -15,17 +18,28 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Sequence, Union, overload
 
 from ._progress import progress as _progress
 from ._validation import PedrankValueError, with_context
 from .evaluate import BASELINE_PREFIX, check_baseline
 from .scoring import ped_options as parse_ped_options
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .confidence import Agreement
+
 __all__ = ["RankRecord", "RankTable", "rank"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+#: P(best) of the top model below which the top two count as not separated (``RankTable.separation_warning``,
+#: the CLI's warning line).
+SEPARATED_P_BEST = 0.8
+
+#: The record fields that only a bootstrap run (``rank(..., confidence=B)``) fills.
+CONFIDENCE_FIELDS = ("p_best", "rank_low", "rank_high", "score_low", "score_high", "failed_resamples")
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,18 @@ class RankRecord:
         PED's accepted steps; None when PED was not run.
     error : str or None
         Why the model has no score (its score is NaN), with :func:`rank`'s ``errors="row"``; None when scored.
+    p_best : float or None
+        ``rank(..., confidence=B)`` only: the share of the B resamples in which this model scores highest (a tie
+        for first gives each tied model an equal share). None without a bootstrap, or for a model without a score.
+    rank_low, rank_high : int or None
+        The 5th and 95th percentiles of the model's rank over the resamples (1 = best; tied scores share the
+        better rank; rounded outwards to whole ranks).
+    score_low, score_high : float or None
+        The 5th and 95th percentiles of the model's bootstrap scores (the spread of the score, not a corrected
+        interval: see :mod:`pedrank.confidence` for scores that duplicated rows move).
+    failed_resamples : int or None
+        Resamples on which this model's score (or PED) failed, e.g. a class drawn as copies of one row; such a
+        resample ranks the model below every model scored on it and is left out of its score interval.
     """
 
     model: str
@@ -50,14 +76,27 @@ class RankRecord:
     seconds: float
     ped_steps: int | None = None
     error: str | None = None
+    p_best: float | None = None
+    rank_low: int | None = None
+    rank_high: int | None = None
+    score_low: float | None = None
+    score_high: float | None = None
+    failed_resamples: int | None = None
 
 
-def _format_score(value: float) -> str:
-    if math.isnan(value):
+def _format_score(value: float | None) -> str:
+    if value is None or math.isnan(value):
         return "nan"
     if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-4):
         return f"{value:.6e}"
     return f"{value:.6f}"
+
+
+def _interval_centre(record: RankRecord) -> float:
+    """The midpoint of the record's bootstrap score interval (NaN without one)."""
+    if record.score_low is None or record.score_high is None:
+        return math.nan
+    return (record.score_low + record.score_high) / 2
 
 
 class RankTable(list):
@@ -75,15 +114,32 @@ class RankTable(list):
         Trivial rankers shown beside the score (``rank(..., baselines=)``): name to ``{model: value}``, higher =
         predicted better, e.g. ``params`` (parameter count) or ``source_accuracy`` (ImageNet top-1). Written as
         ``baseline_<name>`` columns, which ``pedrank evaluate`` judges beside the score.
+    n_resamples : int or None
+        ``rank(..., confidence=B)``: B, the number of bootstrap resamples behind the records' ``p_best``,
+        ``rank_low``/``rank_high`` and ``score_low``/``score_high``; None without a bootstrap.
+    seed : int or None
+        The seed the resamples were drawn with (``random_state``, or the integer drawn from a Generator).
+    top1_stability : float or None
+        P(top-1 stays top-1): the share of resamples whose best model is the measured best (ties split equally),
+        i.e. the first record's ``p_best``. None without a bootstrap or when no model was scored.
+    bootstrap_scores : dict of str to ndarray of shape (n_resamples,)
+        Every scored model's score on each resample (NaN where it failed), in resample order; empty without
+        a bootstrap.
     """
 
     def __init__(self, records=(), *, metric: str = "", ped: bool = False, dataset: str | None = None,
-                 baselines: Mapping[str, Mapping[str, float]] | None = None):
+                 baselines: Mapping[str, Mapping[str, float]] | None = None, n_resamples: int | None = None,
+                 seed: int | None = None, top1_stability: float | None = None,
+                 bootstrap_scores: Mapping[str, np.ndarray] | None = None):
         super().__init__(records)
         self.metric = metric
         self.ped = ped
         self.dataset = dataset
         self.baselines: dict[str, dict[str, float]] = {k: dict(v) for k, v in (baselines or {}).items()}
+        self.n_resamples = n_resamples
+        self.seed = seed
+        self.top1_stability = top1_stability
+        self.bootstrap_scores: dict[str, np.ndarray] = dict(bootstrap_scores or {})
 
     @property
     def models(self) -> list[str]:
@@ -102,7 +158,9 @@ class RankTable(list):
 
     def to_records(self) -> list[dict[str, Any]]:
         """Plain dicts, best first: ``rank``, ``model``, ``score``, ``seconds``, ``ped_steps``, ``metric`` and
-        (when known) ``dataset``. NaN scores become None."""
+        (when known) ``dataset``; after a bootstrap also ``p_best``, ``rank_low``, ``rank_high``, ``score_low``,
+        ``score_high``, ``failed_resamples``, ``resamples`` and ``top1_stability`` (the table's, on every
+        record). NaN scores become None."""
         records = []
         for position, record in enumerate(self, start=1):
             row: dict[str, Any] = {"rank": position}
@@ -111,6 +169,12 @@ class RankTable(list):
                 row["score"] = None
             if type(record) is RankRecord and record.error is None:
                 del row["error"]  # plain rank rows keep their columns; failed ones say why
+            if self.n_resamples is None:
+                for key in CONFIDENCE_FIELDS:  # a plain ranking's files keep the columns they always had
+                    row.pop(key, None)
+            else:
+                row["resamples"] = self.n_resamples
+                row["top1_stability"] = self.top1_stability
             row["metric"] = self.metric + ("+ped" if self.ped else "")
             if self.dataset is not None:
                 row["dataset"] = self.dataset
@@ -127,7 +191,12 @@ class RankTable(list):
         return text
 
     def _csv_columns(self) -> list[str]:
-        columns = ["rank", "model", "score", "seconds", "ped_steps", "metric"]
+        columns = ["rank", "model", "score"]
+        if self.n_resamples is not None:
+            columns += ["p_best", "rank_low", "rank_high", "score_low", "score_high"]
+        columns += ["seconds", "ped_steps", "metric"]
+        if self.n_resamples is not None:
+            columns += ["resamples", "top1_stability", "failed_resamples"]
         if self.dataset is not None:
             columns.append("dataset")
         columns += [BASELINE_PREFIX + name for name in self.baselines]
@@ -150,16 +219,99 @@ class RankTable(list):
         return text
 
     def to_string(self) -> str:
-        """A fixed-width text table, best first (then one ``error: MODEL: REASON`` line per failed model)."""
-        return "\n".join(self._table_lines() + [f"error: {name}: {reason}" for name, reason in self.errors.items()])
+        """A fixed-width text table, best first (after a bootstrap, a line with the top-1 stability; then one
+        ``error: MODEL: REASON`` line per failed model)."""
+        return "\n".join(self._table_lines() + self._confidence_lines()
+                         + [f"error: {name}: {reason}" for name, reason in self.errors.items()])
+
+    def _confidence_lines(self) -> list[str]:
+        if self.n_resamples is None:
+            return []
+        stability = "n/a" if self.top1_stability is None else f"{self.top1_stability:.2f}"
+        line = (f"top-1 stability: {stability} (share of {self.n_resamples} stratified bootstrap resamples, seed "
+                f"{self.seed}, whose best model is {self.models[0] if self.top1_stability is not None else 'n/a'}); "
+                "intervals: 5th-95th percentiles")
+        failed = {r.model: r.failed_resamples for r in self if r.failed_resamples}
+        lines = [line]
+        shift = self._duplication_shift()
+        if shift is not None:
+            lines.append(f"note: {shift}; P(best) describes the resampled rows here, not the target data")
+        if failed:
+            lines.append("failed on some resamples (ranked last there): "
+                         + ", ".join(f"{model} {count}" for model, count in failed.items()))
+        return lines
+
+    def _duplication_shift(self) -> str | None:
+        """A line when the resamples move the top two models' scores apart by more than their measured gap.
+
+        A resample repeats about a third of the rows. Most scores read repeated rows as tighter classes (k-NN's
+        leave-one-out finds a row's copy as its neighbour), so every bootstrap score is shifted, by an amount
+        that depends on the model (LogME with N near D: +0.28 for one digits model, +0.15 for another). When the
+        difference of the two shifts (each: its interval's midpoint minus its measured score) exceeds the gap
+        between the measured scores, P(best) describes the resampled rows rather than the target data.
+        """
+        scored = [r for r in self if r.score_low is not None and r.score_high is not None]
+        if self.n_resamples is None or len(scored) < 2 or scored[0] is not self[0]:
+            return None
+        top, second = scored[0], scored[1]
+        shifts = [_interval_centre(r) - r.score for r in (top, second)]
+        gap = top.score - second.score
+        if not abs(shifts[0] - shifts[1]) > gap:
+            return None
+        return (f"{top.model} and {second.model}: the resamples shift their scores by {shifts[0]:+.3g} and "
+                f"{shifts[1]:+.3g}, a difference above their measured gap ({gap:.3g})")
+
+    def _confidence_cells(self, record: RankRecord) -> list[str]:
+        if self.n_resamples is None:
+            return []
+        if record.p_best is None:
+            return ["-", "-", "-"]
+        ranks = ("-" if record.rank_low is None
+                 else f"{record.rank_low}" if record.rank_low == record.rank_high
+                 else f"{record.rank_low}-{record.rank_high}")
+        scores = ("-" if record.score_low is None
+                  else f"[{_format_score(record.score_low)}, {_format_score(record.score_high)}]")
+        return [f"{record.p_best:.2f}", ranks, scores]
+
+    def separation_warning(self, threshold: float = SEPARATED_P_BEST) -> str | None:
+        """One line when the bootstrap cannot tell the top two apart, else None.
+
+        Parameters
+        ----------
+        threshold : float, default 0.8
+            The top model counts as separated when its ``p_best`` is at least this.
+
+        Returns
+        -------
+        str or None
+            ``"TOP (P(best) 0.55) and RUNNER-UP (P(best) 0.41): not separated; fine-tune both"``; the runner-up
+            is the other model most often best (the measured second on a tie). Also when P(best) is high but the
+            resamples shift the top two scores apart by more than their measured gap (then P(best) measures the
+            resampled rows' artefact: see :mod:`pedrank.confidence`), naming the measured top two. None without a
+            bootstrap, with fewer than two scored models, or when separated.
+        """
+        scored = [r for r in self if r.p_best is not None]
+        if self.n_resamples is None or len(scored) < 2 or scored[0].p_best is None:
+            return None
+        if scored[0].p_best >= threshold:
+            shift = self._duplication_shift()
+            return None if shift is None else f"{shift}: not separated; fine-tune both"
+        top = scored[0]
+        runner = max(scored[1:], key=lambda r: r.p_best or 0.0)  # max keeps the first (measured) on a tie
+        return (f"{top.model} (P(best) {top.p_best:.2f}) and {runner.model} (P(best) {runner.p_best:.2f}): "
+                "not separated; fine-tune both")
 
     def _table_lines(self) -> list[str]:
-        header = ["rank", "model", "score", "seconds", "ped_steps", *self.baselines]
+        header = ["rank", "model", "score"]
+        if self.n_resamples is not None:
+            header += ["P(best)", "rank 5-95%", "score 5-95%"]
+        header += ["seconds", "ped_steps", *self.baselines]
         rows = [
             [
                 str(position),
                 record.model,
                 _format_score(record.score),
+                *self._confidence_cells(record),
                 f"{record.seconds:.3f}",
                 "-" if record.ped_steps is None else str(record.ped_steps),
                 *(_format_score(values[record.model]) if record.model in values else "-"
@@ -185,7 +337,8 @@ class RankTable(list):
         return self.to_string()
 
     def __repr__(self) -> str:
-        return f"RankTable(metric={self.metric!r}, ped={self.ped!r}, models={self.models!r})"
+        extra = "" if self.n_resamples is None else f", n_resamples={self.n_resamples!r}"
+        return f"RankTable(metric={self.metric!r}, ped={self.ped!r}, models={self.models!r}{extra})"
 
 
 def _resolve_entry(name: str, entry: Any, labels: Any) -> tuple[Any, Any, Any]:
@@ -248,22 +401,29 @@ def _evaluate_entry(name: str, entry: Any, labels: Any, ped_options: dict[str, A
     """Read one pool entry (files here, where the task runs), move it with PED when asked, then
     ``compute(features, labels)``: ``(value, seconds, ped_steps)``. The one path from a pool entry to its number,
     for per-model scores and for the pool scores' raw terms alike."""
-    import pedrank
-
     features, model_labels, file_reference = _resolve_entry(name, entry, labels)
     start = time.perf_counter()
-    steps = None
-    if ped_options is not None:
-        options = dict(ped_options)
-        reference = options.pop("reference", None)
-        if file_reference is not None:
-            reference = file_reference
-        if override[0]:
-            reference = override[1]
-        result = pedrank.ped(features, model_labels, reference=reference, backend=backend, **options)
-        features, steps = result.features, int(result.steps)
+    features, steps = _moved(features, model_labels, file_reference, ped_options, override, backend)
     value = compute(features, model_labels)
     return value, time.perf_counter() - start, steps
+
+
+def _moved(features: Any, labels: Any, file_reference: Any, ped_options: dict[str, Any] | None,
+           override: tuple[bool, Any], backend: str) -> tuple[Any, int | None]:
+    """``(features after PED, steps)``, or the features as they are and None without PED. PED's reference: the
+    ``references=`` override, else the one found beside the features, else ``ped["reference"]``."""
+    if ped_options is None:
+        return features, None
+    import pedrank
+
+    options = dict(ped_options)
+    reference = options.pop("reference", None)
+    if file_reference is not None:
+        reference = file_reference
+    if override[0]:
+        reference = override[1]
+    result = pedrank.ped(features, labels, reference=reference, backend=backend, **options)
+    return result.features, int(result.steps)
 
 
 def _failure_reason(name: str, entry: Any, exc: Exception) -> str:
@@ -301,6 +461,33 @@ def _check_executor(executor: Any) -> bool:
     return type(executor).__module__.startswith("distributed") and hasattr(executor, "scheduler_info")
 
 
+def _accepted_options(entry: Any) -> set[str]:
+    """The options a registered score takes by keyword (its pool step's, for a pool score), besides the ones
+    :func:`rank` itself passes."""
+    import inspect
+
+    function = entry.pool if entry.pool is not None else entry.function
+    own = {"pool", "labels", "features", "ped", "backend", "references", "dataset", "errors", "progress",
+           "metric_name"}
+    return {name for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD) and name not in own}
+
+
+def _check_seed(random_state: Any) -> int:
+    """The bootstrap's integer seed: ``random_state`` itself, an integer drawn from a Generator, or 0 for None."""
+    import numpy as np
+
+    if random_state is None:
+        return 0
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)) or random_state < 0:
+        raise PedrankValueError(f"random_state: found {random_state!r}; expected an integer >= 0, a "
+                                "numpy.random.Generator or None")
+    return int(random_state)
+
+
+@overload
 def rank(
     pool: Mapping[str, Any],
     labels: Any = None,
@@ -314,8 +501,49 @@ def rank(
     executor: Any = None,
     errors: str = "raise",
     baselines: Mapping[str, Mapping[str, float]] | None = None,
+    confidence: int | None = None,
+    random_state: Any = None,
     **metric_options: Any,
-) -> RankTable:
+) -> RankTable: ...
+
+
+@overload
+def rank(
+    pool: Mapping[str, Any],
+    labels: Any = None,
+    *,
+    metric: Sequence[str],
+    ped: bool | Mapping[str, Any] | PathLike = False,
+    backend: str = "auto",
+    references: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+    progress: bool | None = None,
+    executor: Any = None,
+    errors: str = "raise",
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+    confidence: int | None = None,
+    random_state: Any = None,
+    **metric_options: Any,
+) -> Agreement: ...
+
+
+def rank(
+    pool: Mapping[str, Any],
+    labels: Any = None,
+    *,
+    metric: str | Sequence[str] = "sfda",
+    ped: bool | Mapping[str, Any] | PathLike = False,
+    backend: str = "auto",
+    references: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+    progress: bool | None = None,
+    executor: Any = None,
+    errors: str = "raise",
+    baselines: Mapping[str, Mapping[str, float]] | None = None,
+    confidence: int | None = None,
+    random_state: Any = None,
+    **metric_options: Any,
+) -> RankTable | Agreement:
     """Score every model of a pool on the same target data and rank them, best first.
 
     Parameters
@@ -327,8 +555,11 @@ def rank(
         :func:`pedrank.io.find_features`). Files are read one model at a time.
     labels : array-like of shape (n_samples,), optional
         Target labels shared by the models given as bare arrays.
-    metric : str, default "sfda"
-        One of :data:`pedrank.METRICS`.
+    metric : str or sequence of str, default "sfda"
+        One of :data:`pedrank.METRICS` or :data:`pedrank.scoring.METRIC_NAMES`. Several names (a list) score
+        every model with each of them in one pass, each model's features read once, and return an
+        :class:`pedrank.confidence.Agreement`: one table per metric, the Kendall tau between their rankings and a
+        consensus by mean rank. Each ``metric_options`` entry then goes to the metrics that take it.
     ped : bool or dict, default False
         Move the features with PED before scoring: True for PED's defaults, or a dict of options of
         :func:`pedrank.ped` (``radius``, ``elastic``, ``time_step``, ``exit_ratio``, ``max_steps``,
@@ -350,7 +581,8 @@ def rank(
         ``client.get_executor()``) or a ``dask.distributed.Client``. The table is the serial one (same
         models, scores, steps and order; only ``seconds`` differ). Pool-relative scores (registry entries with
         a pool step: ``ncti``, ``etran``) need every model's features at once and stay serial: the executor
-        is not used for them.
+        is not used for them. With ``confidence`` or several metrics, a task also scores its model's
+        resamples and every metric (the tables equal the serial ones, bootstrap included).
     errors : {"raise", "row"}, default "raise"
         "raise": a model whose features or score fail raises (the first failing model in the pool's order,
         with or without an executor; with one, the tasks not yet started are cancelled). "row": that model
@@ -361,14 +593,26 @@ def rank(
         {model: ImageNet top-1}}`` (higher = predicted better): a value for every model of the pool, finite.
         They are not used to rank; the table carries them (:attr:`RankTable.baselines`, ``baseline_<name>``
         columns) so that :func:`pedrank.evaluate` / ``pedrank evaluate`` judge them beside the score.
+    confidence : int, optional
+        B >= 1: say how sure the ranking is. The target rows are resampled B times (stratified bootstrap: each
+        class's n_c rows drawn with replacement, the same rows for every model) and every model is rescored on
+        each resample, PED included (PED runs on the resampled rows; pool scores are rescored as a pool). The
+        records then carry ``p_best``, ``rank_low``/``rank_high`` and ``score_low``/``score_high``, the table
+        ``top1_stability`` and ``bootstrap_scores``. It costs about B + 1 plain runs (BENCHMARKS.md,
+        "How sure is the ranking?"). Every model must have the same labels. A model that failed on the full data
+        (``errors="row"``) keeps its NaN row without intervals.
+    random_state : int, numpy.random.Generator or None, default None
+        Seeds the bootstrap (None: seed 0, so the same call gives the same table). An integer is also passed to a
+        metric that takes a ``random_state`` of its own (pactran, etran, nleep, parc), as it was before this
+        argument existed, so one seed fixes every random step of the call; a Generator seeds the bootstrap only.
     **metric_options
         Passed to the metric (e.g. ``shrinkage=`` for SFDA).
 
     Returns
     -------
-    RankTable
-        One :class:`RankRecord` per model, sorted by score, best first (NaN scores last; ties keep the pool's
-        order).
+    RankTable or Agreement
+        For one metric: one :class:`RankRecord` per model, sorted by score, best first (NaN scores last; ties
+        keep the pool's order). For several: a :class:`pedrank.confidence.Agreement`.
 
     Raises
     ------
@@ -389,6 +633,31 @@ def rank(
     checked_baselines = check_baselines(baselines, list(pool))
     from ._registry import resolve_metric
 
+    if ped is True or isinstance(ped, Mapping):
+        for name in ([metric] if isinstance(metric, str) else list(metric)):
+            if resolve_metric(name)[0].inputs == "predictions":
+                raise PedrankValueError(
+                    f"ped: {name} scores the source model's predictions, not features, so PED (which moves "
+                    "feature clusters) does not apply; use ped=False"
+                )
+    seed = _check_seed(random_state)
+    # an integer seed also reaches a metric that takes one (as before rank had a random_state); a Generator cannot
+    metric_seed = seed if random_state is not None and not hasattr(random_state, "integers") else None
+    if confidence is not None:
+        from ._validation import check_int
+
+        confidence = check_int(confidence, name="confidence", minimum=1)
+    if not isinstance(metric, str) or confidence is not None:
+        from .confidence import bootstrap_rank
+
+        return bootstrap_rank(pool, labels, metric=metric, ped=ped, backend=backend, references=references,
+                              dataset=dataset, progress=progress, executor=executor, errors=errors,
+                              baselines=checked_baselines, n_resamples=confidence or 0, seed=seed,
+                              metric_seed=metric_seed,
+                              metric_options=metric_options)
+    entry, _ = resolve_metric(metric, metric_options)
+    if metric_seed is not None and "random_state" in _accepted_options(entry):
+        metric_options = {**metric_options, "random_state": metric_seed}
     entry, form_options = resolve_metric(metric, metric_options)
     if isinstance(ped, (str, os.PathLike)):
         from .tune import read_ped_config
