@@ -57,6 +57,7 @@ sys.path.insert(0, str(HERE))
 CACHE = HERE / "cache" / "evidence"
 EVIDENCE_CSV = HERE / "evidence.csv"
 EVIDENCE_MD = HERE / "evidence.md"
+EVIDENCE_SCORES = HERE / "evidence_scores.csv.gz"
 SMALL_ROWS = 200
 FRACTION = 0.8
 VISION = ("digits", "mnist", "lfw")
@@ -186,6 +187,7 @@ def score_unit(item, rows, variant_list):
     import pedrank
 
     values: dict = {m: {} for m in item["models"]}
+    failures: dict = {}  # {model: {variant: reason}}: a refusal or a non-finite value, judged a failure, not a tie
     seconds: dict = {}
     moved = {}
     for model in item["models"]:
@@ -204,6 +206,7 @@ def score_unit(item, rows, variant_list):
                         values[model][label] = float(entry.function(features, y, **options))
                 except Exception as error:  # a score that refuses a unit is recorded, not fatal
                     values[model][label] = math.nan
+                    failures.setdefault(model, {})[label] = f"{type(error).__name__}: {error}"
                     print(f"    {model} {label}: {type(error).__name__}: {error}", flush=True)
                 seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - start
     for metric in POOL_FORMS:
@@ -212,11 +215,14 @@ def score_unit(item, rows, variant_list):
             start = time.perf_counter()
             pool = {m: (moved[m] if ped else np.ascontiguousarray(item["features"][m][0][rows], dtype=np.float64),
                         item["features"][m][1][rows]) for m in item["models"]}
-            table = pedrank.rank(pool, metric=metric, progress=False)
+            table = pedrank.rank(pool, metric=metric, progress=False, errors="row")
             for model, value in table.scores.items():
                 values[model][label] = float(value)
+            for model, reason in table.errors.items():
+                failures.setdefault(model, {})[label] = reason
+                print(f"    {model} {label}: {reason}", flush=True)
             seconds[label] = time.perf_counter() - start
-    return values, seconds
+    return values, seconds, failures
 
 
 def unit_key(set_name, dataset, budget, resample):
@@ -249,12 +255,12 @@ def run_scores(args):
         item = sets[set_name][dataset]
         rows = unit_rows(item, budget, resample)
         start = time.perf_counter()
-        values, seconds = score_unit(item, rows, variant_list)
+        values, seconds, failures = score_unit(item, rows, variant_list)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"set": set_name, "dataset": dataset, "budget": budget, "resample": resample,
                                    "n_rows": int(len(rows)),
                                    "widths": {m: int(item["features"][m][0].shape[1]) for m in item["models"]},
-                                   "scores": values, "seconds": seconds}, indent=1))
+                                   "scores": values, "seconds": seconds, "failures": failures}, indent=1))
         os.replace(tmp, path)
         print(f"[{index + 1}/{len(todo)}] {path.stem}: {time.perf_counter() - start:.0f}s", flush=True)
     return 0
@@ -263,15 +269,18 @@ def run_scores(args):
 # --- judging -----------------------------------------------------------------------------------------------
 
 def ranking(values, truth):
-    """run_zoo's ranking metrics, named as the CSV's columns; nan where a score ties every model (no ranking)."""
+    """run_zoo's ranking metrics, named as the CSV's columns, and ``failed``: the number of models without a finite
+    score. A failure (a refusal, NaN or inf) leaves the metrics nan and is counted, never taken for a tie; a score
+    that ties every model gives nan metrics with ``failed`` 0 (no information)."""
     import run_zoo
 
     values = np.asarray(values, dtype=float)
-    if not np.all(np.isfinite(values)) or np.ptp(values) == 0:
-        return {"weighted_tau": math.nan, "kendall_tau": math.nan, "top1": math.nan}
+    failed = int(np.sum(~np.isfinite(values)))
+    if failed or np.ptp(values) == 0:
+        return {"weighted_tau": math.nan, "kendall_tau": math.nan, "top1": math.nan, "failed": failed}
     metrics = run_zoo.ranking_metrics(list(values), list(truth))
     return {"weighted_tau": metrics["weighted_tau"], "kendall_tau": metrics["kendall_tau"],
-            "top1": metrics["top1_relative_accuracy"]}
+            "top1": metrics["top1_relative_accuracy"], "failed": 0}
 
 
 def random_ranking(truth):
@@ -280,7 +289,7 @@ def random_ranking(truth):
 
     metrics = run_finetune.random_baseline(list(truth))
     return {"weighted_tau": metrics["weighted_tau"], "kendall_tau": metrics["kendall_tau"],
-            "top1": metrics["top1_relative_accuracy"]}
+            "top1": metrics["top1_relative_accuracy"], "failed": 0}
 
 
 def baseline_values(set_name, dataset, models, probe32):
@@ -311,10 +320,13 @@ def _parameter_counts():
 
 
 def judge(args):
-    """evidence.csv: one row per (truth, dataset, budget, resample, variant) with the ranking metrics."""
+    """evidence.csv: one row per (truth, dataset, budget, resample, variant) with the ranking metrics; and
+    evidence_scores.csv.gz: every model's score per (truth, dataset, resample, variant) of the full budget, with
+    the baselines' values and the truths, for the hierarchical bootstrap."""
     sets = feature_sets()
     truth_of, probe32 = truths(sets)
     rows = []
+    long_rows = []
     found = sorted(CACHE.glob("*__*__*__*.json"))
     for path in found:
         unit = json.loads(path.read_text())
@@ -323,6 +335,18 @@ def judge(args):
             continue
         truth = truth_of[set_name][dataset]
         models = [m for m in unit["scores"] if m in truth and math.isfinite(truth[m])]
+        if budget == "full":
+            tag = "measured" if resample is None else resample
+            for model in models:
+                long_rows.append({"truth": set_name, "dataset": dataset, "resample": tag, "model": model,
+                                  "variant": "accuracy", "score": truth[model]})
+                for label, value in unit["scores"][model].items():
+                    long_rows.append({"truth": set_name, "dataset": dataset, "resample": tag, "model": model,
+                                      "variant": label, "score": value})
+            # the baselines do not depend on the scoring rows: the same values at every resample
+            for name, values in baseline_values(set_name, dataset, models, probe32).items():
+                long_rows += [{"truth": set_name, "dataset": dataset, "resample": tag, "model": m,
+                               "variant": name, "score": v} for m, v in zip(models, values)]
         y = [truth[m] for m in models]
         n_rows, widest = unit["n_rows"], max(unit["widths"][m] for m in models)
         # the regime is the measured unit's (a resample keeps 80 % of the rows: mnist's 1,400 become 1,120, below
@@ -340,13 +364,110 @@ def judge(args):
                 rows.append({**common, "variant": name, "kind": "baseline", **ranking(values, y)})
             rows.append({**common, "variant": "random", "kind": "baseline", **random_ranking(y)})
     fields = ["truth", "dataset", "modality", "budget", "n_rows", "regime", "resample", "models", "variant",
-              "kind", "weighted_tau", "kendall_tau", "top1"]
+              "kind", "weighted_tau", "kendall_tau", "top1", "failed"]
     with EVIDENCE_CSV.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{row[k]:.6f}" if isinstance(row[k], float) else row[k]) for k in fields})
+    write_scores_table(long_rows)
     return rows
+
+
+def write_scores_table(long_rows):
+    """evidence_scores.csv.gz, byte-stable (gzip without a time stamp): the bootstrap's input."""
+    import gzip
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["truth", "dataset", "resample", "model", "variant", "score"])
+    for row in long_rows:
+        value = row["score"]
+        writer.writerow([row["truth"], row["dataset"], row["resample"], row["model"], row["variant"],
+                         "nan" if not math.isfinite(value) else f"{value:.9g}"])
+    with open(EVIDENCE_SCORES, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as handle:
+        handle.write(buffer.getvalue().encode())
+
+
+def read_scores_table(path=None):
+    """The rows of evidence_scores.csv.gz, scores as floats."""
+    import gzip
+
+    with gzip.open(path or EVIDENCE_SCORES, "rt", newline="") as handle:
+        return [{**row, "score": float(row["score"])} for row in csv.DictReader(handle)]
+
+
+def bootstrap_section(n_boot, random_state=0):
+    """Markdown: every variant's mean weighted tau with its 95 % interval over datasets, models, seeds and
+    scoring rows, and P(it beats the default), against each truth."""
+    from pedrank._bootstrap import hierarchical_bootstrap
+    from pedrank._recommendation import RECOMMENDED
+
+    table = read_scores_table()
+    lines = [f"### Hierarchical bootstrap ({n_boot} paired draws: datasets, models within a dataset, fine-tuning "
+             "seeds, scoring-row resamples; full scoring rows)",
+             "Mean weighted tau [95 % interval]; P(> default): the share of draws in which the variant's mean beats "
+             f"the default's ({RECOMMENDED.variant}). One fine-tuning seed per model so far: the seed level adds no "
+             "spread yet.\n"]
+    results = {}
+    for truth in ("finetuned", "probe"):
+        rows = [r for r in table if r["truth"] == truth]
+        accuracies = [{"dataset": r["dataset"], "model": r["model"], "seed": 0, "accuracy": r["score"]}
+                      for r in rows if r["variant"] == "accuracy" and r["resample"] == "measured"]
+        scores = [r for r in rows if r["variant"] != "accuracy"]
+        results[truth] = hierarchical_bootstrap(scores, accuracies, n_boot=n_boot, random_state=random_state)
+    finetuned, probe = results["finetuned"], results["probe"]
+    names = [v for v in finetuned.variants if v in probe.variants]
+    names.sort(key=lambda v: -np.nan_to_num(finetuned.measured[v], nan=-9))
+    lines.append("| variant | fine-tuned | P(> default) | probe | P(> default) |")
+    lines.append("|---|---|---|---|---|")
+
+    def cell(result, v):
+        low, high = result.interval(v)
+        return f"{result.measured[v]:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+    for v in names:
+        lines.append(f"| {v} | {cell(finetuned, v)} | {finetuned.p_beats(v, RECOMMENDED.variant):.2f} | "
+                     f"{cell(probe, v)} | {probe.p_beats(v, RECOMMENDED.variant):.2f} |")
+    lines.append("\n(nan: a baseline not defined on every dataset of that truth, e.g. ImageNet top-1 on the text "
+                 "probes.)\n")
+    from pedrank._recommendation import CHALLENGE_PROBABILITY, candidates, challenge, read_evidence
+
+    pool = candidates(read_evidence(EVIDENCE_CSV))
+    chosen, tied = challenge(finetuned, RECOMMENDED.variant, pool, cost=_seconds())
+    verdict = ("stays" if chosen == RECOMMENDED.variant else f"would change to {chosen}")
+    lines.append(f"**The rule** (a challenger replaces the default only when it beats it in >= "
+                 f"{CHALLENGE_PROBABILITY:.0%} of the paired draws against fine-tuned accuracy): the default "
+                 f"{RECOMMENDED.variant} {verdict}. Not separated from {chosen} (it does not beat them in "
+                 f"{CHALLENGE_PROBABILITY:.0%} of the draws): {len(tied) - 1} of {len(pool) - 1} other candidates, "
+                 f"led by {', '.join(tied[1:6])}.")
+    return "\n".join(lines) + "\n", results
+
+
+def _seconds():
+    """{variant: seconds summed over the measured full-budget units}: the cost that breaks ties of the rule."""
+    seconds: dict = {}
+    for path in sorted(CACHE.glob("*__full__measured.json")):
+        for label, value in json.loads(path.read_text()).get("seconds", {}).items():
+            seconds[label] = seconds.get(label, 0.0) + value
+    return seconds
+
+
+@functools.lru_cache(maxsize=None)
+def _failure_reasons():
+    """{variant: first reason recorded in the cached units} (the units' ``failures``, model first)."""
+    reasons: dict = {}
+    for path in sorted(CACHE.glob("*__*__*__*.json")):
+        unit = json.loads(path.read_text())
+        for model, by_variant in unit.get("failures", {}).items():
+            for variant, reason in by_variant.items():
+                reasons.setdefault(variant, f"{unit['dataset']} {model}: {reason}")
+    return reasons
+
+
+def _first_reason(variant):
+    return _failure_reasons().get(variant, "").replace("|", "/")[:160]
 
 
 def _cell(entry):
@@ -358,7 +479,7 @@ def _cell(entry):
 
 def render(evidence):
     """Markdown tables of the evidence (means over datasets of weighted tau, +- the std over resamples)."""
-    from pedrank._recommendation import summary
+    from pedrank._recommendation import failures, summary
 
     variants_in_order = []
     for row in evidence:
@@ -368,6 +489,15 @@ def render(evidence):
     baselines = [v for v in variants_in_order if v not in scores]
     resamples = sorted({r["resample"] for r in evidence if r["resample"] != "measured"})
     out = []
+    failed = failures(evidence)
+    if failed:
+        out.append("### Failures: variants that refused a model or gave it a non-finite value (units, of all rows)")
+        out.append("Not candidates for the recommendation; their means below are over the units they scored.\n")
+        out.append("| score | failed units | first reason |")
+        out.append("|---|---|---|")
+        for v in sorted(failed, key=lambda v: (-failed[v], v)):
+            out.append(f"| {v} | {failed[v]} | {_first_reason(v)} |")
+        out.append("")
     columns = [("fine-tuned, 3 image datasets", summary(evidence, "finetuned")),
                ("probe, 3 image datasets", summary(evidence, "probe", modality="vision")),
                ("probe, 2 text datasets", summary(evidence, "probe", modality="text")),
@@ -410,6 +540,8 @@ def report(args):
     text = render(evidence)
     choice = _recommendation.recommend(evidence)
     text += "\n" + _recommendation.explain(choice, evidence) + "\n"
+    section, _ = bootstrap_section(args.boot)
+    text += "\n" + section
     EVIDENCE_MD.write_text(text)
     print(text)
     return 0
@@ -422,6 +554,7 @@ def main(argv=None):
     p.add_argument("--resamples", type=int, default=3)
     p = sub.add_parser("report", help="judge the cached scores, write evidence.csv and evidence.md")
     p.add_argument("--resamples", type=int, default=3, help="use resamples 0..N-1 (those cached)")
+    p.add_argument("--boot", type=int, default=1000, help="draws of the hierarchical bootstrap")
     args = parser.parse_args(argv)
     return run_scores(args) if args.command == "score" else report(args)
 

@@ -11,7 +11,9 @@ The rule (:func:`recommend`), stated so that anyone can rerun it on the committe
    raw sums of pool scores (``ncti``, ``etran``: ``rank`` scales them over the pool, the ``(pool)`` rows).
 2. The product's question is "which model is best after fine-tuning?", so the first criterion is the mean weighted
    tau against fine-tuned accuracy (the full scoring rows, measured, mean over the fine-tuned datasets). A tau
-   that is undefined (a score that ties every model) counts as 0, no information.
+   that is undefined (a score that ties every model) counts as 0, no information. A variant that *failed*
+   on a unit (it refused a model or gave it a non-finite value: the ``failed`` column counts those models) is not
+   a candidate: a default must score every model of a real pool. Its means are over the units it scored.
 3. The fine-tuned zoo is small, so every candidate whose mean is within the combined resample noise of the best's
    is kept (best - candidate <= sqrt(std_best^2 + std_candidate^2), each std that of the dataset mean over the
    resamples of the scoring rows), and among them the one with the highest mean weighted tau against the linear
@@ -31,8 +33,8 @@ from typing import Any, Iterable, Mapping
 
 from ._validation import PedrankValueError
 
-__all__ = ["RECOMMENDED", "Recommendation", "candidates", "explain", "parse_variant", "read_evidence", "recommend",
-           "summary"]
+__all__ = ["CHALLENGE_PROBABILITY", "RECOMMENDED", "Recommendation", "candidates", "challenge", "explain", "failures",
+           "parse_variant", "read_evidence", "recommend", "summary"]
 
 #: Scores whose ``rank`` form is the pool form: their raw single-model rows are not candidates.
 POOL_SCORES = ("etran", "ncti")
@@ -75,6 +77,7 @@ def read_evidence(path: str | Path) -> list[dict[str, Any]]:
         for row in csv.DictReader(handle):
             for key in ("weighted_tau", "kendall_tau", "top1"):
                 row[key] = float(row[key]) if row[key] not in ("", "nan") else math.nan
+            row["failed"] = int(row.get("failed") or 0)
             rows.append(row)
     return rows
 
@@ -98,6 +101,8 @@ def summary(evidence: Iterable[Mapping[str, Any]], truth: str, *, budget: str | 
         if row["truth"] != truth or (budget and row["budget"] != budget) or (regime and row["regime"] != regime) \
                 or (modality and row["modality"] != modality):
             continue
+        if row.get("failed"):
+            continue  # a failure is not a tie: counted by failures(), never averaged in as 0
         if row["resample"] == "measured":
             measured.setdefault(row["variant"], []).append(_tau(row, key))
         else:
@@ -114,10 +119,23 @@ def summary(evidence: Iterable[Mapping[str, Any]], truth: str, *, budget: str | 
     return out
 
 
+def failures(evidence: Iterable[Mapping[str, Any]], truth: str | None = None) -> dict[str, int]:
+    """{variant: number of units (measured and resampled) on which it failed at least one model}, failing ones
+    only; ``truth`` selects one ground truth (None: both)."""
+    out: dict[str, int] = {}
+    for row in evidence:
+        if row.get("failed") and (truth is None or row["truth"] == truth):
+            out[row["variant"]] = out.get(row["variant"], 0) + 1
+    return out
+
+
 def candidates(evidence: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The score rows ``pedrank.rank`` can compute (the raw sums of pool scores left out), sorted."""
+    """The score rows ``pedrank.rank`` can compute (the raw sums of pool scores left out) that never failed on a
+    model of the zoo, sorted."""
+    evidence = list(evidence)
     names = {row["variant"] for row in evidence if row["kind"] == "score"}
-    return sorted(n for n in names if parse_variant(n).metric not in POOL_SCORES)
+    failed = failures(evidence)
+    return sorted(n for n in names if parse_variant(n).metric not in POOL_SCORES and n not in failed)
 
 
 def recommend(evidence: Iterable[Mapping[str, Any]]) -> Recommendation:
@@ -164,3 +182,49 @@ def explain(choice: Recommendation, evidence: Iterable[Mapping[str, Any]]) -> st
 
 #: The rule's answer on the committed benchmarks/zoo/evidence.csv (tests/test_recommendation.py checks it).
 RECOMMENDED = Recommendation(variant="pactran", metric="pactran", ped=False)
+
+
+#: A challenger replaces the default only when it beats it in this share of the paired bootstrap draws.
+CHALLENGE_PROBABILITY = 0.9
+
+
+def challenge(result: Any, incumbent: str, candidates: Iterable[str], *,
+              threshold: float = CHALLENGE_PROBABILITY,
+              cost: Mapping[str, float] | None = None) -> tuple[str, list[str]]:
+    """The rule that does not flip on noise: keep ``incumbent`` unless a challenger beats it in the paired
+    hierarchical bootstrap (:func:`pedrank._bootstrap.hierarchical_bootstrap` on the fine-tuned truth) with
+    probability >= ``threshold``.
+
+    Parameters
+    ----------
+    result : pedrank._bootstrap.BootstrapResult
+        The bootstrap against fine-tuned accuracy.
+    incumbent : str
+        The current default's variant (``RECOMMENDED.variant``).
+    candidates : iterable of str
+        The variants that may replace it (:func:`candidates`).
+    threshold : float, default 0.9
+    cost : mapping of str to float, optional
+        Seconds per call (any consistent unit): among challengers that all pass, the cheaper wins a tie of P.
+
+    Returns
+    -------
+    chosen : str
+        The challenger with the highest P(beats the incumbent) among those >= ``threshold`` (then the cheaper,
+        then by name), else the incumbent.
+    tied : list of str
+        The candidates that ``chosen`` does not beat with P >= ``threshold`` (``chosen`` first, then by measured
+        mean): the variants the evidence cannot tell apart from it.
+    """
+    pool = [v for v in candidates if v in result.variants]
+    if incumbent not in result.variants:
+        raise PedrankValueError(f"incumbent: {incumbent!r} has no bootstrap draws; expected one of {result.variants}")
+    cost = dict(cost or {})
+    winners = [v for v in pool if v != incumbent and result.p_beats(v, incumbent) >= threshold]
+    chosen = incumbent
+    if winners:
+        chosen = min(winners, key=lambda v: (-result.p_beats(v, incumbent), cost.get(v, math.inf), v))
+    tied = [v for v in pool if v != chosen and result.p_beats(chosen, v) < threshold]
+    tied.sort(key=lambda v: (-(result.measured.get(v) if math.isfinite(result.measured.get(v, math.nan))
+                               else -math.inf), v))
+    return chosen, [chosen, *tied]

@@ -1,0 +1,114 @@
+"""The hierarchical bootstrap of the evidence (issue 25): a clear winner is found, a tie is called a tie."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pedrank import PedrankValueError
+from pedrank._bootstrap import hierarchical_bootstrap
+
+
+def synthetic(n_datasets=6, n_models=12, n_seeds=3, n_resamples=4, *, noise=None, seed=0):
+    """Accuracies per (dataset, model, seed) and scores of named variants that follow them with given noise."""
+    rng = np.random.default_rng(seed)
+    noise = noise or {"good": 0.02, "bad": 10.0}
+    accuracies, scores = [], []
+    for d in range(n_datasets):
+        quality = rng.uniform(0.6, 0.95, size=n_models)
+        for m in range(n_models):
+            for s in range(n_seeds):
+                accuracies.append({"dataset": f"d{d}", "model": f"m{m}", "seed": s,
+                                   "accuracy": quality[m] + rng.normal(0, 0.005)})
+        for r in ["measured", *range(n_resamples)]:
+            for variant, sd in noise.items():
+                values = quality + rng.normal(0, sd, size=n_models)
+                for m in range(n_models):
+                    scores.append({"dataset": f"d{d}", "resample": r, "model": f"m{m}", "variant": variant,
+                                   "score": values[m]})
+    return scores, accuracies
+
+
+def test_a_clear_winner_is_found():
+    scores, accuracies = synthetic()
+    result = hierarchical_bootstrap(scores, accuracies, n_boot=200, random_state=1)
+    assert result.p_beats("good", "bad") > 0.99
+    low, high = result.interval("good")
+    assert 0.6 < low <= result.measured["good"] <= high <= 1.0  # duplicated models in a draw tie, so below 1
+    assert result.interval("bad")[1] < low
+
+
+def test_identical_variants_are_a_tie_and_equal_quality_ones_are_not_separated():
+    scores, accuracies = synthetic(noise={"a": 0.05, "b": 0.05})
+    copy = [{**row, "variant": "a_copy"} for row in scores if row["variant"] == "a"]
+    result = hierarchical_bootstrap(scores + copy, accuracies, n_boot=300, random_state=2)
+    assert result.p_beats("a", "a_copy") == 0.5  # every draw a tie, counted half
+    assert 0.1 < result.p_beats("a", "b") < 0.9  # the same quality: the rule's 0.9 is not reached
+
+
+def test_the_same_seed_gives_the_same_draws_and_another_seed_others():
+    scores, accuracies = synthetic(n_datasets=3, n_models=5)
+    first = hierarchical_bootstrap(scores, accuracies, n_boot=50, random_state=3)
+    again = hierarchical_bootstrap(scores, accuracies, n_boot=50, random_state=3)
+    other = hierarchical_bootstrap(scores, accuracies, n_boot=50, random_state=4)
+    np.testing.assert_array_equal(first.draws, again.draws)
+    assert not np.array_equal(first.draws, other.draws)
+
+
+def test_more_datasets_narrow_the_interval():
+    narrow = hierarchical_bootstrap(*synthetic(n_datasets=12, noise={"v": 0.1}), n_boot=300, random_state=5)
+    wide = hierarchical_bootstrap(*synthetic(n_datasets=2, noise={"v": 0.1}), n_boot=300, random_state=5)
+    assert np.subtract(*narrow.interval("v")[::-1]) < np.subtract(*wide.interval("v")[::-1])
+
+
+def test_a_failed_model_is_a_failure_not_a_tie():
+    scores, accuracies = synthetic(n_datasets=3, n_models=6, noise={"good": 0.02, "broken": 0.02})
+    for row in scores:
+        if row["variant"] == "broken" and row["model"] == "m0":
+            row["score"] = math.nan
+    result = hierarchical_bootstrap(scores, accuracies, n_boot=100, random_state=6)
+    assert result.failures["broken"] > 50 and "good" not in result.failures
+    assert result.p_beats("good", "broken") >= result.failures["broken"] / 100  # each failed draw a loss
+    assert math.isnan(result.measured["broken"])
+
+
+def test_bad_input_is_refused_with_the_reason():
+    scores, accuracies = synthetic(n_datasets=1, n_models=1)
+    with pytest.raises(PedrankValueError, match="no dataset has two models"):
+        hierarchical_bootstrap(scores, accuracies, n_boot=5)
+    scores, accuracies = synthetic(n_datasets=2, n_models=4)
+    with pytest.raises(PedrankValueError, match=r"variants: \['nope'\] have no scores"):
+        hierarchical_bootstrap(scores, accuracies, n_boot=5, variants=["nope"])
+    with pytest.raises(PedrankValueError, match="n_boot"):
+        hierarchical_bootstrap(scores, accuracies, n_boot=0)
+
+
+def _result(columns):
+    """A BootstrapResult with the given draws per variant (measured = the draws' mean)."""
+    from pedrank._bootstrap import BootstrapResult
+
+    names = list(columns)
+    draws = np.column_stack([np.asarray(columns[v], dtype=float) for v in names])
+    return BootstrapResult(variants=names, measured={v: float(np.mean(columns[v])) for v in names}, draws=draws)
+
+
+def test_the_default_changes_only_on_a_probable_win():
+    from pedrank._recommendation import challenge
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.3, 0.1, size=500)
+    clear = _result({"default": base, "better": base + 0.2, "similar": base + rng.normal(0.01, 0.05, 500),
+                     "worse": base - 0.3})
+    chosen, tied = challenge(clear, "default", ["default", "better", "similar", "worse"])
+    assert chosen == "better" and tied == ["better"]
+    close = _result({"default": base, "similar": base + rng.normal(0.01, 0.05, 500), "worse": base - 0.3})
+    chosen, tied = challenge(close, "default", ["default", "similar", "worse"])
+    assert chosen == "default" and tied == ["default", "similar"]  # kept, and said to be tied with "similar"
+    # two clear winners with the same P: the cheaper is chosen
+    both = _result({"default": base, "fast": base + 0.5, "slow": base + 0.5})
+    assert challenge(both, "default", ["fast", "slow"], cost={"fast": 1.0, "slow": 60.0})[0] == "fast"
+    assert challenge(both, "default", ["fast", "slow"], cost={"fast": 90.0, "slow": 60.0})[0] == "slow"
+    with pytest.raises(PedrankValueError, match="incumbent"):
+        challenge(both, "gone", ["fast"])
