@@ -90,3 +90,24 @@ def test_success_exits_0(tmp_path):
     _good_pool(tmp_path / "good")
     done = run_cli("rank", tmp_path / "good", "--no-progress")
     assert done.returncode == 0 and done.stderr == ""
+
+
+def test_an_internal_error_exits_1_and_says_it_is_a_bug(tmp_path, monkeypatch, capsys):
+    # A bare ValueError (or any exception) from inside pedrank is not the user's input being wrong: exit 1, one
+    # line that says so, not exit 2 ("bad input").
+    import importlib
+
+    from pedrank.cli import main
+
+    rank_module = importlib.import_module("pedrank.rank")  # `pedrank.rank` is the function
+
+    _good_pool(tmp_path / "good")
+
+    def broken(*args, **kwargs):
+        raise ValueError("shapes (3,) and (4,) not aligned")
+
+    monkeypatch.setattr(rank_module, "_score_entry", broken)
+    assert main(["rank", str(tmp_path / "good"), "--metric", "sfda", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "internal error, a bug in pedrank (ValueError: shapes (3,) and (4,) not aligned)" in err
+    assert "PEDRANK_DEBUG=1" in err and "Traceback" not in err

@@ -828,7 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except UsageError as exc:
         return _fail(command, str(exc), EXIT_USAGE)
-    except ValueError as exc:  # every input problem pedrank detects is a PedrankValueError (file errors included)
+    except PedrankValueError as exc:  # every input problem pedrank detects (file errors included): exit 2
         return _fail(command, str(exc), EXIT_USAGE)
     except (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError) as exc:
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
@@ -841,6 +841,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(command, str(exc), EXIT_FAILURE)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # not an input problem pedrank recognised: a bug, not the user's fault
+        return _fail(command, f"internal error, a bug in pedrank ({type(exc).__name__}: {exc}); rerun with "
+                     "PEDRANK_DEBUG=1 for the traceback and report it", EXIT_FAILURE)
 
 
 def _entry() -> None:
