@@ -157,3 +157,12 @@ def test_the_committed_scores_keep_the_default_under_the_bootstrap_rule():
     chosen, tied = _recommendation.challenge(result, RECOMMENDED.variant, pool)
     assert chosen == RECOMMENDED.variant
     assert len(tied) > 1  # the evidence cannot separate the default from several others: the README says so
+
+
+def test_a_consensus_is_a_candidate_only_when_it_beats_every_single_score():
+    evidence = (_rows("finetuned", "a", [0.5, 0.5]) + _rows("finetuned", "b", [0.3, 0.3])
+                + _rows("probe", "a", [0.5]) + _rows("probe", "b", [0.9]))
+    below = [{**row, "kind": "consensus"} for row in _rows("finetuned", "consensus: a, b", [0.4, 0.4])]
+    above = [{**row, "kind": "consensus"} for row in _rows("finetuned", "consensus: a, b", [0.6, 0.6])]
+    assert "consensus: a, b" not in _recommendation.candidates(evidence + below)
+    assert "consensus: a, b" in _recommendation.candidates(evidence + above)

@@ -335,6 +335,7 @@ def judge(args):
             continue
         truth = truth_of[set_name][dataset]
         models = [m for m in unit["scores"] if m in truth and math.isfinite(truth[m])]
+        add_consensus(unit["scores"], models)
         if budget == "full":
             tag = "measured" if resample is None else resample
             for model in models:
@@ -357,7 +358,7 @@ def judge(args):
                   "resample": "measured" if resample is None else resample, "models": len(models)}
         labels = list(unit["scores"][models[0]])
         for label in labels:
-            rows.append({**common, "variant": label, "kind": "score",
+            rows.append({**common, "variant": label, "kind": "consensus" if label in CONSENSUS else "score",
                          **ranking([unit["scores"][m][label] for m in models], y)})
         if resample is None:
             for name, values in baseline_values(set_name, dataset, models, probe32).items():
@@ -372,6 +373,33 @@ def judge(args):
             writer.writerow({k: (f"{row[k]:.6f}" if isinstance(row[k], float) else row[k]) for k in fields})
     write_scores_table(long_rows)
     return rows
+
+
+#: Consensus rankings judged like any variant (issue 27): the mean rank of the models over several scores (as
+#: ``pedrank.rank(metric=[...])``'s consensus), as a score: minus the mean rank. "leaders" are the three best
+#: means against fine-tuned accuracy in the previous table, so that row is chosen on the data it is judged on.
+CONSENSUS = {
+    "consensus: pactran, sfda, logme": ("pactran", "sfda", "logme"),
+    "consensus: leaders (pactran, parc+PED, parc:exact+PED)": ("pactran", "parc+PED", "parc:exact+PED"),
+    "consensus: every score, default form": ("logme", "sfda", "gbc", "nleep", "parc", "h_score",
+                                             "regularized_h_score", "transrate", "pactran", "knn", "etran (pool)",
+                                             "ncti (pool)"),
+}
+
+
+def add_consensus(scores, models):
+    """Add each CONSENSUS variant to ``scores`` ({model: {variant: score}}) for ``models``: minus the mean rank
+    (1 = best, ties averaged); nan for every model when a component failed on one (a failure, as for a score)."""
+    from scipy.stats import rankdata
+
+    for name, parts in CONSENSUS.items():
+        table = np.array([[scores[m][part] for m in models] for part in parts], dtype=float)
+        if not np.all(np.isfinite(table)):
+            values = np.full(len(models), np.nan)
+        else:
+            values = -np.mean([rankdata(-row, method="average") for row in table], axis=0)
+        for model, value in zip(models, values):
+            scores[model][name] = float(value)
 
 
 def write_scores_table(long_rows):

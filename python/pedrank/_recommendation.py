@@ -131,11 +131,18 @@ def failures(evidence: Iterable[Mapping[str, Any]], truth: str | None = None) ->
 
 def candidates(evidence: Iterable[Mapping[str, Any]]) -> list[str]:
     """The score rows ``pedrank.rank`` can compute (the raw sums of pool scores left out) that never failed on a
-    model of the zoo, sorted."""
+    model of the zoo, sorted; a consensus row (the mean rank over several scores) only when its mean against
+    fine-tuned accuracy beats every single score's."""
     evidence = list(evidence)
-    names = {row["variant"] for row in evidence if row["kind"] == "score"}
     failed = failures(evidence)
-    return sorted(n for n in names if parse_variant(n).metric not in POOL_SCORES and n not in failed)
+    names = {row["variant"] for row in evidence if row["kind"] == "score"}
+    kept = [n for n in names if parse_variant(n).metric not in POOL_SCORES and n not in failed]
+    consensus = {row["variant"] for row in evidence if row["kind"] == "consensus"} - set(failed)
+    if consensus:
+        finetuned = summary(evidence, "finetuned")
+        best_single = max((finetuned[n][0] for n in names if n in finetuned), default=-math.inf)
+        kept += [n for n in consensus if n in finetuned and finetuned[n][0] > best_single]
+    return sorted(kept)
 
 
 def recommend(evidence: Iterable[Mapping[str, Any]]) -> Recommendation:
