@@ -59,7 +59,7 @@ def test_rank_ped_true_equals_score_with_ped():
 def test_references_override_the_target_statistics():
     pool, labels = _pool(n_models=2)
     reference = (np.zeros(6), np.full(6, 10.0))  # a wide reference shrinks every cluster: PED moves less
-    table = rank(pool, labels, ped=True, references={"model-0": reference})
+    table = rank(pool, labels, metric="sfda", ped=True, references={"model-0": reference})
     record = {r.model: r for r in table}["model-0"]
     expected = pedrank.ped(pool["model-0"], labels, reference=reference)
     assert record.ped_steps == expected.steps
@@ -76,7 +76,8 @@ def test_pool_entries_may_be_pairs_dicts_and_files(tmp_path):
         "b": {"features": pool["model-1"], "labels": labels},
         "c": tmp_path / "c.npz",
     }
-    table = rank(mixed)
+    table = rank(mixed)  # no metric: the recommended one, in rank as in score
+    assert table.metric == pedrank.RECOMMENDED.metric
     by_model = {r.model: r.score for r in table}
     assert by_model["a"] == pytest.approx(pedrank.score(pool["model-0"], labels), rel=1e-12)
     assert by_model["b"] == pytest.approx(pedrank.score(pool["model-1"], labels), rel=1e-12)

@@ -492,7 +492,7 @@ def rank(
     pool: Mapping[str, Any],
     labels: Any = None,
     *,
-    metric: str = "sfda",
+    metric: str | None = None,
     ped: bool | Mapping[str, Any] | PathLike = False,
     backend: str = "auto",
     references: Mapping[str, Any] | None = None,
@@ -531,7 +531,7 @@ def rank(
     pool: Mapping[str, Any],
     labels: Any = None,
     *,
-    metric: str | Sequence[str] = "sfda",
+    metric: str | Sequence[str] | None = None,
     ped: bool | Mapping[str, Any] | PathLike = False,
     backend: str = "auto",
     references: Mapping[str, Any] | None = None,
@@ -555,8 +555,10 @@ def rank(
         :func:`pedrank.io.find_features`). Files are read one model at a time.
     labels : array-like of shape (n_samples,), optional
         Target labels shared by the models given as bare arrays.
-    metric : str or sequence of str, default "sfda"
-        One of :data:`pedrank.METRICS` or :data:`pedrank.scoring.METRIC_NAMES`. Several names (a list) score
+    metric : str or sequence of str or None, default None
+        None: the recommended score (:data:`pedrank.RECOMMENDED`'s ``metric``, chosen by the zoo's evidence, as
+        ``pedrank rank`` without ``--metric``; pass ``ped=pedrank.RECOMMENDED.ped`` for its PED setting, off
+        today). One of :data:`pedrank.METRICS` or :data:`pedrank.scoring.METRIC_NAMES`. Several names (a list) score
         every model with each of them in one pass, each model's features read once, and return an
         :class:`pedrank.confidence.Agreement`: one table per metric, the Kendall tau between their rankings and a
         consensus by mean rank. Each ``metric_options`` entry then goes to the metrics that take it.
@@ -620,6 +622,10 @@ def rank(
         Empty pool, unknown metric, bad PED options, a bad ``executor`` or ``errors``, or (``errors="raise"``)
         bad features/labels; the message names the model and, for files, the file.
     """
+    if metric is None:
+        from ._recommendation import RECOMMENDED
+
+        metric = RECOMMENDED.metric
     if not isinstance(pool, Mapping):
         raise PedrankValueError(
             f"pool must be a mapping of model names to features, found {type(pool).__name__}; "

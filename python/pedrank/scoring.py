@@ -35,16 +35,17 @@ def ped_options(ped: Any) -> dict | None:
 def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
     """Make a ``score`` function over a metric table (shared by pedrank and pedrank.reference)."""
 
-    def score(features, labels, metric: str = "sfda", *, ped: Any = False, **metric_options) -> float:
+    def score(features, labels, metric: str | None = None, *, ped: Any = False, **metric_options) -> float:
         """Score features with any metric, optionally after PED.
 
         Parameters
         ----------
         features : array_like of shape (n_samples, n_features) or torch.Tensor
         labels : array_like of shape (n_samples,)
-        metric : str, default "sfda"
-            One of ``METRICS`` (the authors' form), or ``"<metric>:<form>"`` for a named form of it, e.g.
-            ``"logme:exact"`` (``METRIC_NAMES`` lists them all).
+        metric : str or None, default None
+            None: the recommended score (:data:`pedrank.RECOMMENDED`'s ``metric``, as :func:`pedrank.rank` and
+            the command line). One of ``METRICS`` (the authors' form), or ``"<metric>:<form>"`` for a named form
+            of it, e.g. ``"logme:exact"`` (``METRIC_NAMES`` lists them all).
         ped : bool or dict, default False
             True runs PED with its defaults before scoring; a dict gives PED options
             (reference, radius, elastic, time_step, exit_ratio, max_steps, dtype).
@@ -55,6 +56,10 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
         -------
         float
         """
+        if metric is None:
+            from ._recommendation import RECOMMENDED
+
+            metric = RECOMMENDED.metric
         entry, metric_options = resolve_metric(metric, metric_options)
         metric = entry.name
         if metric not in metrics:

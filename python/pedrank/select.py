@@ -1299,7 +1299,7 @@ def select(
     models: Sequence[Any] | Mapping[str, Any],
     data: Any,
     *,
-    metric: str = "sfda",
+    metric: str | None = None,
     ped: bool | Mapping[str, Any] | PathLike = False,
     layers: Any = None,
     cache_dir: PathLike | None = None,
@@ -1342,8 +1342,8 @@ def select(
         Local torch modules receive array inputs as stored (uint8 scaled to [0, 1]) and image files as float
         tensors (N, 3, H, W) in [0, 1].
     metric, ped, backend, **metric_options
-        As for :func:`pedrank.rank` (any metric name, including forms such as ``"logme:exact"``; PED as a bool,
-        a dict of options or a ``pedrank tune`` config file).
+        As for :func:`pedrank.rank` (None, the default: the recommended score; any metric name, including forms
+        such as ``"logme:exact"``; PED as a bool, a dict of options or a ``pedrank tune`` config file).
     layers : None, str, int, list or "all"
         None: the input of the model's last ``nn.Linear`` (the penultimate features; for ``hf:`` models the last
         hidden state). A submodule name (or hidden-state index for ``hf:``) or a list of them: one row per layer,
@@ -1392,6 +1392,10 @@ def select(
         A bad argument or unreadable data; :class:`BadImageError` (a subclass) for an image file that cannot be
         read, with ``bad_images="raise"``.
     """
+    if metric is None:  # as pedrank.rank and the command line: the recommended score
+        from ._recommendation import RECOMMENDED
+
+        metric = RECOMMENDED.metric
     if isinstance(models, Mapping):
         items = [(str(name), spec) for name, spec in models.items()]
     elif isinstance(models, (str, os.PathLike)) or not isinstance(models, Sequence):
