@@ -295,3 +295,28 @@ def test_property_source_output_scores(metric, seed, n_classes, per_class):
     assert all(math.isfinite(v) or table.errors.get(m) for m, v in table.scores.items())
     # NCE's dead source model scores -H(Y), its minimum: it may tie with an uninformative model, never lead one
     assert table.scores["good"] >= table.scores["dead"] if metric == "nce" else table.models == ["good", "dead"]
+
+
+def test_a_dead_model_with_a_few_exceptional_rows_is_refused():
+    # One or two inputs that broke a constant output: before, TransRate (4.42 vs 2.62), PACTran and GBC's exact
+    # form ranked such a model above an informative one.
+    good, labels = clustered(120, 16, 4, seed=20)
+    rng = np.random.default_rng(21)
+    for exceptions in (1, 2, 5):  # 115 of 120 identical: above the 95 % share
+        features = np.full((120, 16), 0.1)
+        features[:exceptions] += rng.normal(size=(exceptions, 16))
+        for metric in ("transrate", "pactran", "gbc:exact", "sfda"):
+            table = pedrank.rank({"broken": features, "good": good}, labels, metric=metric, errors="row")
+            assert table.models == ["good", "broken"], (exceptions, metric, table)
+            assert "one identical row" in table.errors["broken"]
+    # a perfect class embedding (one row per class, each a quarter of the rows) is information, not a dead model
+    embedding = np.repeat(rng.normal(size=(4, 16)), 30, axis=0)
+    assert math.isfinite(pedrank.h_score(embedding, np.repeat(np.arange(4), 30)))
+
+
+def test_relative_jitter_below_1e10_is_rounding_in_any_dtype():
+    _, labels = clustered(120, 16, 4, seed=22)
+    rng = np.random.default_rng(23)
+    with pytest.raises(pedrank.UninformativeFeaturesError, match="rounding level"):
+        pedrank.pactran(1.0 + rng.normal(size=(120, 16)) * 1e-13, labels)  # scored above informative ones before
+    assert math.isfinite(pedrank.pactran(1.0 + rng.normal(size=(120, 16)) * 1e-8, labels))

@@ -44,6 +44,8 @@ __all__ = [
     "rescaled_for_range",
     "LARGEST_FEATURE",
     "INFORMATIVE_RANGE_ULPS",
+    "INFORMATIVE_RANGE_FLOOR",
+    "IDENTICAL_ROWS_SHARE",
 ]
 
 #: Largest |feature| accepted: sums of squares of larger float64 values overflow.
@@ -209,6 +211,7 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
         if informative:
             _check_column_ranges(column_lowest, column_highest, np.finfo(array.dtype).eps, array.shape,
                                  name=name)
+            _check_identical_rows(array, name=name)
     return array
 
 
@@ -219,6 +222,16 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
 #: features' variance invert that noise as if it were signal. Measured per column, so an informative column
 #: beside a large constant one (a bias feature) still counts.
 INFORMATIVE_RANGE_ULPS = 16
+#: ... and never below this fraction of its magnitude, whatever the dtype: a float64 pipeline of a dead network
+#: accumulates more than 16 ulps (1e-13 relative jitter scored above informative features under PACTran), and no
+#: feature extractor resolves a change of 1e-10 of a value.
+INFORMATIVE_RANGE_FLOOR = 1e-10
+#: Rows that are bit-identical to one another, as a share of all rows, beyond which the features are a dead model
+#: with a few exceptions (an image that broke the constant output): one or two differing rows out of 120 scored
+#: above informative features under TransRate, PACTran and GBC's exact form.
+IDENTICAL_ROWS_SHARE = 0.95
+#: Rows drawn (seeded, so the decision is deterministic) to look for a dominant row before the full count.
+_IDENTICAL_ROWS_SAMPLE = 64
 
 
 def check_informative(features: Any, *, name: str = "features") -> None:
@@ -243,9 +256,41 @@ def check_informative(features: Any, *, name: str = "features") -> None:
         lowest, highest = features.amin(dim=0), features.amax(dim=0)
         eps = torch.finfo(features.dtype).eps
         _check_column_ranges(to_numpy(lowest), to_numpy(highest), eps, tuple(features.shape), name=name)
+        _check_identical_rows(features, name=name)
         return
     array = np.asarray(features)
     _check_column_ranges(array.min(axis=0), array.max(axis=0), np.finfo(array.dtype).eps, array.shape, name=name)
+    _check_identical_rows(array, name=name)
+
+
+def _check_identical_rows(features: Any, *, name: str) -> None:
+    """Refuse features in which more than IDENTICAL_ROWS_SHARE of the rows are one and the same row.
+
+    A few seeded rows are compared first (cheap); only when one of them repeats in most of that sample are all
+    rows counted against it, a block at a time.
+    """
+    n_samples = features.shape[0]
+    if n_samples < 20:
+        return  # too few rows for a share to mean anything
+    rows = np.sort(np.random.default_rng(0).choice(n_samples, size=min(_IDENTICAL_ROWS_SAMPLE, n_samples),
+                                                   replace=False))
+    sample = np.ascontiguousarray(to_numpy(features[rows]))
+    keys, counts = np.unique(sample.view(np.dtype((np.void, sample.dtype.itemsize * sample.shape[1]))),
+                             return_counts=True)
+    if counts.max() < IDENTICAL_ROWS_SHARE * 0.8 * len(rows):
+        return
+    mode = sample[np.flatnonzero(sample.view(keys.dtype).ravel() == keys[counts.argmax()])[0]]
+    same = 0
+    for start in range(0, n_samples, 4096):
+        block = to_numpy(features[start:start + 4096])
+        same += int(np.count_nonzero((block == mode).all(axis=1)))
+    if same > IDENTICAL_ROWS_SHARE * n_samples:
+        raise UninformativeFeaturesError(
+            f"{name}: carry no information: {same} of the {n_samples} rows are one identical row (more than "
+            f"{IDENTICAL_ROWS_SHARE:.0%}), the others differ: a dead model with a few exceptions (an input that "
+            "broke its constant output) gives this; no score can rank it. Expected features that vary between "
+            "samples"
+        )
 
 
 def _check_column_ranges(lowest: np.ndarray, highest: np.ndarray, eps: float, shape: tuple, *, name: str) -> None:
@@ -253,7 +298,7 @@ def _check_column_ranges(lowest: np.ndarray, highest: np.ndarray, eps: float, sh
     highest = np.asarray(highest, dtype=np.float64)
     spread = highest - lowest
     magnitude = np.maximum(np.abs(lowest), np.abs(highest))
-    if np.any(spread > INFORMATIVE_RANGE_ULPS * eps * magnitude):
+    if np.any(spread > max(INFORMATIVE_RANGE_ULPS * eps, INFORMATIVE_RANGE_FLOOR) * magnitude):
         return
     n_samples, n_features = shape
     if not np.any(spread > 0):
@@ -261,8 +306,9 @@ def _check_column_ranges(lowest: np.ndarray, highest: np.ndarray, eps: float, sh
     else:
         relative = float(np.max(spread / np.where(magnitude > 0, magnitude, 1.0)))
         cause = (f"each of the {n_features} column(s) varies only at the rounding level of its own values "
-                 f"(largest range {relative:.3g} of the column's magnitude; at most {INFORMATIVE_RANGE_ULPS} x "
-                 f"eps = {INFORMATIVE_RANGE_ULPS * eps:.3g} is rounding)")
+                 f"(largest range {relative:.3g} of the column's magnitude; at most "
+                 f"max({INFORMATIVE_RANGE_ULPS} x eps, {INFORMATIVE_RANGE_FLOOR:g}) = "
+                 f"{max(INFORMATIVE_RANGE_ULPS * eps, INFORMATIVE_RANGE_FLOOR):.3g} is rounding)")
     raise UninformativeFeaturesError(
         f"{name}: carry no information: {cause}. A dead model, a frozen layer or a broken extraction gives "
         "this; no score can rank it. Expected features that vary between samples"
