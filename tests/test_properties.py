@@ -189,7 +189,7 @@ def test_ped_with_radius_zero_changes_nothing(lib, problem):
 
 
 #: The one refusal SFDA may give on arbitrary finite features with >= 2 classes (3,000 hypothesis examples gave no
-#: other): every class's samples identical, judged relative to the data's scale (README, "Degenerate inputs").
+#: other): every class's samples identical, judged relative to the data's scale (docs/robustness.md, "Degenerate").
 SFDA_ZERO_SCATTER = "sfda: the within-class scatter is zero"
 
 
@@ -271,6 +271,6 @@ def test_core_equals_the_reference_with_one_sample_classes_and_wide_features(pro
     # N < D and singleton classes: LogME (thin-SVD path), SFDA's shrinkage and GBC still agree
     # where the problem is not rank-deficient by construction.
     features, labels, _ = problem
-    # rank-deficient or all-singleton problems are outside the claim: values depend on round-off (see README)
+    # rank-deficient or all-singleton problems are outside the claim: values depend on round-off (docs/robustness.md)
     assume(np.linalg.matrix_rank(features) == min(features.shape) and np.bincount(labels).max() >= 2)
     np.testing.assert_allclose(_scores(pedrank, features, labels), _scores(reference, features, labels), rtol=1e-7)

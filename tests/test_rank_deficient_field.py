@@ -5,7 +5,7 @@ ReLU/digits case at two scales). For GBC, NLEEP, PARC, H-score, regularised H-sc
 the compiled core (NumPy input), the torch backend (a CPU tensor) and ``pedrank.reference`` agree;
 NLEEP and PARC's default equal the PED authors' code (tests/data/authors_rank_deficient_field.npz,
 produced as its README says); the differences that remain (PARC's exact=True against the authors,
-TransRate's D x D log-determinants, GBC's absolute variance floor) are checked to be what README.md
+TransRate's D x D log-determinants, GBC's absolute variance floor) are checked to be what docs/parity.md
 says they are.
 LEEP and NCE score a source model's predictions, not features: they do not apply here.
 """
@@ -33,7 +33,7 @@ FEATURE_SCORES = ["gbc", "nleep", "parc", "h_score", "regularized_h_score", "tra
 # conftest's one tolerance for the authors' numbers, also held between the three implementations here.
 RTOL = AUTHORS_RTOL
 # pedrank.reference.transrate takes log det of the D x D matrix I + a Z^T Z (the authors' form) even when
-# a class has fewer rows than D; on these vectors that costs it up to 1.1e-8 (see README.md).
+# a class has fewer rows than D; on these vectors that costs it up to 1.1e-8 (see docs/parity.md).
 REFERENCE_TRANSRATE_RTOL = 1e-7
 
 

@@ -86,7 +86,7 @@ def test_registration_is_checked():
 
 TOY = textwrap.dedent(
     '''
-    """A toy score, added the way the README's Architecture section says: a module and its reference."""
+    """A toy score, added the way docs/architecture.md ("Adding a score") says: a module and its reference."""
     import numpy as np
     from ._kernels import select_kernels
     from ._registry import ScoreEntry, register

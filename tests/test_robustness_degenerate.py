@@ -1,9 +1,10 @@
 """Degenerate but legal inputs: what each score does in each case, as a table of expected outcomes.
 
-EXPECTED below is the README's "Degenerate inputs" table (section "Robustness") cell by cell: a finite value in a
-stated range, a specific value (0, -C(C-1), 0.5, ...), PED's steps, or the specific refusal (a PedrankValueError
-whose message says why). Both implementations (the compiled core via ``pedrank`` and ``pedrank.reference``) must
-give each cell's outcome; test_readme_table_agrees_with_expected checks that the README says the same thing.
+EXPECTED below is the "Degenerate inputs" table of docs/robustness.md (moved there from the README) cell by cell:
+a finite value in a stated range, a specific value (0, -C(C-1), 0.5, ...), PED's steps, or the specific refusal (a
+PedrankValueError whose message says why). Both implementations (the compiled core via ``pedrank`` and
+``pedrank.reference``) must give each cell's outcome; test_readme_table_agrees_with_expected checks that
+docs/robustness.md says the same thing.
 Never NaN, never an exception from deep inside numpy/scipy.
 """
 
@@ -292,7 +293,8 @@ def test_logme_default_is_inflated_above_exact_dimension_when_d_exceeds_n():
 
 # ------------------------------------------------------------------------------------ README agreement
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+#: The page that holds the table (it was the README's "### Degenerate inputs"; now a section of the robustness page).
+README = Path(__file__).resolve().parents[1] / "docs" / "robustness.md"
 
 #: README row label -> the cases it covers.
 README_ROWS = {
@@ -317,7 +319,7 @@ README_ROWS = {
 
 def _readme_table():
     text = README.read_text(encoding="utf-8")
-    section = text.split("### Degenerate inputs", 1)[1]
+    section = text.split("## Degenerate inputs", 1)[1]
     rows = [line for line in section.splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in rows[0].strip("|").split("|")]
     assert header == ["case", "LogME", "SFDA", "GBC", "PED"], header
