@@ -1,6 +1,6 @@
 """Every score, in each named form, with and without PED, against every ground truth of the zoo.
 
-This is the evidence behind README's "Which score should I use?" and behind ``pedrank rank``'s default metric
+This is the evidence behind docs/choosing.md ("Which score should I use?") and behind ``pedrank rank``'s default metric
 (:mod:`pedrank._recommendation` derives the recommendation from the committed ``evidence.csv``).
 
     # 1. score (resumable: each unit is cached on its own in cache/evidence/; rerun to resume)

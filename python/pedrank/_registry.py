@@ -11,9 +11,10 @@ Score modules are found by convention, without a list to keep in step: a score m
 the same module name in ``pedrank/reference/``. :func:`discover` imports ``pedrank.<name>`` for every
 ``pedrank/reference/<name>.py``; a module with a reference but no score (``ped``) registers nothing.
 
-Adding a score therefore touches four files: the C++ header with its kernel, the binding in
-``cpp/bindings.cpp`` (only for a compiled kernel), ``pedrank/<name>.py`` (the function and its
-``register`` call) and ``pedrank/reference/<name>.py``. The README's Architecture section walks through one.
+Adding a score therefore touches five files (three without a compiled kernel): the C++ header with its kernel,
+the binding in ``cpp/bindings.cpp`` (both only for a compiled kernel), ``pedrank/<name>.py`` (the function and its
+``register`` call), ``pedrank/reference/<name>.py`` and the export line in ``pedrank/__init__.py``.
+docs/architecture.md ("Adding a score") walks through one.
 """
 
 from __future__ import annotations

@@ -233,7 +233,7 @@ def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0
     as their NumPy expression ``1 - corrcoef(onehot)``. That expression is not exactly
     two-valued: rounding leaves neighbours such as 0 and 2.2e-16 (same class) that the
     Spearman correlation ranks as distinct values, not as ties, and that moves the score
-    (3e-3 to 6e-2 relative on rank-deficient features, README.md). Where those rounding
+    (3e-3 to 6e-2 relative on rank-deficient features, docs/parity.md). Where those rounding
     values fall depends on NumPy's BLAS, so the default equals the authors' code run
     with the same NumPy and BLAS on the same kind of CPU (to 1e-13 on the authors'
     vectors, tests/data/authors_rank_deficient_field.npz); elsewhere it equals what the
