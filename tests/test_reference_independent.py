@@ -29,6 +29,8 @@ ALLOWED_NAMES = {
     ("pedrank.etran", "check_etran_options"): "option check (energy_fraction, log, regression)",
     ("pedrank.gbc", "check_gbc_options"): "option check (n_components, covariance)",
     ("pedrank.knn", "check_knn_options"): "option check (k, distance, block_size, binary)",
+    ("pedrank.lead", "check_lead_options"): "option check (t, eta, n_per_class, hidden, classifier, C, "
+    "random_state)",
     ("pedrank.leep", "check_probabilities"): "input check: rows of source probabilities",
     ("pedrank.nce", "encode_label_pair"): "input check: validates and encodes the two label arrays "
     "(_validation.check_labels); no math",

@@ -27,6 +27,7 @@ from .extract import extract_features
 from .gbc import gbc
 from .hscore import h_score, regularized_h_score
 from .knn import knn
+from .lead import lead
 from .leep import leep
 from .logme import LogME, logme
 from .nce import nce
@@ -63,6 +64,7 @@ __all__ = [
     "gbc",
     "h_score",
     "knn",
+    "lead",
     "leep",
     "logme",
     "nce",
