@@ -7,7 +7,7 @@ matrix ``Theta`` by one scalar per class, the mean eigenvalue ``lambda_c`` of th
 initialised head on ``n`` samples of class c. The score is minus the mean cross-entropy of ``softmax(F_t)``
 against the labels (higher is better).
 
-pedrank's choices where the paper is silent or unread (spec_lead.md gives each with its reason):
+pedrank's choices where the paper is silent or unread (docs/lead.md gives each with its reason):
 
 - the features are standardised (each column to mean 0 and variance 1) before everything else, so that the score
   does not depend on a model's feature scale;
@@ -237,7 +237,7 @@ def lead(features, labels, *, t=1.0, eta=1.0, n_per_class=64, hidden=(1024, 2048
 
     Notes
     -----
-    Depends on ``random_state`` through the random head (spec_lead.md measures how much). The classifier is fitted
+    Depends on ``random_state`` through the random head (docs/lead.md measures how much). The classifier is fitted
     and evaluated on the same samples, as in the paper.
     """
     return lead_terms(features, labels, t=t, eta=eta, n_per_class=n_per_class, hidden=hidden,

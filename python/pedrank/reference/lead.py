@@ -1,4 +1,4 @@
-"""Reference LEAD (Hu et al., CVPR 2024), written from the closed form of the NTK ODE (spec_lead.md).
+"""Reference LEAD (Hu et al., CVPR 2024), written from the closed form of the NTK ODE (docs/lead.md).
 
 Plain and slow on purpose: each class's NTK is built as a full n x n matrix, entry by entry from the gradients'
 inner products, and its eigenvalues come from ``eigvalsh``; the least-squares head is solved in the primal; the
