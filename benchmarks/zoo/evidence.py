@@ -182,7 +182,7 @@ def unit_rows(item, budget, resample):
     return np.sort(rows)
 
 
-def score_unit(item, rows, variant_list):
+def score_unit(item, rows, variant_list, pool_forms=POOL_FORMS):
     """{model: {variant[+PED]: score}} and {variant[+PED]: seconds summed over models}."""
     import pedrank
 
@@ -209,7 +209,7 @@ def score_unit(item, rows, variant_list):
                     failures.setdefault(model, {})[label] = f"{type(error).__name__}: {error}"
                     print(f"    {model} {label}: {type(error).__name__}: {error}", flush=True)
                 seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - start
-    for metric in POOL_FORMS:
+    for metric in pool_forms:
         for ped in (False, True):
             label = f"{metric} (pool)" + ("+PED" if ped else "")
             start = time.perf_counter()
@@ -250,12 +250,26 @@ def run_scores(args):
     todo = units(sets, args.resamples)
     for index, (set_name, dataset, budget, resample) in enumerate(todo):
         path = CACHE / f"{unit_key(set_name, dataset, budget, resample)}.json"
-        if path.exists():
-            continue
         item = sets[set_name][dataset]
         rows = unit_rows(item, budget, resample)
         start = time.perf_counter()
-        values, seconds, failures = score_unit(item, rows, variant_list)
+        if path.exists():
+            # a score registered since the unit was scored: score only what the unit lacks, keep the rest
+            stored = json.loads(path.read_text())
+            present = set(next(iter(stored["scores"].values())))
+            missing = [v for v in variant_list if v[0] not in present or f"{v[0]}+PED" not in present]
+            if not missing:
+                continue
+            values, seconds, failures = score_unit(item, rows, missing, pool_forms=())
+            for model, by_label in values.items():
+                stored["scores"][model].update(by_label)
+            seconds.pop("PED", None)
+            stored["seconds"].update(seconds)
+            for model, by_label in failures.items():
+                stored.setdefault("failures", {}).setdefault(model, {}).update(by_label)
+            values, seconds, failures = stored["scores"], stored["seconds"], stored.get("failures", {})
+        else:
+            values, seconds, failures = score_unit(item, rows, variant_list)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"set": set_name, "dataset": dataset, "budget": budget, "resample": resample,
                                    "n_rows": int(len(rows)),
