@@ -22,6 +22,14 @@ __all__ = ["finetune_taus", "plot_finetune", "plot_ped", "plot_ranking", "plot_s
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _save(fig: Any, path: Any, title: str | None) -> None:
+    """Title (when given), tight layout, then the PNG at ``path`` (100 dpi): every figure of this module ends so."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(Path(path), format="png", dpi=100)
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -110,10 +118,7 @@ def plot_ped(
         ax_energy.set_title("potential energy per step")
         if energies:
             ax_energy.set_xticks(range(len(energies)))
-        if title:
-            fig.suptitle(title)
-        fig.tight_layout()
-        fig.savefig(Path(path), format="png", dpi=100)
+        _save(fig, path, title)
     finally:
         plt.close(fig)
     return result
@@ -161,8 +166,7 @@ def plot_scores(
         tau = evaluation.weighted_tau
         summary = f"weighted tau {tau:.3f}" if not math.isnan(tau) else "weighted tau n/a"
         ax.set_title(f"{title}: {summary}" if title else summary)
-        fig.tight_layout()
-        fig.savefig(Path(path), format="png", dpi=100)
+        _save(fig, path, None)
     finally:
         plt.close(fig)
     return evaluation
@@ -234,10 +238,7 @@ def plot_ranking(ranking: Any, path: PathLike, *, title: str | None = None) -> d
             ax.set_ylabel("metric")
             ax.set_title("Kendall tau between rankings", fontsize=9)
             fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-        if title:
-            fig.suptitle(title)
-        fig.tight_layout()
-        fig.savefig(Path(path), format="png", dpi=100)
+        _save(fig, path, title)
     finally:
         plt.close(fig)
     return {"tables": tables, "models": models, "kendall_tau": tau}
@@ -414,10 +415,7 @@ def plot_finetune(
         ax_scatter.set_ylabel("fine-tuned test accuracy")
         ax_scatter.set_title(f"{metric} (hollow) and {metric}+PED (filled)")
         ax_scatter.legend(fontsize=7)
-        if title:
-            fig.suptitle(title)
-        fig.tight_layout()
-        fig.savefig(Path(path), format="png", dpi=100)
+        _save(fig, path, title)
     finally:
         plt.close(fig)
     return taus
