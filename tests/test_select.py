@@ -467,3 +467,33 @@ def test_cache_files_get_the_mode_of_a_normal_file_under_the_umask(images, tmp_p
     assert [p.name for p in written] == ["small_shapes_feature.npy", "small_shapes_key.json",
                                          "small_shapes_label.npy"]
     assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == {oct(0o666 & ~umask)}
+
+
+def test_select_says_how_sure_the_ranking_is(images, tmp_path, models_py, capsys):
+    # confidence=B: the features of every model scored together on B resamples, as rank(confidence=B) would
+    # score the cached features; the same seed, the same table.
+    from pedrank import rank
+    from pedrank.io import find_features
+
+    table = select(_pool(), images, metric="sfda", cache_dir=tmp_path, confidence=20, random_state=3)
+    assert table.n_resamples == 20 and table.seed == 3
+    assert all(r.p_best is not None and r.rank_low <= r.rank_high for r in table)
+    assert sum(r.p_best for r in table) == pytest.approx(1.0)
+    again = rank(find_features(tmp_path, dataset="shapes"), metric="sfda", confidence=20, random_state=3)
+    assert {r.model: (r.score, r.p_best, r.rank_low, r.rank_high) for r in table} == {
+        r.model: (r.score, r.p_best, r.rank_low, r.rank_high) for r in again}
+    assert table.top1_stability == again.top1_stability
+    assert "top-1 stability" in table.to_string() and "p_best" in table.to_csv().splitlines()[0]
+    # the command line: the same columns, and a one-line warning when the top model is not separated (a
+    # threshold above its P(best) makes it fire whatever the draw)
+    capsys.readouterr()
+    models = [f"{models_py}:small", f"{models_py}:medium", f"{models_py}:wide"]
+    code = main(["select", str(images), *models, "--metric", "sfda", "--confidence", "20", "--seed", "3",
+                 "--separated", "1.0", "--no-progress", "--csv", str(tmp_path / "out.csv")])
+    assert code == 0
+    err = capsys.readouterr().err
+    header = (tmp_path / "out.csv").read_text().splitlines()[0].split(",")
+    assert {"p_best", "rank_low", "rank_high", "top1_stability"} <= set(header)
+    best = float((tmp_path / "out.csv").read_text().splitlines()[1].split(",")[header.index("p_best")])
+    assert ("not separated; fine-tune both" in err) == (best < 1.0), err
+    assert main(["select", str(images), *models, "--metric", "sfda", "--confidence", "0"]) == 2

@@ -121,18 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ped-config", metavar="FILE",
                    help="PED's setting for this metric from the JSON that `pedrank tune --output` wrote "
                         "(false there: no PED)")
-    group = p.add_argument_group("how sure is the ranking")
-    group.add_argument("--confidence", type=int, metavar="B",
-                       help="resample the target rows B times (stratified bootstrap) and rescore every model on "
-                            "each: P(best), 5th-95th percentile rank and score intervals per model, and the share "
-                            "of resamples whose best is the measured best (costs about B + 1 plain runs)")
-    group.add_argument("--seed", type=int, metavar="S",
-                       help="seed of the resamples (default 0); also the seed of a metric that takes one (pactran, "
-                            "etran, nleep, parc), as --option random_state=S")
-    group.add_argument("--separated", type=float, default=0.8, metavar="P",
-                       help="warn (one line on stderr) when the top model is best in fewer than this share of the "
-                            "resamples (default 0.8); also when the metrics disagree on the best model, or when the "
-                            "resamples shift the top two scores apart by more than their measured gap")
+    _add_confidence_arguments(p)
     p.add_argument("--baseline", action="append", type=_baseline_source, default=[], metavar="NAME=CSV",
                    help="a trivial ranker shown beside the score, e.g. params=sizes.csv or "
                         "source_accuracy=imagenet.csv (a CSV of models and one value each, higher = predicted "
@@ -201,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="the dataset's name (default: DATA's name)")
     p.add_argument("--text-column", help="the CSV's text column (default text, or the first)")
     p.add_argument("--label-column", help="the CSV's label column (default label, or the last)")
+    _add_confidence_arguments(p)
     p.add_argument("--bad-images", default="raise", choices=("raise", "skip"),
                    help="an image file that cannot be read: raise (default: exit 2 naming it) or skip it, with its "
                         "label, for every model (a warning names the files skipped)")
@@ -433,6 +423,29 @@ def _check_metrics(metrics: list[str], options: dict[str, Any]) -> None:
             raise UsageError(f"--option {key}: not an option of any of {', '.join(metrics)}")
 
 
+def _add_confidence_arguments(p: argparse.ArgumentParser) -> None:
+    """--confidence, --seed and --separated, the same for rank and select."""
+    group = p.add_argument_group("how sure is the ranking")
+    group.add_argument("--confidence", type=int, metavar="B",
+                       help="resample the target rows B times (stratified bootstrap) and rescore every model on "
+                            "each: P(best), 5th-95th percentile rank and score intervals per model, and the share "
+                            "of resamples whose best is the measured best (costs about B + 1 plain runs)")
+    group.add_argument("--seed", type=int, metavar="S",
+                       help="seed of the resamples (default 0); also the seed of a metric that takes one (pactran, "
+                            "etran, nleep, parc), as --option random_state=S")
+    group.add_argument("--separated", type=float, default=0.8, metavar="P",
+                       help="warn (one line on stderr) when the top model is best in fewer than this share of the "
+                            "resamples (default 0.8); also when the metrics disagree on the best model, or when the "
+                            "resamples shift the top two scores apart by more than their measured gap")
+
+
+def _check_confidence_arguments(args: argparse.Namespace) -> None:
+    if args.confidence is not None and args.confidence < 1:
+        raise UsageError(f"--confidence {args.confidence}: expected a number of resamples >= 1")
+    if not 0 < args.separated <= 1:
+        raise UsageError(f"--separated {args.separated}: expected a share in (0, 1]")
+
+
 def _seed_choice(args: argparse.Namespace, options: dict[str, Any]) -> Any:
     """The ``random_state`` of rank: --seed, or --option random_state=S (the same seed; both must agree)."""
     option = options.pop("random_state", None)
@@ -453,10 +466,7 @@ def _run_rank(args: argparse.Namespace) -> int:
         _check_metrics(metrics, options)
     else:
         _check_metric(metric, options)
-    if args.confidence is not None and args.confidence < 1:
-        raise UsageError(f"--confidence {args.confidence}: expected a number of resamples >= 1")
-    if not 0 < args.separated <= 1:
-        raise UsageError(f"--separated {args.separated}: expected a share in (0, 1]")
+    _check_confidence_arguments(args)
     random_state = _seed_choice(args, options)
     if args.reference and not ped:
         raise UsageError("--reference gives PED's statistics: add --ped")
@@ -505,7 +515,10 @@ def _run_select(args: argparse.Namespace) -> int:
     from .select import BadImageWarning, select
 
     metric, ped, note = _metric_choice(args)
-    _check_metric(metric, dict(args.option))
+    options = dict(args.option)
+    _check_metric(metric, options)
+    _check_confidence_arguments(args)
+    random_state = _seed_choice(args, options)
     if args.scheduler and args.workers:
         raise UsageError("--scheduler and --workers: give one of them")
     models: dict[str, str] = {}
@@ -539,7 +552,8 @@ def _run_select(args: argparse.Namespace) -> int:
                 dtype=args.dtype, pooling=args.pooling, image_size=args.image_size, pretrained=not args.no_pretrained,
                 max_samples=args.max_samples, dataset=args.dataset, text_column=args.text_column,
                 label_column=args.label_column, bad_images=args.bad_images, backend=args.backend,
-                executor=executor, scheduler=args.scheduler, progress=_progress_flag(args), **dict(args.option),
+                executor=executor, scheduler=args.scheduler, progress=_progress_flag(args),
+                confidence=args.confidence, random_state=random_state, **options,
             )
     finally:
         if executor is not None:
@@ -552,6 +566,9 @@ def _run_select(args: argparse.Namespace) -> int:
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     _print_note(args, note)
     _write_table(args, table)
+    separation = table.separation_warning(args.separated)
+    if separation:
+        print(f"pedrank select: warning: {separation}", file=sys.stderr)
     return EXIT_OK if len(table.errors) < len(table) else EXIT_FAILURE
 
 

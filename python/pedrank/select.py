@@ -136,8 +136,12 @@ class SelectTable(RankTable):
         return {r.model: r.error for r in self if getattr(r, "error", None)}
 
     def _csv_columns(self) -> list[str]:
-        columns = ["rank", "model", "score", "seconds", "ped_steps", "metric", "extract_seconds", "cached",
-                   "n_features", "error"]
+        columns = ["rank", "model", "score"]
+        if self.n_resamples is not None:
+            columns += ["p_best", "rank_low", "rank_high", "score_low", "score_high"]
+        columns += ["seconds", "ped_steps", "metric", "extract_seconds", "cached", "n_features", "error"]
+        if self.n_resamples is not None:
+            columns += ["resamples", "top1_stability", "failed_resamples"]
         if self.dataset is not None:
             columns.append("dataset")
         return columns
@@ -150,7 +154,7 @@ class SelectTable(RankTable):
         ]
         width = max(len(line) for line in lines[1:])
         body = [line.ljust(width) + "  " + more for line, more in zip(lines[1:], extra)]
-        out = [lines[0], *body]
+        out = [lines[0], *body, *self._confidence_lines()]
         for name, reason in self.errors.items():
             out.append(f"error: {name}: {reason}")
         return "\n".join(out)
@@ -1319,6 +1323,8 @@ def select(
     client: Any = None,
     scheduler: str | None = None,
     progress: bool | None = None,
+    confidence: int | None = None,
+    random_state: Any = None,
     **metric_options: Any,
 ) -> SelectTable:
     """Extract features of a pool of models on a dataset, score them and rank them, best first.
@@ -1344,6 +1350,10 @@ def select(
     metric, ped, backend, **metric_options
         As for :func:`pedrank.rank` (None, the default: the recommended score; any metric name, including forms
         such as ``"logme:exact"``; PED as a bool, a dict of options or a ``pedrank tune`` config file).
+    confidence, random_state
+        As for :func:`pedrank.rank`: B stratified bootstrap resamples of the target rows, every model rescored on
+        each (P(best), rank and score intervals, top-1 stability as columns). The models' features are then scored
+        together after extraction, in this process, instead of in each model's task.
     layers : None, str, int, list or "all"
         None: the input of the model's last ``nn.Linear`` (the penultimate features; for ``hf:`` models the last
         hidden state). A submodule name (or hidden-state index for ``hf:``) or a list of them: one row per layer,
@@ -1423,7 +1433,13 @@ def select(
     from ._registry import resolve_metric
 
     entry, _ = resolve_metric(metric, dict(metric_options))
-    pool_metric = entry.pool is not None
+    if confidence is not None:
+        from ._validation import check_int
+
+        confidence = check_int(confidence, name="confidence", minimum=1)
+    # Pool-relative metrics, and the bootstrap (every model rescored on the same resampled rows), score the pool's
+    # features together after extraction; the others score each model in its own task.
+    pool_metric = entry.pool is not None or confidence is not None
     data_options = {"dataset": dataset, "text_column": text_column, "label_column": label_column}
     # Fail early on the data (the same for every model), and name the dataset.
     local_data = load_data(data, **data_options)
@@ -1464,8 +1480,10 @@ def select(
                             max_samples)
     outputs = [output for output, _ in outputs]
     records: list[SelectRecord] = []
+    bootstrap: dict[str, Any] = {}
     if pool_metric:
-        records = _score_pool(outputs, metric, ped, backend, dataset_name, metric_options)
+        records = _score_pool(outputs, metric, ped, backend, dataset_name, metric_options, confidence,
+                              random_state, bootstrap)
     else:
         for output in outputs:
             records.extend(output)
@@ -1482,7 +1500,7 @@ def select(
         from .tune import read_ped_config
 
         with_ped = read_ped_config(ped, metric) not in (False, None)
-    return SelectTable(ordered, metric=metric, ped=with_ped, dataset=dataset_name, skipped=skipped)
+    return SelectTable(ordered, metric=metric, ped=with_ped, dataset=dataset_name, skipped=skipped, **bootstrap)
 
 
 def _warn_skipped(names: list[str], found: list[list[tuple[str, str]] | None], data: Data,
@@ -1513,8 +1531,10 @@ def _warn_skipped(names: list[str], found: list[list[tuple[str, str]] | None], d
 
 
 def _score_pool(outputs: list[Any], metric: str, ped: Any, backend: str, dataset: str,
-                metric_options: dict[str, Any]) -> list[SelectRecord]:
-    """Pool-relative metrics (NCTI, ETran): the extracted features of every model, scored together."""
+                metric_options: dict[str, Any], confidence: int | None = None, random_state: Any = None,
+                bootstrap: dict[str, Any] | None = None) -> list[SelectRecord]:
+    """The extracted features of every model scored together: pool-relative metrics (NCTI, ETran) and
+    ``confidence=B`` (``bootstrap`` receives the table's resamples, seed and top-1 stability)."""
     from .rank import rank
 
     failed, pool, info = [], {}, {}
@@ -1529,13 +1549,18 @@ def _score_pool(outputs: list[Any], metric: str, ped: Any, backend: str, dataset
     if pool:
         try:
             table = rank(pool, metric=metric, ped=ped, backend=backend, dataset=dataset, progress=False,
-                         **metric_options)
+                         confidence=confidence, random_state=random_state, errors="row", **metric_options)
             by_name = {r.model: r for r in table}
             for name, item in info.items():
                 r = by_name[name]
-                records.append(SelectRecord(name, r.score, r.seconds, r.ped_steps,
+                records.append(SelectRecord(name, r.score, r.seconds, r.ped_steps, error=r.error, p_best=r.p_best,
+                                            rank_low=r.rank_low, rank_high=r.rank_high, score_low=r.score_low,
+                                            score_high=r.score_high, failed_resamples=r.failed_resamples,
                                             extract_seconds=item["extract_seconds"], cached=item["cached"],
                                             n_features=int(item["features"].shape[1])))
+            if bootstrap is not None and confidence is not None:
+                bootstrap.update(n_resamples=table.n_resamples, seed=table.seed,
+                                 top1_stability=table.top1_stability)
         except Exception as exc:  # the pool's score failed: every row says why
             records = [SelectRecord(name, float("nan"), 0.0, None, extract_seconds=item["extract_seconds"],
                                     cached=item["cached"], error=f"scoring: {_short(exc)}")
