@@ -80,7 +80,7 @@ def _module_level_imports(name: str, path: Path, modules: dict[str, Path]) -> se
 
     visit(tree.body)
     targets.discard(name)
-    return {t if t in modules or t.endswith("._core") else t for t in targets}
+    return targets
 
 
 def _graph() -> dict[str, set[str]]:
