@@ -148,15 +148,22 @@ def test_t_zero_scores_the_classifier_alone():
 
 def test_dead_features_and_bad_options_are_refused():
     labels = np.array([0, 1] * 10)
-    with pytest.raises(pedrank.PedrankError):
+    with pytest.raises(pedrank.UninformativeFeaturesError, match="carry no information"):
         pedrank.lead(np.ones((20, 4)), labels)
-    with pytest.raises(pedrank.PedrankError):
+    with pytest.raises(pedrank.UninformativeFeaturesError, match="carry no information"):
         reference.lead(np.ones((20, 4)), labels)
     features = np.random.default_rng(0).normal(size=(20, 3))
-    for options in (dict(t=-1.0), dict(eta=0.0), dict(n_per_class=0), dict(hidden=(8, 0)), dict(hidden="wide"),
-                    dict(classifier="svm"), dict(C=0.0), dict(random_state=-1), dict(random_state=None),
-                    dict(backend="cuda")):
-        with pytest.raises(pedrank.PedrankValueError):
+    for options, message in ((dict(t=-1.0), r"t: expected a finite number >= 0, found -1.0"),
+                             (dict(eta=0.0), r"eta: expected a finite number > 0"),
+                             (dict(n_per_class=0), r"n_per_class: expected an integer >= 1"),
+                             (dict(hidden=(8, 0)), r"hidden: expected an integer >= 1, found 0"),
+                             (dict(hidden="wide"), r"hidden: expected a sequence of layer widths .* found 'wide'"),
+                             (dict(classifier="svm"), r"classifier: expected one of .* found 'svm'"),
+                             (dict(C=0.0), r"C: expected a finite number > 0"),
+                             (dict(random_state=-1), r"random_state: expected an integer >= 0, found -1"),
+                             (dict(random_state=None), r"random_state: expected an integer >= 0, found None"),
+                             (dict(backend="cuda"), r"backend: .*'cuda'")):
+        with pytest.raises(pedrank.PedrankValueError, match=message):
             pedrank.lead(features, labels, **options)
 
 

@@ -62,6 +62,8 @@ def check_lead_options(t, eta, n_per_class, hidden, classifier, C, random_state)
     if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
         hidden = (hidden,)
     try:
+        if isinstance(hidden, (str, bytes)):
+            raise TypeError  # a string iterates into characters: refuse it whole
         hidden = tuple(hidden)
     except TypeError:
         raise PedrankValueError(f"hidden: expected a sequence of layer widths such as (1024, 2048), "
