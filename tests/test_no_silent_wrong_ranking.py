@@ -320,3 +320,21 @@ def test_relative_jitter_below_1e10_is_rounding_in_any_dtype():
     with pytest.raises(pedrank.UninformativeFeaturesError, match="rounding level"):
         pedrank.pactran(1.0 + rng.normal(size=(120, 16)) * 1e-13, labels)  # scored above informative ones before
     assert math.isfinite(pedrank.pactran(1.0 + rng.normal(size=(120, 16)) * 1e-8, labels))
+
+
+@pytest.mark.parametrize("metric", ["ncti", "etran", "etran:exact"])
+def test_pool_scores_run_on_an_executor_and_give_the_serial_table(metric):
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    good, labels = clustered(80, 8, 4, seed=30)
+    other, _ = clustered(80, 8, 4, separation=1.0, seed=31)
+    pool = {"dead": np.full_like(good, 2.0), "good": good, "other": other}
+    serial = pedrank.rank(pool, labels, metric=metric, errors="row")
+    for make in (lambda: ThreadPoolExecutor(2), lambda: ProcessPoolExecutor(2)):
+        with make() as executor:
+            table = pedrank.rank(pool, labels, metric=metric, errors="row", executor=executor)
+        assert table.models == serial.models and table.metric == metric
+        assert [r.score for r in table if r.error is None] == [r.score for r in serial if r.error is None]
+        assert table.errors == serial.errors
+        with make() as executor, pytest.raises(pedrank.UninformativeFeaturesError, match="model 'dead'"):
+            pedrank.rank(pool, labels, metric=metric, executor=executor)

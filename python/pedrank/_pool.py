@@ -61,7 +61,8 @@ class _TermsCall:
 def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Callable[..., Sequence[float]],
                 weights: Sequence[float], ped: Any = False, backend: str = "auto",
                 references: Mapping[str, Any] | None = None, dataset: str | None = None, errors: str = "raise",
-                progress: bool | None = None, metric_name: str | None = None, **options: Any):
+                progress: bool | None = None, metric_name: str | None = None, executor: Any = None,
+                **options: Any):
     """Raw terms per model (after PED when asked), then the pool's min-max combination, best first.
 
     Parameters
@@ -79,11 +80,14 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
         its reason and the others are scaled over the pool without it.
     metric_name : str, optional
         The name the table carries (``"etran:exact"`` for a named form); default ``metric``.
+    executor : concurrent.futures.Executor or dask.distributed.Client, optional
+        As :func:`pedrank.rank`: one task per model computes its raw terms (PED included) where it runs; only the
+        terms come back, and the pool step runs here. The table is the serial one.
     **options
         Passed to ``terms``.
     """
     from ._progress import progress as show_progress
-    from .rank import ERRORS, RankRecord, RankTable, _evaluate_entry, _failure_reason, _where
+    from .rank import ERRORS, RankRecord, RankTable, _check_executor, _evaluate_entry, _failure_reason, _where
     from .scoring import ped_options as parse_ped_options
 
     if not isinstance(pool, Mapping) or len(pool) == 0:
@@ -97,12 +101,26 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
     scored: list[tuple[str, np.ndarray, float, int | None]] = []
     failed: list[RankRecord] = []
     description = label + ("+PED" if ped_options is not None else "")
-    for name, entry in show_progress(pool.items(), total=len(pool), desc=description, enabled=progress):
-        override = (name in references, references.get(name))
+
+    def arguments(name: Any, entry: Any) -> tuple[Any, ...]:
+        return (name, entry, labels, ped_options, (name in references, references.get(name)), backend, compute)
+
+    futures = None
+    if executor is not None:
+        extra = {"pure": False} if _check_executor(executor) else {}
+        futures = [executor.submit(_evaluate_entry, *arguments(name, entry), **extra) for name, entry in pool.items()]
+    for index, (name, entry) in enumerate(show_progress(pool.items(), total=len(pool), desc=description,
+                                                        enabled=progress)):
         start = time.perf_counter()
         try:
-            row, seconds, steps = _evaluate_entry(name, entry, labels, ped_options, override, backend, compute)
+            if futures is None:
+                row, seconds, steps = _evaluate_entry(*arguments(name, entry))
+            else:
+                row, seconds, steps = futures[index].result()
         except Exception as exc:
+            if futures is not None and errors != "row":
+                for future in futures:
+                    future.cancel()
             if errors == "row":
                 failed.append(RankRecord(str(name), math.nan, time.perf_counter() - start, None,
                                          error=_failure_reason(name, entry, exc)))

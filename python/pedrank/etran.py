@@ -150,7 +150,7 @@ def etran(features, labels, *, energy_fraction=0.005, log=False, regression=Fals
 
 def etran_pool(pool, labels=None, *, weights=POOL_WEIGHTS, ped=False, backend="auto", references=None,
                dataset=None, energy_fraction=0.005, log=False, regression=False, random_state=0, errors="raise",
-               progress=None, metric_name=None):
+               progress=None, metric_name=None, executor=None):
     """ETran as its authors rank a pool: each term min-max scaled over the pool, weighted, added.
 
     Parameters
@@ -163,7 +163,7 @@ def etran_pool(pool, labels=None, *, weights=POOL_WEIGHTS, ped=False, backend="a
         ``regression=True``).
     ped : bool or dict, default=False
         Move each model's features with PED before its terms are computed.
-    backend, references, dataset, errors, progress
+    backend, references, dataset, errors, progress, executor
         As :func:`pedrank.rank` (``errors="row"``: a failing model gets a NaN row, the others are scaled
         without it).
     energy_fraction, log, regression, random_state
@@ -185,7 +185,7 @@ def etran_pool(pool, labels=None, *, weights=POOL_WEIGHTS, ped=False, backend="a
     return pool_scores(pool, labels, metric="etran", terms=etran_terms, weights=weights, ped=ped,
                        backend=backend, references=references, dataset=dataset, energy_fraction=energy_fraction,
                        log=log, regression=regression, random_state=random_state, errors=errors, progress=progress,
-                       metric_name=metric_name)
+                       metric_name=metric_name, executor=executor)
 
 
 register(ScoreEntry(name="etran", function=etran, reference="pedrank.reference.etran:etran", pool=etran_pool,

@@ -186,7 +186,7 @@ def ncti(features, labels, *, n_components=64, backend="auto"):
 
 
 def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, dataset=None, n_components=64,
-              errors="raise", progress=None, metric_name=None):
+              errors="raise", progress=None, metric_name=None, executor=None):
     """NCTI as its authors rank a pool: ``scaled(ncc) + scaled(seli) - scaled(vc)``, each min-max over the pool.
 
     Parameters
@@ -196,7 +196,7 @@ def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, 
     labels : array_like of shape (n_samples,), optional
     ped : bool or dict, default=False
         Move each model's features with PED before its terms are computed.
-    backend, references, dataset, errors, progress
+    backend, references, dataset, errors, progress, executor
         As :func:`pedrank.rank` (``errors="row"``: a failing model gets a NaN row, the others are scaled
         without it).
     n_components : int, default=64
@@ -214,7 +214,7 @@ def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, 
     return pool_scores(pool, labels, metric="ncti", terms=ncti_terms, weights=POOL_WEIGHTS, ped=ped,
                        backend=backend, references=references, dataset=dataset, n_components=n_components,
                        errors=errors,
-                       progress=progress, metric_name=metric_name)
+                       progress=progress, metric_name=metric_name, executor=executor)
 
 
 register(ScoreEntry(name="ncti", function=ncti, reference="pedrank.reference.ncti:ncti", pool=ncti_pool, order=13))

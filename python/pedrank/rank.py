@@ -582,8 +582,8 @@ def rank(
         ``concurrent.futures.Executor`` (``ProcessPoolExecutor``, ``ThreadPoolExecutor``, a Dask client's
         ``client.get_executor()``) or a ``dask.distributed.Client``. The table is the serial one (same
         models, scores, steps and order; only ``seconds`` differ). Pool-relative scores (registry entries with
-        a pool step: ``ncti``, ``etran``) need every model's features at once and stay serial: the executor
-        is not used for them. With ``confidence`` or several metrics, a task also scores its model's
+        a pool step: ``ncti``, ``etran``) compute each model's raw terms in its task and scale them over the pool
+        here. With ``confidence`` or several metrics, a task also scores its model's
         resamples and every metric (the tables equal the serial ones, bootstrap included).
     errors : {"raise", "row"}, default "raise"
         "raise": a model whose features or score fail raises (the first failing model in the pool's order,
@@ -672,7 +672,7 @@ def rank(
     if entry.pool is not None:
         # The authors' number depends on the whole pool (each term scaled over the models): their pool step.
         table = entry.pool(pool, labels, ped=ped, backend=backend, references=references, dataset=dataset,
-                           errors=errors, progress=progress, metric_name=metric, **form_options)
+                           errors=errors, progress=progress, metric_name=metric, executor=executor, **form_options)
         table.baselines = checked_baselines
         return table
     ped_options = parse_ped_options(ped)
