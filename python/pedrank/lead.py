@@ -54,6 +54,14 @@ LOGISTIC_TOL = 1e-4
 LOGISTIC_MAX_ITER = 1000
 
 
+def _as_tuple(value):
+    """``tuple(value)``, or None when ``value`` is not iterable."""
+    try:
+        return tuple(value)
+    except TypeError:
+        return None
+
+
 def check_lead_options(t, eta, n_per_class, hidden, classifier, C, random_state):
     """Validate LEAD's options; returns them normalised (``hidden`` as a tuple of ints)."""
     t = check_positive(t, name="t", allow_zero=True)
@@ -61,13 +69,12 @@ def check_lead_options(t, eta, n_per_class, hidden, classifier, C, random_state)
     n_per_class = check_int(n_per_class, name="n_per_class", minimum=1)
     if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
         hidden = (hidden,)
-    try:
-        if isinstance(hidden, (str, bytes)):
-            raise TypeError  # a string iterates into characters: refuse it whole
-        hidden = tuple(hidden)
-    except TypeError:
+    # a string would iterate into characters: refused whole, like anything that is not a sequence
+    widths = None if isinstance(hidden, (str, bytes)) else _as_tuple(hidden)
+    if widths is None:
         raise PedrankValueError(f"hidden: expected a sequence of layer widths such as (1024, 2048), "
-                                f"found {hidden!r}") from None
+                                f"found {hidden!r}")
+    hidden = widths
     hidden = tuple(check_int(width, name="hidden", minimum=1) for width in hidden)
     if classifier not in CLASSIFIERS:
         raise PedrankValueError(f"classifier: expected one of {CLASSIFIERS}, found {classifier!r}")
