@@ -80,7 +80,8 @@ class PedrankValueError(PedrankError, ValueError):
 
 class UninformativeFeaturesError(PedrankValueError):
     """The features cannot tell any two samples apart (a dead model): every column is constant, or varies only
-    at the rounding level of its own values. Raised before any score runs, because each score would otherwise
+    at the rounding level of its own values, or almost every row is one identical row
+    (:func:`check_informative`). Raised before any score runs, because each score would otherwise
     turn the rounding noise into a number, and some (H-score, PACTran, NCTI, LogME) would rank such a model
     above informative ones."""
 
@@ -161,7 +162,7 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
         Not 2-D, not real-valued, too few samples, no feature columns, or
         non-finite values (the message counts them and names the first row).
     UninformativeFeaturesError
-        ``informative=True`` and every column is constant or varies only at its rounding level.
+        ``informative=True`` and the features cannot tell samples apart (:func:`check_informative`).
     """
     if is_torch_tensor(features):
         return _check_torch_features(features, name=name, min_samples=min_samples, informative=informative)
@@ -209,9 +210,7 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
                 "(e.g. divide by their standard deviation)"
             )
         if informative:
-            _check_column_ranges(column_lowest, column_highest, np.finfo(array.dtype).eps, array.shape,
-                                 name=name)
-            _check_identical_rows(array, name=name)
+            _refuse_uninformative(array, column_lowest, column_highest, np.finfo(array.dtype).eps, name=name)
     return array
 
 
@@ -247,20 +246,25 @@ def check_informative(features: Any, *, name: str = "features") -> None:
     Raises
     ------
     UninformativeFeaturesError
-        Every column's range is at most ``INFORMATIVE_RANGE_ULPS`` rounding units of the column's largest
-        magnitude (identical rows, constant features, or rounding-level jitter around constants).
+        Every column's range is at most max(``INFORMATIVE_RANGE_ULPS`` eps, ``INFORMATIVE_RANGE_FLOOR``) of the
+        column's largest magnitude (identical rows, constant features, rounding-level jitter around constants),
+        or more than ``IDENTICAL_ROWS_SHARE`` of the rows are one identical row.
     """
     if is_torch_tensor(features):
         import torch
 
-        lowest, highest = features.amin(dim=0), features.amax(dim=0)
-        eps = torch.finfo(features.dtype).eps
-        _check_column_ranges(to_numpy(lowest), to_numpy(highest), eps, tuple(features.shape), name=name)
-        _check_identical_rows(features, name=name)
+        lowest, highest = to_numpy(features.amin(dim=0)), to_numpy(features.amax(dim=0))
+        _refuse_uninformative(features, lowest, highest, torch.finfo(features.dtype).eps, name=name)
         return
     array = np.asarray(features)
-    _check_column_ranges(array.min(axis=0), array.max(axis=0), np.finfo(array.dtype).eps, array.shape, name=name)
-    _check_identical_rows(array, name=name)
+    _refuse_uninformative(array, array.min(axis=0), array.max(axis=0), np.finfo(array.dtype).eps, name=name)
+
+
+def _refuse_uninformative(features: Any, lowest: np.ndarray, highest: np.ndarray, eps: float, *, name: str) -> None:
+    """Both tests of :func:`check_informative`, given the features' per-column extremes (which
+    :func:`check_features` already has from its finiteness pass)."""
+    _check_column_ranges(lowest, highest, eps, tuple(features.shape), name=name)
+    _check_identical_rows(features, name=name)
 
 
 def _check_identical_rows(features: Any, *, name: str) -> None:
