@@ -24,6 +24,7 @@ from ._progress import progress as _progress
 from ._validation import PedrankValueError, with_context
 from .evaluate import BASELINE_PREFIX, check_baseline
 from .scoring import ped_options as parse_ped_options
+from .scoring import refuse_ped_on_predictions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -641,11 +642,7 @@ def rank(
 
     if ped is True or isinstance(ped, Mapping):
         for name in ([metric] if isinstance(metric, str) else list(metric)):
-            if resolve_metric(name)[0].inputs == "predictions":
-                raise PedrankValueError(
-                    f"ped: {name} scores the source model's predictions, not features, so PED (which moves "
-                    "feature clusters) does not apply; use ped=False"
-                )
+            refuse_ped_on_predictions(resolve_metric(name)[0])
     seed = _check_seed(random_state)
     # an integer seed also reaches a metric that takes one (as before rank had a random_state); a Generator cannot
     metric_seed = seed if random_state is not None and not hasattr(random_state, "integers") else None

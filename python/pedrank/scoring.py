@@ -32,6 +32,15 @@ def ped_options(ped: Any) -> dict | None:
     raise PedrankValueError(f"ped: expected True, False or a dict of PED options, found {ped!r}")
 
 
+def refuse_ped_on_predictions(entry: Any) -> None:
+    """Refuse PED for a score that reads a source model's predictions (its registry entry's ``inputs``)."""
+    if entry.inputs == "predictions":
+        raise PedrankValueError(
+            f"ped: {entry.name} scores the source model's predictions, not features, so PED "
+            "(which moves feature clusters) does not apply; use ped=False"
+        )
+
+
 def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
     """Make a ``score`` function over a metric table (shared by pedrank and pedrank.reference)."""
 
@@ -65,12 +74,8 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
         if metric not in metrics:
             raise PedrankValueError(f"metric: expected one of {sorted(metrics)}, found {metric!r}")
         options = ped_options(ped)
-        if options is not None and metric in SOURCE_OUTPUT_METRICS:
-            raise PedrankValueError(
-                f"ped: {metric} scores the source model's predictions, not features, so PED "
-                "(which moves feature clusters) does not apply; use ped=False"
-            )
         if options is not None:
+            refuse_ped_on_predictions(entry)
             backend = metric_options.get("backend")
             extra = {} if backend is None else {"backend": backend}
             features = run_ped(features, labels, **options, **extra).features
