@@ -350,6 +350,7 @@ def judge(args):
         truth = truth_of[set_name][dataset]
         models = [m for m in unit["scores"] if m in truth and math.isfinite(truth[m])]
         add_consensus(unit["scores"], models)
+        baselines = baseline_values(set_name, dataset, models, probe32)  # the same at every resample
         if budget == "full":
             tag = "measured" if resample is None else resample
             for model in models:
@@ -358,8 +359,7 @@ def judge(args):
                 for label, value in unit["scores"][model].items():
                     long_rows.append({"truth": set_name, "dataset": dataset, "resample": tag, "model": model,
                                       "variant": label, "score": value})
-            # the baselines do not depend on the scoring rows: the same values at every resample
-            for name, values in baseline_values(set_name, dataset, models, probe32).items():
+            for name, values in baselines.items():
                 long_rows += [{"truth": set_name, "dataset": dataset, "resample": tag, "model": m,
                                "variant": name, "score": v} for m, v in zip(models, values)]
         y = [truth[m] for m in models]
@@ -375,7 +375,7 @@ def judge(args):
             rows.append({**common, "variant": label, "kind": "consensus" if label in CONSENSUS else "score",
                          **ranking([unit["scores"][m][label] for m in models], y)})
         if resample is None:
-            for name, values in baseline_values(set_name, dataset, models, probe32).items():
+            for name, values in baselines.items():
                 rows.append({**common, "variant": name, "kind": "baseline", **ranking(values, y)})
             rows.append({**common, "variant": "random", "kind": "baseline", **random_ranking(y)})
     fields = ["truth", "dataset", "modality", "budget", "n_rows", "regime", "resample", "models", "variant",
@@ -440,7 +440,7 @@ def read_scores_table(path=None):
         return [{**row, "score": float(row["score"])} for row in csv.DictReader(handle)]
 
 
-def bootstrap_section(n_boot, random_state=0):
+def bootstrap_section(evidence, n_boot, random_state=0):
     """Markdown: every variant's mean weighted tau with its 95 % interval over datasets, models, seeds and
     scoring rows, and P(it beats the default), against each truth."""
     from pedrank._bootstrap import hierarchical_bootstrap
@@ -474,9 +474,9 @@ def bootstrap_section(n_boot, random_state=0):
                      f"{cell(probe, v)} | {probe.p_beats(v, RECOMMENDED.variant):.2f} |")
     lines.append("\n(nan: a baseline not defined on every dataset of that truth, e.g. ImageNet top-1 on the text "
                  "probes.)\n")
-    from pedrank._recommendation import CHALLENGE_PROBABILITY, candidates, challenge, read_evidence
+    from pedrank._recommendation import CHALLENGE_PROBABILITY, candidates, challenge
 
-    pool = candidates(read_evidence(EVIDENCE_CSV))
+    pool = candidates(evidence)
     chosen, tied = challenge(finetuned, RECOMMENDED.variant, pool, cost=_seconds())
     verdict = ("stays" if chosen == RECOMMENDED.variant else f"would change to {chosen}")
     lines.append(f"**The rule** (a challenger replaces the default only when it beats it in >= "
@@ -582,7 +582,7 @@ def report(args):
     text = render(evidence)
     choice = _recommendation.recommend(evidence)
     text += "\n" + _recommendation.explain(choice, evidence) + "\n"
-    section, _ = bootstrap_section(args.boot)
+    section, _ = bootstrap_section(evidence, args.boot)
     text += "\n" + section
     EVIDENCE_MD.write_text(text)
     print(text)
