@@ -18,7 +18,7 @@ LAYERS = {
     "engine": {"_core", "_constants", "_validation", "_config", "_progress", "_memory", "_registry", "_kernels",
                "_array_kernels", "backend", "_mixture"},
     "scores": {"logme", "sfda", "gbc", "ped", "nleep", "parc", "hscore", "transrate", "leep", "nce", "etran",
-               "pactran", "ncti", "knn", "lead", "scoring", "reference"},
+               "pactran", "ncti", "knn", "lead", "itm", "scoring", "reference"},
     "workflow": {"rank", "select", "tune", "finetune", "evaluate", "io", "_recommendation", "_bootstrap",
                  "confidence", "_pool", "extract", "paper", "reproduce"},
     "front ends": {"cli", "demo", "plot"},

@@ -26,6 +26,7 @@ from .evaluate import evaluate
 from .extract import extract_features
 from .gbc import gbc
 from .hscore import h_score, regularized_h_score
+from .itm import itm
 from .knn import knn
 from .lead import lead
 from .leep import leep
@@ -63,6 +64,7 @@ __all__ = [
     "extract_features",
     "gbc",
     "h_score",
+    "itm",
     "knn",
     "lead",
     "leep",
