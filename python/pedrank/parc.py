@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._config import follows_thread_policy
@@ -113,6 +115,12 @@ def authors_label_dissimilarity(encoded):
     ulp more) at positions that depend on the BLAS's matrix product. The authors' Spearman
     correlation ranks those apart; this is their NumPy expression, so on the same NumPy
     and BLAS it carries the same rounding. Computed in place (one m x m matrix).
+
+    Where the rounding values fall depends on how the BLAS tiles the *whole* m x m product
+    (numpy's ``X @ X.T`` runs a symmetric rank-k update): the same expression computed in
+    row blocks differs from it in some positions (measured with OpenBLAS 0.3.31: 128 of
+    3.1 million pairs at m = 2,500, C = 7), so the default form keeps this one m x m matrix
+    for as long as it takes to read its upper triangle into one byte per pair.
     """
     one_hot = np.eye(int(encoded.max()) + 1)[encoded]
     dissimilarity = np.corrcoef(one_hot)
@@ -133,6 +141,199 @@ def check_pair_classes(different_class_count, total):
             "labels: every pair of samples is in different classes (one sample per class) or "
             "in the same class; PARC's rank correlation is undefined"
         )
+
+
+def _equally_dissimilar():
+    return PedrankValueError(
+        "features: every pair of samples is equally dissimilar; PARC's rank correlation is undefined"
+    )
+
+
+#: Entries (float64) of one row block of the pairwise matrices: 32 MiB.
+_BLOCK_ENTRIES = 1 << 22
+#: Entries per chunk of the passes over the sorted triangle (the tie runs).
+_CHUNK = 1 << 22
+
+
+def _block_rows(m):
+    return int(max(8, min(m, _BLOCK_ENTRIES // max(1, m))))
+
+
+def _row_blocks(m):
+    """(start, stop, offset) of each row block and its first pair in the row-major upper triangle."""
+    offset = 0
+    rows = _block_rows(m)
+    for start in range(0, m, rows):
+        stop = min(m, start + rows)
+        yield start, stop, offset
+        # rows start..stop-1 hold m-1-i pairs each
+        offset += (stop - start) * (m - 1) - (start + stop - 1) * (stop - start) // 2
+
+
+def _triangle(block, start):
+    """The pairs (i, j > i) of the row block ``block`` = rows start.., columns start..m-1, row-major."""
+    rows, columns = block.shape
+    return block[np.arange(columns)[None, :] > np.arange(rows)[:, None]]
+
+
+def _unit_rows(standardised):
+    """Each sample's standardised components centred and scaled to unit norm (a constant sample: zeros),
+    so that the sample correlation of i and j is ``u_i . u_j``."""
+    centred = standardised - standardised.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+    norms[norms == 0] = np.inf  # a constant row: correlation 0 with every other sample
+    centred /= norms[:, None]
+    return centred
+
+
+def _dissimilarity_blocks(standardised):
+    """Yield (start, stop, offset, pairs) with ``1 - corr(x_i, x_j)`` of each row block's pairs, float64."""
+    unit = _unit_rows(standardised)
+    m = unit.shape[0]
+    for start, stop, offset in _row_blocks(m):
+        block = unit[start:stop] @ unit[start:].T  # the only (block, m) float64 array
+        pairs = _triangle(block, start)
+        del block
+        np.subtract(1.0, pairs, out=pairs)
+        yield start, stop, offset, pairs
+
+
+def _label_codes(encoded, n_pairs):
+    """The authors' label dissimilarity over the upper triangle as (codes, values, counts).
+
+    ``codes`` (one byte per pair, two where over 255 distinct values) index ``values``, the distinct values of
+    ``authors_label_dissimilarity`` in increasing order (their rounding noise kept), which occur ``counts``
+    times. The m x m matrix is read in row blocks and released before the features' pairs are made.
+    """
+    dissimilarity = authors_label_dissimilarity(encoded)
+    m = dissimilarity.shape[0]
+    codes = np.empty(n_pairs, dtype=np.uint8)
+    known = []
+    for start, stop, offset in _row_blocks(m):
+        pairs = _triangle(dissimilarity[start:stop, start:], start)
+        block_codes = np.full(pairs.shape[0], -1, dtype=np.int32)
+        for code, value in enumerate(known):
+            block_codes[pairs == value] = code
+        unmatched = block_codes < 0
+        if unmatched.any():
+            new = np.unique(pairs[unmatched])
+            block_codes[unmatched] = len(known) + np.searchsorted(new, pairs[unmatched])
+            known.extend(float(value) for value in new)
+            if len(known) > np.iinfo(codes.dtype).max + 1:
+                codes = codes.astype(np.uint32)
+        codes[offset:offset + pairs.shape[0]] = block_codes
+    del dissimilarity
+    values = np.array(known)
+    counts = np.bincount(codes, minlength=values.shape[0]).astype(np.int64)
+    order = np.argsort(values, kind="stable")  # codes in increasing label value
+    relabel = np.empty_like(order)
+    relabel[order] = np.arange(order.shape[0])
+    return codes, relabel, values[order], counts[order]
+
+
+def _tie_term(sorted_values):
+    """sum over runs of equal values of (t^3 - t), exactly (Python int), read in chunks of the sorted array."""
+    total = 0
+    run = 1  # length of the run ending at the previous element
+    n = sorted_values.shape[0]
+    for start in range(1, n, _CHUNK):
+        stop = min(n, start + _CHUNK)
+        equal = sorted_values[start:stop] == sorted_values[start - 1:stop - 1]
+        if not equal.any():
+            if run > 1:
+                total += run ** 3 - run
+            run = 1
+            continue
+        breaks = np.flatnonzero(~equal)
+        if breaks.shape[0] == 0:  # the whole chunk continues the run
+            run += stop - start
+            continue
+        # the run from before the chunk ends at the first break
+        first = run + int(breaks[0])
+        if first > 1:
+            total += first ** 3 - first
+        lengths = np.diff(breaks)  # runs that start and end inside the chunk
+        lengths = lengths[lengths > 1].astype(object)
+        total += int(sum(t ** 3 - t for t in lengths))
+        run = stop - start - int(breaks[-1])
+    if run > 1:
+        total += run ** 3 - run
+    return total
+
+
+def _spearman_grouped(values, stash, counts, label_twice_ranks, majority):
+    """Spearman correlation of the pairs' feature dissimilarities ``values`` with a label that takes a few
+    distinct values: exactly scipy's ``spearmanr`` (average ranks for ties on both sides), without an index
+    sort.
+
+    ``counts[g]`` pairs have label group g, whose label rank (ties averaged) is ``label_twice_ranks[g] / 2``;
+    ``stash[g]`` holds the feature dissimilarities of every group but ``majority``. ``values`` is sorted in
+    place. The feature ranks' sum over a group g is read from the sorted triangle (its rank of v is
+    (#< v + #<= v + 1) / 2, by two searchsorted of the sorted group); the majority's is the rest of
+    P (P + 1) / 2. Covariance and variances are then exact integers (twice the ranks are integers).
+    """
+    n_pairs = values.shape[0]
+    values.sort()  # in place: the one O(P log P) step
+    if values[0] == values[-1]:
+        raise _equally_dissimilar()
+    twice_sums = {}
+    for group, group_values in stash.items():
+        group_values = np.sort(group_values)
+        below = np.searchsorted(values, group_values, side="left")
+        upto = np.searchsorted(values, group_values, side="right")
+        twice_sums[group] = int(below.sum(dtype=np.int64)) + int(upto.sum(dtype=np.int64)) + group_values.shape[0]
+    twice_sums[majority] = n_pairs * (n_pairs + 1) - sum(twice_sums.values())
+    centre = n_pairs + 1  # twice the mean rank, on both sides
+    groups = range(len(counts))
+    covariance = sum((int(label_twice_ranks[g]) - centre) * (twice_sums.get(g, 0) - int(counts[g]) * centre)
+                     for g in groups)
+    feature_variance = (n_pairs ** 3 - n_pairs - _tie_term(values)) // 3
+    label_variance = sum(int(counts[g]) * (int(label_twice_ranks[g]) - centre) ** 2 for g in groups)
+    return covariance / math.sqrt(feature_variance * label_variance)
+
+
+def _twice_ranks(counts):
+    """Twice the average rank of each group of tied values, given the groups' counts in increasing value."""
+    counts = [int(c) for c in counts]
+    below = np.cumsum([0] + counts[:-1])
+    return [2 * int(b) + c + 1 for b, c in zip(below, counts)]
+
+
+def _parc_spearman(standardised, encoded, exact):
+    """PARC's Spearman correlation between the feature and label dissimilarities' upper triangles, in row blocks.
+
+    Memory: the P = m (m - 1) / 2 feature dissimilarities (float64, sorted in place), one label byte per pair
+    (default form), the minority groups' dissimilarities, and one row block (32 MiB); the default form first
+    holds the authors' m x m label matrix alone (see ``authors_label_dissimilarity``).
+    """
+    m = standardised.shape[0]
+    n_pairs = m * (m - 1) // 2
+    class_counts = np.bincount(encoded)
+    same_pairs = int((class_counts * (class_counts - 1) // 2).sum())
+    check_pair_classes(n_pairs - same_pairs, n_pairs)
+    if exact:
+        codes = None  # group 0 same class, 1 different class: the exact label's two values
+        counts = np.array([same_pairs, n_pairs - same_pairs], dtype=np.int64)
+    else:
+        codes, relabel, _, counts = _label_codes(encoded, n_pairs)
+    majority = int(np.argmax(counts))
+    values = np.empty(n_pairs, dtype=np.float64)
+    stash = {}
+    for start, stop, offset, pairs in _dissimilarity_blocks(standardised):
+        end = offset + pairs.shape[0]
+        values[offset:end] = pairs
+        if exact:
+            block = encoded[start:stop, None] != encoded[None, start:]
+            groups = _triangle(block, start).view(np.uint8)
+        else:
+            groups = relabel[codes[offset:end]]
+        present = np.bincount(groups, minlength=counts.shape[0])
+        for group in np.flatnonzero(present):
+            if group != majority:
+                stash.setdefault(int(group), []).append(pairs[groups == group])
+    del codes
+    stash = {group: np.concatenate(parts) for group, parts in stash.items()}
+    return _spearman_grouped(values, stash, counts, _twice_ranks(counts), majority)
 
 
 def spearman_with_binary(values, indicator):
@@ -182,6 +383,24 @@ def spearman_with_authors_labels(dissimilarity, encoded, upper):
     del label_values
     return pearson(feature_ranks, label_ranks)
 
+def _spearman_dense(standardised, encoded, exact, kernels):
+    """The previous implementation (to 2026-12): the m x m correlation, the upper triangle's index mask,
+    scipy's ``rankdata`` of both triangles. Kept as the oracle of tests/test_parc_blocked.py and the "before" of
+    benchmarks/parc_speed.py; ``parc`` does not call it (about 5 m^2 float64 at its peak)."""
+    _, correlation = kernels.covariance(standardised.T)
+    spread = np.sqrt(np.clip(np.diagonal(correlation), 0.0, None))
+    spread[spread == 0] = np.inf
+    correlation /= spread[:, None]
+    correlation /= spread[None, :]
+    upper = np.triu(np.ones(correlation.shape, dtype=bool), 1)
+    dissimilarity = 1.0 - correlation[upper]
+    del correlation
+    if exact:
+        different_class = (encoded[:, None] != encoded[None, :])[upper]
+        del upper
+        return spearman_with_binary(dissimilarity, different_class)
+    return spearman_with_authors_labels(dissimilarity, encoded, upper)
+
 
 @finite_score("parc")
 @follows_thread_policy
@@ -206,7 +425,8 @@ def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0
         False: the authors' numbers (``PARC_Score`` of the PED repository), quirks
         included (see Notes). True: the principled form, exact PCA and exact ties.
     backend : {"auto", "numpy", "torch"}, default="auto"
-        Kernels for the n x n sample correlations (PCA is scikit-learn's, on the host).
+        Accepted for a uniform interface: PARC runs on the host (the PCA is scikit-learn's; the pairwise
+        correlations are NumPy row blocks, the ranking one in-place sort).
 
     Returns
     -------
@@ -225,6 +445,26 @@ def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0
     -----
     Steps: PCA to ``n_components``, each component standardised, Pearson correlation
     between samples across components, Spearman correlation of the two dissimilarities.
+
+    Computation and memory (m = rows after subsampling, P = m (m - 1) / 2 pairs): the sample
+    correlations are made in row blocks of 32 MiB (``unit[block] @ unit.T``), their upper
+    triangle written into one float64 array of P values (8 P bytes = 4 m^2), which is sorted
+    in place: the only O(P log P) step, no index sort. The label is a few-valued function of
+    the pair, so the rank correlation needs only each label group's sum of feature ranks,
+    read from the sorted array by binary search of the minority groups' values (the
+    majority's is the rest); ties are averaged on both sides as scipy's ``spearmanr`` does,
+    and the covariance and variances are computed in exact integers. Beyond the P values:
+    one byte per pair (the default form's label codes), the minority groups' values
+    (8 bytes per same-class pair, about P / C) and one row block. The default form first
+    builds the authors' label matrix ``1 - corrcoef(onehot)`` whole (8 m^2 bytes, released
+    before the pairs are made): where its rounding noise falls depends on how the BLAS tiles
+    the whole product, and a blocked product differs from it (see
+    ``authors_label_dissimilarity``). Peak, measured (VmHWM over the call's start, float32
+    features, C = 100): see BENCHMARKS.md, "PARC". Inputs whose correlations hold exact ties
+    (duplicated samples, integer grids) have them broken by rounding in every
+    implementation (this one, the reference's ``np.corrcoef``, the authors'), each at its
+    own pairs: there the values agree to about 1e-3 relative only
+    (tests/test_parc_blocked.py).
 
     ``exact=False`` (default) takes the authors' numerical steps: scikit-learn's
     ``PCA(svd_solver="randomized", random_state=1919, iterated_power=1).fit_transform``
@@ -261,20 +501,7 @@ def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0
         exact=exact,
         backend=backend,
     )
-    # Correlation between samples = covariance of the transposed matrix, normalised.
-    _, correlation = kernels.covariance(standardised.T)
-    spread = np.sqrt(np.clip(np.diagonal(correlation), 0.0, None))
-    spread[spread == 0] = np.inf  # a constant row: correlation 0 with every other sample
-    correlation /= spread[:, None]
-    correlation /= spread[None, :]
-    upper = np.triu(np.ones(correlation.shape, dtype=bool), 1)
-    dissimilarity = 1.0 - correlation[upper]
-    del correlation  # the n x n matrices go before the ranking allocates its own
-    if exact:
-        different_class = (encoded[:, None] != encoded[None, :])[upper]
-        del upper
-        return float(100.0 * spearman_with_binary(dissimilarity, different_class))
-    return float(100.0 * spearman_with_authors_labels(dissimilarity, encoded, upper))
+    return float(100.0 * _parc_spearman(standardised, encoded, exact))
 
 
 def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="core", max_samples=15000):
