@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 import pedrank
-from pedrank.confidence import stratified_bootstrap
-from pedrank.io import find_features
+from pedrank.workflow.confidence import stratified_bootstrap
+from pedrank.workflow.io import find_features
 
 
 def _median_seconds(call, repeats=3):
@@ -38,7 +38,7 @@ def _median_seconds(call, repeats=3):
 
 
 def logme_turns_with_n(subsamples: int = 40) -> None:
-    from pedrank.demo import digits_model_pool
+    from pedrank.frontends.demo import digits_model_pool
 
     train, labels, _, _ = digits_model_pool(models=["rbf-fourier-512", "random-relu-512"])
     rng = np.random.default_rng(0)

@@ -39,8 +39,9 @@ except ImportError as error:
     bare.__path__ = [str(_PACKAGE_ROOT / "pedrank")]
     sys.modules["pedrank"] = bare
 
-from pedrank._array_kernels import ArrayKernels
 from pedrank.backend import NumpyBackend, TorchBackend
+
+from pedrank._engine.array_kernels import ArrayKernels
 
 KERNELS = ("class_means", "covariance", "logme", "sfda_fit", "sfda_score", "gbc", "ped_step")
 

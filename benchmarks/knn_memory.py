@@ -30,7 +30,7 @@ def main():
     import pedrank
 
     if args.float64_path:
-        importlib.import_module("pedrank.knn")._euclidean_blocks = lambda *arguments: None
+        importlib.import_module("pedrank.scores.knn")._euclidean_blocks = lambda *arguments: None
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, args.classes, args.n)

@@ -3,7 +3,7 @@
 "float64" is the Gram-expansion path (float64 products, five in-place passes, argpartition and lexsort per block;
 still used for cosine and out-of-range data); "float32 filter" the default path (float32 products, the bound,
 argpartition per 256 rows, the candidate mask, the reference's float64 distances on the candidates). The stages
-repeat the two paths' operations in python/pedrank/knn.py (same sizes, same order), with a clock between them;
+repeat the two paths' operations in python/pedrank/scores/knn.py (same sizes, same order), with a clock between them;
 the whole calls are timed too. Features as benchmarks/_data.py, k = 3, block 1,024 rows, BLAS threads as numpy's
 default (both cores).
 
@@ -61,7 +61,7 @@ def float64_path(X, k, block_size, clock):
 
 
 def float32_path(X, k, block_size, clock):
-    knn = importlib.import_module("pedrank.knn")
+    knn = importlib.import_module("pedrank.scores.knn")
     n, d = X.shape
     squared = np.einsum("ij,ij->i", X.astype(np.float64), X.astype(np.float64))
     norms = np.sqrt(squared)
@@ -104,7 +104,7 @@ def main():
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--json", help="append the result (one JSON line) to this file")
     args = parser.parse_args()
-    knn = importlib.import_module("pedrank.knn")
+    knn = importlib.import_module("pedrank.scores.knn")
     X, _ = make_features(args.n, args.d, args.classes)
     result = {"n": args.n, "d": args.d, "classes": args.classes,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

@@ -9,7 +9,7 @@ For every shape and score, each setting runs in a fresh process (median of ``--r
 "loaded" starts ``--busy`` competing processes (default: one per core) for each measurement, each a Python busy loop
 that ends by itself after ``--timeout`` plus a minute and is killed by the harness when the measurement is done.
 
-``--scores`` takes any registered score (``pedrank._registry.scores()``; default: LogME, SFDA, GBC; ``all``: every
+``--scores`` takes any registered score (``pedrank.scores.registry.scores()``; default: LogME, SFDA, GBC; ``all``: every
 one). Pool scores (NCTI, ETran) run as one model's raw call; scores that read a source model's predictions (LEEP,
 NCE) get ``softmax`` of the features' first min(D, 1000) columns as the predictions (NCE: their argmax).
 ``--variant LABEL=ENV`` (repeatable) runs every cell once per environment, e.g. ``--variant default= --variant
@@ -42,7 +42,7 @@ BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n  
 
 CHILD = """
 import sys, time, numpy as np, pedrank, scipy.special
-from pedrank._registry import resolve_metric
+from pedrank.scores.registry import resolve_metric
 n, d = (int(v) for v in sys.argv[1].split("x"))
 rng = np.random.default_rng(0)
 labels = rng.integers(0, {classes}, n)
@@ -70,7 +70,7 @@ def cores() -> int:
 
 
 def registered_scores() -> tuple[str, ...]:
-    from pedrank._registry import metric_names
+    from pedrank.scores.registry import metric_names
 
     return metric_names()
 

@@ -5,7 +5,7 @@
 For each N x D x C: the benchmark features (benchmarks/_data.py, float32, fixed seed) go through NLEEP's PCA
 (scikit-learn, 80 % of the variance, float64), then both fits run on the same reduced features with K = 5 C
 components: ``GaussianMixture(n_components=K, covariance_type="full", random_state=0).fit(R)`` followed by
-``predict_proba(R)`` (what NLEEP did), and ``pedrank._mixture.fit_gaussian_mixture(R, K, random_state=0)``.
+``predict_proba(R)`` (what NLEEP did), and ``pedrank._engine.mixture.fit_gaussian_mixture(R, K, random_state=0)``.
 ``--end-to-end`` also times the whole scores, ``pedrank.reference.nleep`` (scikit-learn's mixture) against
 ``pedrank.nleep``. Every call runs ``--repeat`` times, alternating, on ``--threads`` BLAS threads (default 1: NLEEP's
 thread policy gives calls under 2e6 feature entries one thread, and one thread is what a shared machine measures
@@ -56,7 +56,7 @@ def main():
 
     import pedrank
     from pedrank import reference
-    from pedrank._mixture import fit_gaussian_mixture
+    from pedrank._engine.mixture import fit_gaussian_mixture
 
     # One small fit each first: imports and first-call setup (k-means' thread pools) are not what is measured.
     warm = np.random.default_rng(0).normal(size=(200, 40))

@@ -3,7 +3,7 @@
     nice -n 5 python benchmarks/pactran_speed.py --shapes 10000x1024x100 50000x2048x100 --json out.json
 
 For each N x D x C: the benchmark features (benchmarks/_data.py, float32, fixed seed) are scored by
-``pedrank.logme``, by the PACTran of ``--baseline`` (``git show REV:python/pedrank/pactran.py`` loaded as a module
+``pedrank.logme``, by the PACTran of ``--baseline`` (``git show REV:python/pedrank/scores/pactran.py`` loaded as a module
 from a temporary file, default the last commit before the one-pass objective) and by today's ``pedrank.pactran``,
 all with their defaults (the Gaussian prior, ``max_iter=100``, pedrank's BLAS thread policy). The three run in
 turn, ``--repeat`` times; the best time is reported, and the largest peak resident memory of a call above what
@@ -40,12 +40,12 @@ def parse_shape(text):
 
 
 def load_baseline(revision):
-    """``pactran`` of ``python/pedrank/pactran.py`` at ``revision``, as a module inside the installed pedrank.
+    """``pactran`` of ``python/pedrank/scores/pactran.py`` at ``revision``, as a module inside the installed pedrank.
 
     Its relative imports resolve against today's package; its line registering the score is left out (the name
     is registered by today's module already).
     """
-    source = subprocess.run(["git", "show", f"{revision}:python/pedrank/pactran.py"], cwd=ROOT, check=True,
+    source = subprocess.run(["git", "show", f"{revision}:python/pedrank/scores/pactran.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
     source = "\n".join(line for line in source.splitlines() if not line.startswith("register("))
     with tempfile.NamedTemporaryFile("w", suffix="_pactran_before.py", delete=False) as handle:

@@ -32,7 +32,7 @@ def child(task, n, exact):
 
     from _data import make_features, measure_call
 
-    module = importlib.import_module("pedrank.parc")
+    module = importlib.import_module("pedrank.scores.parc")
     features, labels = make_features(n, 1024, 100)
     if task == "whole":
         value, seconds, peak = measure_call(lambda: module.parc(features, labels, exact=exact, max_samples=n))

@@ -87,7 +87,7 @@ def child(task, shape):
         call = lambda: float(np.argsort(values)[0])  # noqa: E731
     else:
         import pedrank
-        from pedrank._registry import resolve_metric
+        from pedrank.scores.registry import resolve_metric
 
         metric, _, ped = task.partition("+")
         entry, _ = resolve_metric(metric)
@@ -101,7 +101,7 @@ def child(task, shape):
 def tasks():
     sys.path.insert(0, str(HERE.parent / "python"))
     import pedrank
-    from pedrank._registry import resolve_metric
+    from pedrank.scores.registry import resolve_metric
 
     names = ["gram64", "knn_floor", "parc_floor"]
     for metric in pedrank.METRICS:

@@ -61,9 +61,9 @@ def child(shape_name, task, implementation):
     import pedrank
     import pedrank.reference
     from pedrank import _core
-    from pedrank.ped import rescaling_statistics
     from pedrank.reference.ped import ped_forces as reference_ped_forces
     from pedrank.reference.ped import ped_step as reference_ped_step
+    from pedrank.scores.ped import rescaling_statistics
 
     module = pedrank if implementation == "pedrank" else pedrank.reference
     extra = {}

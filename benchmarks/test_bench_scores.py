@@ -13,11 +13,10 @@ import pytest
 
 import pedrank
 import pedrank.reference
-from pedrank import _core
-from pedrank.ped import rescaling_statistics
-from pedrank.reference.ped import ped_step as reference_ped_step
-
 from _data import SHAPES, make_features
+from pedrank import _core
+from pedrank.reference.ped import ped_step as reference_ped_step
+from pedrank.scores.ped import rescaling_statistics
 
 LARGE = os.environ.get("PEDRANK_BENCH_LARGE") == "1"
 SHAPE_NAMES = ["small"] + (["large", "many_classes"] if LARGE else [])

@@ -37,7 +37,7 @@ def load_truth(kind: str) -> dict[str, dict[str, float]]:
             dataset, model = key.split("/")
             out.setdefault(dataset, {})[model] = float(value)
         return out
-    from pedrank.evaluate import read_truth
+    from pedrank.workflow.evaluate import read_truth
 
     path = ZOO / "finetune_accuracies.csv"
     header = path.read_text().splitlines()[0].split(",")
@@ -45,7 +45,7 @@ def load_truth(kind: str) -> dict[str, dict[str, float]]:
 
 
 def markdown(result, title: str) -> str:
-    from pedrank.tune import setting_label
+    from pedrank.workflow.tune import setting_label
 
     lines = [f"#### {title}", "", "| score | column | " + " | ".join(result.datasets) + " | mean |",
              "|---|---|" + "---|" * (len(result.datasets) + 1)]
@@ -78,8 +78,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    from pedrank.tune import tune
     from run_zoo import split
+
+    from pedrank.workflow.tune import tune
 
     truth = load_truth(args.truth)
     started = time.perf_counter()

@@ -7,8 +7,8 @@ outcomes are a return value or one of ``ALLOWED`` (ValueError, TypeError, Memory
 IndexError, OverflowError from argument conversion). A segfault, an abort or an uncaught C++
 exception (pybind11 turns those into RuntimeError) is a finding.
 
-The kernels and the kinds of their arguments come from the registry (``pedrank._registry.kernel_arguments``:
-the shared kernels of ``pedrank._kernels`` and those each score declares), so a new kernel is fuzzed as soon
+The kernels and the kinds of their arguments come from the registry (``pedrank.scores.registry.kernel_arguments``:
+the shared kernels of ``pedrank._engine.kernels`` and those each score declares), so a new kernel is fuzzed as soon
 as its score registers it. Shapes are tiny (N < 9, D < 5), except for a slice of ``LARGE_SHARE`` of the calls
 at N 520-4,200 and D 512-540, which reaches the BLAS-only paths (dsyrk, SFDA's blocked Cholesky, dsyevd);
 those cases are rebuilt by ``generate`` in their reproducer instead of being written out.
@@ -39,9 +39,9 @@ import time
 
 import numpy as np
 
-from pedrank._registry import kernel_arguments
+from pedrank.scores.registry import kernel_arguments
 
-#: Every compiled kernel, with the kinds of its arguments (see pedrank._registry.ARGUMENT_KINDS).
+#: Every compiled kernel, with the kinds of its arguments (see pedrank.scores.registry.ARGUMENT_KINDS).
 KERNEL_ARGUMENTS = kernel_arguments()
 KERNELS = tuple(KERNEL_ARGUMENTS)
 #: Share of the calls made at large shapes (the BLAS-only paths).

@@ -7,17 +7,16 @@ import os
 
 import numpy as np
 import pytest
-
-import pedrank._array_kernels as array_kernels
-from pedrank._array_kernels import ArrayKernels
 from pedrank.backend import NumpyBackend
+
+import pedrank._engine.array_kernels as array_kernels
+from conftest import make_problem
+from pedrank._engine.array_kernels import ArrayKernels
 from pedrank.reference import gbc as reference_gbc
 from pedrank.reference.logme import logme_fit
 from pedrank.reference.ped import ped_step as reference_ped_step
 from pedrank.reference.sfda import sfda as reference_sfda
 from pedrank.reference.sfda import sfda_fit as reference_sfda_fit
-
-from conftest import make_problem
 
 RTOL = 1e-8
 # (n_samples, n_features, n_classes): N > D (Gram X^T X), N <= D (Gram X X^T), and a many-class case.

@@ -5,14 +5,14 @@ import sys
 
 import numpy as np
 import pytest
-
-from conftest import make_problem
-from pedrank._array_kernels import ArrayKernels, TorchKernels
-from pedrank._kernels import select_kernels
 from pedrank.backend import NumpyBackend, get_backend, is_torch_tensor, to_numpy, torch_kernels
 
+from conftest import make_problem
+from pedrank._engine.array_kernels import ArrayKernels, TorchKernels
+from pedrank._engine.kernels import select_kernels
 
-@pytest.mark.parametrize("module", ["pedrank", "pedrank.backend", "pedrank._array_kernels"])
+
+@pytest.mark.parametrize("module", ["pedrank", "pedrank.backend", "pedrank._engine.array_kernels"])
 def test_importing_does_not_import_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -63,7 +63,7 @@ def test_auto_picks_torch_for_tensors():
 
 def test_lead_selector_hands_out_torch_kernels():
     torch = pytest.importorskip("torch")
-    from pedrank._kernels import select_kernels
+    from pedrank._engine.kernels import select_kernels
 
     kernels = select_kernels(torch.zeros(4, 3), "auto")
     assert isinstance(kernels, TorchKernels)

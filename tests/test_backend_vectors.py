@@ -7,10 +7,10 @@ import os
 
 import numpy as np
 import pytest
+from pedrank.backend import NumpyBackend
 
 from conftest import AUTHORS_LOGME_REGRESSION_RTOL, AUTHORS_RTOL, CASES
-from pedrank._array_kernels import ArrayKernels
-from pedrank.backend import NumpyBackend
+from pedrank._engine.array_kernels import ArrayKernels
 
 # conftest's tolerances for the authors' numbers; the regression exception is explained there. The well-posed
 # first regression target is checked at RTOL against the reference in test_backend_reference.py.

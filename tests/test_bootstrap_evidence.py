@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pedrank import PedrankValueError
-from pedrank._bootstrap import hierarchical_bootstrap
+from pedrank.workflow.bootstrap import hierarchical_bootstrap
 
 
 def synthetic(n_datasets=6, n_models=12, n_seeds=3, n_resamples=4, *, noise=None, seed=0):
@@ -87,7 +87,7 @@ def test_bad_input_is_refused_with_the_reason():
 
 def _result(columns):
     """A BootstrapResult with the given draws per variant (measured = the draws' mean)."""
-    from pedrank._bootstrap import BootstrapResult
+    from pedrank.workflow.bootstrap import BootstrapResult
 
     names = list(columns)
     draws = np.column_stack([np.asarray(columns[v], dtype=float) for v in names])
@@ -95,7 +95,7 @@ def _result(columns):
 
 
 def test_the_default_changes_only_on_a_probable_win():
-    from pedrank._recommendation import challenge
+    from pedrank.workflow.recommendation import challenge
 
     rng = np.random.default_rng(0)
     base = rng.normal(0.3, 0.1, size=500)

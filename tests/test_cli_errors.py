@@ -97,16 +97,16 @@ def test_an_internal_error_exits_1_and_says_it_is_a_bug(tmp_path, monkeypatch, c
     # line that says so, not exit 2 ("bad input").
     import importlib
 
-    from pedrank.cli import main
+    from pedrank.frontends.cli import main
 
-    rank_module = importlib.import_module("pedrank.rank")  # `pedrank.rank` is the function
+    rank_module = importlib.import_module("pedrank.workflow.rank")  # `pedrank.rank` is the function
 
     _good_pool(tmp_path / "good")
 
     def broken(*args, **kwargs):
         raise ValueError("shapes (3,) and (4,) not aligned")
 
-    monkeypatch.setattr(rank_module, "_score_entry", broken)
+    monkeypatch.setattr(rank_module, "score_entry", broken)
     assert main(["rank", str(tmp_path / "good"), "--metric", "sfda", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "internal error, a bug in pedrank (ValueError: shapes (3,) and (4,) not aligned)" in err

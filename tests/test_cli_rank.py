@@ -13,8 +13,8 @@ import pytest
 from scipy import stats
 
 import pedrank
-from pedrank import paper
-from pedrank.rank import rank
+from pedrank.workflow import paper
+from pedrank.workflow.rank import rank
 
 MODELS = {"byol": 1.6, "moco-v1": 0.4, "swav": 1.0, "insdis": 0.15}
 
@@ -24,7 +24,7 @@ def run_cli(*args, cwd=None):
     env = dict(os.environ)
     package_parent = str(Path(pedrank.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "-m", "pedrank.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pedrank.frontends.cli", *map(str, args)], capture_output=True,
                           text=True, env=env, cwd=cwd, timeout=60)
 
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 import pedrank
-from pedrank import paper
+from pedrank.workflow import paper
 from test_cli_rank import run_cli  # tests/ is on sys.path under pytest's default import mode
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import pedrank
-from pedrank.cli import main
-from pedrank.confidence import Agreement, read_ranking, stratified_bootstrap
-from pedrank.rank import RankRecord, RankTable
+from pedrank.frontends.cli import main
+from pedrank.workflow.confidence import Agreement, read_ranking, stratified_bootstrap
+from pedrank.workflow.entry import RankRecord
+from pedrank.workflow.rank import RankTable
 
 N, D, C = 90, 6, 3
 LABELS = np.arange(N) % C
@@ -187,7 +188,7 @@ def test_models_with_other_labels_are_refused():
 def test_a_gap_smaller_than_the_resamples_shift_is_not_a_separation():
     # LogME with N near D: repeated rows raise both models' bootstrap scores, one by about twice as much as the
     # other, while their measured scores are 0.01 apart. P(best) is 1, but it measures that artefact.
-    from pedrank.demo import digits_model_pool
+    from pedrank.frontends.demo import digits_model_pool
 
     train, labels, _, _ = digits_model_pool(models=["rbf-fourier-512", "random-relu-512"])
     table = pedrank.rank(train, labels, metric="logme", confidence=10)
@@ -402,7 +403,7 @@ def test_plot_ranking_draws_each_interval_and_the_tau_matrix(tmp_path, monkeypat
     pytest.importorskip("matplotlib")
     import matplotlib.figure
 
-    from pedrank.plot import plot_ranking
+    from pedrank.frontends.plot import plot_ranking
 
     seen = []
     original = matplotlib.figure.Figure.savefig

@@ -4,14 +4,14 @@ surfacing as ValueError, SFDA's zero within-class scatter, LogME's rank toleranc
 
 import numpy as np
 import pytest
+from pedrank.backend import NumpyBackend
 from sklearn.datasets import load_digits
 
 import pedrank
 import pedrank.reference
 from pedrank import _core
-from pedrank._array_kernels import ArrayKernels
-from pedrank._validation import PedrankValueError
-from pedrank.backend import NumpyBackend
+from pedrank._engine.array_kernels import ArrayKernels
+from pedrank._engine.validation import PedrankValueError
 from pedrank.reference.ped import ped_forces as reference_ped_forces
 from pedrank.reference.sfda import sfda_fit as reference_sfda_fit
 

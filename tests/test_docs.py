@@ -46,11 +46,11 @@ def test_docs_build_without_warnings(tmp_path):
     import pedrank.reference
 
     for name in pedrank.__all__:  # evaluate and select are documented under their modules (same names)
-        assert f'id="pedrank.{name}"' in api or f'id="pedrank.{name}.{name}"' in api, name
+        assert f'id="pedrank.{name}"' in api or f'id="pedrank.workflow.{name}.{name}"' in api, name
     for name in pedrank.reference.__all__:
         assert f'id="pedrank.reference.{name}"' in api, name
     for module in ("io", "evaluate", "tune", "select", "finetune", "confidence"):
-        assert f'id="module-pedrank.{module}"' in api, module
+        assert f'id="module-pedrank.workflow.{module}"' in api, module
 
 
 def test_readme_links_into_the_docs_resolve():

@@ -146,9 +146,9 @@ def test_the_source_walk_catches_a_builtin_raise(tmp_path):
 
 
 def test_every_exception_class_of_the_package_is_a_pedrank_error():
-    from pedrank.cli import UsageError
-    from pedrank.evaluate import TruthFileError
-    from pedrank.io import FeatureFileError
+    from pedrank.frontends.cli import UsageError
+    from pedrank.workflow.evaluate import TruthFileError
+    from pedrank.workflow.io import FeatureFileError
 
     public = [
         PedrankError,
@@ -184,7 +184,7 @@ def test_the_compiled_core_raises_pedrank_value_error():
 
 
 def test_rank_names_the_model_and_keeps_the_file_error(tmp_path):
-    from pedrank.io import FeatureFileError
+    from pedrank.workflow.io import FeatureFileError
 
     bad = tmp_path / "m_feature.npy"
     bad.write_text("not an array")
@@ -214,7 +214,7 @@ def test_every_user_error_of_the_public_api_is_a_pedrank_error(monkeypatch):
     for call in calls:
         with pytest.raises(PedrankError):
             call()
-    from pedrank import _memory
+    from pedrank._engine import memory as _memory
 
     monkeypatch.setenv(_memory.MEMORY_LIMIT_ENV, "lots")
     with pytest.raises(PedrankValueError, match=_memory.MEMORY_LIMIT_ENV):
@@ -226,7 +226,7 @@ def test_every_user_error_of_the_public_api_is_a_pedrank_error(monkeypatch):
 
 
 def test_cli_usage_errors_exit_2_without_a_traceback(capsys):
-    from pedrank.cli import main
+    from pedrank.frontends.cli import main
 
     assert main(["evaluate", "missing_scores.csv", "--random", "-1"]) == 2
     assert "--random" in capsys.readouterr().err

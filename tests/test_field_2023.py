@@ -8,12 +8,12 @@ import pytest
 import threadpoolctl
 
 import pedrank
-import pedrank.scoring
+import pedrank.scores.scoring
 from pedrank import reference
-from pedrank.etran import etran_pool, etran_terms
-from pedrank.ncti import ncti_pool, ncti_terms
 from pedrank.reference.etran import etran_terms as reference_etran_terms
 from pedrank.reference.ncti import ncti_terms as reference_ncti_terms
+from pedrank.scores.etran import etran_pool, etran_terms
+from pedrank.scores.ncti import ncti_pool, ncti_terms
 
 DATA = "tests/data/"
 ORACLE = np.load(DATA + "authors_2023_scores.npz")
@@ -156,9 +156,9 @@ def test_public_equals_reference(metric, options, name):
 
 @pytest.mark.parametrize("metric", ["etran", "ncti", "pactran", "knn"])
 def test_registered_everywhere_and_after_ped(metric):
-    from pedrank.cli import main
+    from pedrank.frontends.cli import main
 
-    assert metric in pedrank.METRICS and metric in pedrank.scoring.FEATURE_METRICS
+    assert metric in pedrank.METRICS and metric in pedrank.scores.scoring.FEATURE_METRICS
     X, y = case("s3")
     plain = pedrank.score(X, y, metric)
     moved = pedrank.score(X, y, metric, ped=True)
@@ -170,7 +170,7 @@ def test_registered_everywhere_and_after_ped(metric):
 
 
 def test_cli_ranks_with_a_new_score(tmp_path, capsys):
-    from pedrank.cli import main
+    from pedrank.frontends.cli import main
 
     X, y = case("s3")
     for name, F in (("full", X), ("half", X[:, :5])):

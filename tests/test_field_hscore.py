@@ -5,9 +5,9 @@ import pytest
 from sklearn.covariance import ledoit_wolf
 
 from pedrank import PedrankValueError, _core
-from pedrank.hscore import h_score, ledoit_wolf_shrinkage, regularized_h_score
 from pedrank.reference.hscore import h_score as reference_h_score
 from pedrank.reference.hscore import regularized_h_score as reference_regularized_h_score
+from pedrank.scores.hscore import h_score, ledoit_wolf_shrinkage, regularized_h_score
 
 
 def separable(n_samples, n_features, n_classes, seed, spread=2.0):

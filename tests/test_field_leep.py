@@ -7,10 +7,10 @@ import pytest
 
 import pedrank
 from pedrank import PedrankValueError
-from pedrank.leep import leep
-from pedrank.nce import nce
 from pedrank.reference.leep import leep as reference_leep
 from pedrank.reference.nce import nce as reference_nce
+from pedrank.scores.leep import leep
+from pedrank.scores.nce import nce
 
 
 def random_probabilities(n_samples, n_source, seed):

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pedrank.nleep import nleep
 from pedrank.reference.nleep import nleep as reference_nleep
+from pedrank.scores.nleep import nleep
 
 
 def blobs(n_samples, n_features, n_classes, spread, seed):

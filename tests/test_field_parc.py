@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pedrank.parc import parc
 from pedrank.reference.parc import parc as reference_parc
+from pedrank.scores.parc import parc
 
 
 def blobs(n_samples, n_features, n_classes, spread, seed):

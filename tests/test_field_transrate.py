@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pedrank.reference.transrate import transrate as reference_transrate
-from pedrank.transrate import transrate
+from pedrank.scores.transrate import transrate
 
 # Two classes on orthogonal axes: Z^T Z = diag(2, 8), class 0 diag(2, 0), class 1 diag(0, 8).
 AXES = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])

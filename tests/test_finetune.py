@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pedrank import PedrankValueError  # noqa: E402
-from pedrank.finetune import (  # noqa: E402
+from pedrank.workflow.finetune import (  # noqa: E402
     finetune,
     read_curves,
     read_score_table,

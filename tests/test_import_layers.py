@@ -13,29 +13,28 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "python" / "pedrank"
 
-#: docs/architecture.md's layers, lowest first. A module may import its own layer and the layers below.
+#: docs/architecture.md's layers, lowest first: one package each (``reference`` sits beside the scores, the compiled
+#: core under the engine). A module may import its own layer and the layers below.
 LAYERS = {
-    "engine": {"_core", "_constants", "_validation", "_config", "_progress", "_memory", "_registry", "_kernels",
-               "_array_kernels", "backend", "_mixture"},
-    "scores": {"logme", "sfda", "gbc", "ped", "nleep", "parc", "hscore", "transrate", "leep", "nce", "etran",
-               "pactran", "ncti", "knn", "lead", "itm", "scoring", "reference"},
-    "workflow": {"rank", "select", "tune", "finetune", "evaluate", "io", "_recommendation", "_bootstrap",
-                 "confidence", "_pool", "extract", "paper", "reproduce"},
-    "front ends": {"cli", "demo", "plot"},
+    "engine": {"_engine", "_core"},
+    "scores": {"scores", "reference"},
+    "workflow": {"workflow"},
+    "front ends": {"frontends"},
 }
 ORDER = list(LAYERS)
+#: the package's own plumbing: it re-exports (``__init__``) and serves the old import paths (``_aliases``)
+PACKAGE_LEVEL = {"pedrank", "pedrank._aliases"}
 
 
 def _layer(module: str) -> str:
-    """The layer of ``pedrank.a.b``: that of its first part (``reference.*`` are scores); the package itself is
-    above everything (it only re-exports)."""
-    if module == "pedrank":
+    """The layer of ``pedrank.a.b``: that of its package ``a``; the package level is above everything."""
+    if module in PACKAGE_LEVEL:
         return "package"
     first = module.split(".")[1]
     for layer, members in LAYERS.items():
         if first in members:
             return layer
-    raise AssertionError(f"{module} is in no layer of docs/architecture.md: add it there and to LAYERS")
+    raise AssertionError(f"{module} is in no layer of docs/architecture.md: put it in a layer's package")
 
 
 def _modules() -> dict[str, Path]:
@@ -96,10 +95,10 @@ def test_every_module_has_a_layer():
 def test_no_module_imports_a_higher_layer_at_module_level():
     upward = []
     for name, targets in _graph().items():
-        if name == "pedrank":
+        if name in PACKAGE_LEVEL:
             continue
         for target in targets:
-            if target == "pedrank" or ORDER.index(_layer(target)) > ORDER.index(_layer(name)):
+            if target in PACKAGE_LEVEL or ORDER.index(_layer(target)) > ORDER.index(_layer(name)):
                 upward.append(f"{name} ({_layer(name)}) imports {target} ({_layer(target)})")
     assert not upward, "imports against docs/architecture.md's layers:\n" + "\n".join(sorted(upward))
 
@@ -130,15 +129,51 @@ def test_no_import_circle_at_module_level():
 def test_the_checks_see_a_violation(tmp_path, monkeypatch):
     # The walk itself: an engine module importing the workflow at module level is reported.
     fake = tmp_path / "pedrank"
-    (fake / "reference").mkdir(parents=True)
-    (fake / "__init__.py").write_text("from .rank import rank\n")
-    (fake / "_validation.py").write_text("import numpy\nfrom .rank import RankTable\n")
-    (fake / "rank.py").write_text("from ._validation import check\n\ndef f():\n    from . import cli\n")
-    (fake / "cli.py").write_text("from .rank import rank\n")
+    for package in ("reference", "_engine", "workflow", "frontends"):
+        (fake / package).mkdir(parents=True)
+        (fake / package / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("from pedrank.workflow.rank import rank\n")
+    (fake / "_engine" / "validation.py").write_text("import numpy\nfrom ..workflow.rank import RankTable\n")
+    (fake / "workflow" / "rank.py").write_text(
+        "from pedrank._engine.validation import check\n\ndef f():\n    from ..frontends import cli\n")
+    (fake / "frontends" / "cli.py").write_text("from pedrank.workflow.rank import rank\n")
     monkeypatch.setattr(__import__(__name__), "PACKAGE", fake)
     graph = _graph()
-    assert graph["pedrank._validation"] == {"pedrank.rank"} and graph["pedrank.rank"] == {"pedrank._validation"}
-    with pytest.raises(AssertionError, match=r"_validation \(engine\) imports pedrank.rank \(workflow\)"):
+    assert graph["pedrank._engine.validation"] == {"pedrank.workflow.rank"}
+    assert graph["pedrank.workflow.rank"] == {"pedrank._engine.validation"}
+    with pytest.raises(AssertionError, match=r"validation \(engine\) imports pedrank.workflow.rank \(workflow\)"):
         test_no_module_imports_a_higher_layer_at_module_level()
     with pytest.raises(AssertionError, match="import circles"):
         test_no_import_circle_at_module_level()
+
+
+def _private_names_imported_across_modules() -> list[str]:
+    """``from pedrank.x import _name`` (or ``from .x import _name``) anywhere in the package, module level or not: a
+    module's underscored names are its own. The package's own plumbing (``_core``, ``_aliases``, ``__version__``)
+    is not a module's private name."""
+    found = []
+    plumbing = {"_core", "_aliases", "__version__"}
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("pedrank")):
+                for alias in node.names:
+                    if alias.name.startswith("_") and alias.name not in plumbing:
+                        found.append(f"{name}:{node.lineno} imports {alias.name} from {node.module or '.'}")
+    return found
+
+
+def test_no_module_imports_another_modules_private_name():
+    found = _private_names_imported_across_modules()
+    assert not found, "private names imported across modules:\n" + "\n".join(found)
+
+
+def test_the_private_name_check_sees_one(tmp_path, monkeypatch):
+    fake = tmp_path / "pedrank"
+    (fake / "workflow").mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "workflow" / "__init__.py").write_text("")
+    (fake / "workflow" / "tune.py").write_text("def f():\n    from pedrank.workflow.rank import _where\n")
+    monkeypatch.setattr(__import__(__name__), "PACKAGE", fake)
+    assert _private_names_imported_across_modules() == [
+        "pedrank.workflow.tune:2 imports _where from pedrank.workflow.rank"]

@@ -11,8 +11,8 @@ import pytest
 
 import pedrank
 from pedrank import reference
-from pedrank.itm import draw_plan, evolve, itm_terms, standardise
 from pedrank.reference.itm import itm_terms as reference_terms
+from pedrank.scores.itm import draw_plan, evolve, itm_terms, standardise
 
 torch = pytest.importorskip("torch")
 
@@ -241,7 +241,7 @@ def test_without_torch_the_refusal_says_how_to_install_it(monkeypatch):
 # --- registration ------------------------------------------------------------------------------------------------
 
 def test_registered_everywhere(tmp_path, capsys):
-    from pedrank.cli import main
+    from pedrank.frontends.cli import main
 
     assert "itm" in pedrank.METRICS and "itm" in pedrank.__all__
     features, labels = _problem(19, n=90, d=5, k=3)

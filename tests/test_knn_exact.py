@@ -13,7 +13,7 @@ import pytest
 import pedrank
 from pedrank import reference
 
-knn_module = importlib.import_module("pedrank.knn")
+knn_module = importlib.import_module("pedrank.scores.knn")
 
 
 def reference_neighbours(X, k):

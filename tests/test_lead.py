@@ -9,7 +9,7 @@ from scipy.integrate import solve_ivp
 
 import pedrank
 from pedrank import reference
-from pedrank.lead import lead_terms
+from pedrank.scores.lead import lead_terms
 
 
 def _problem(seed, n=60, d=6, k=3, separation=1.0):

@@ -37,9 +37,9 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 import pedrank
-import pedrank._mixture as mixture_module
-from pedrank._mixture import MixtureFitError, fit_gaussian_mixture
-from pedrank._validation import PedrankValueError
+import pedrank._engine.mixture as mixture_module
+from pedrank._engine.mixture import MixtureFitError, fit_gaussian_mixture
+from pedrank._engine.validation import PedrankValueError
 from pedrank.reference.nleep import nleep as reference_nleep
 
 WEIGHT_RTOL = 1e-9

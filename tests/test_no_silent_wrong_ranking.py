@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 import pedrank
 import pedrank.reference as reference
-from pedrank._pool import pool_scores
-from pedrank._validation import INFORMATIVE_RANGE_ULPS, finite_score
-from pedrank.scoring import METRIC_NAMES, SOURCE_OUTPUT_METRICS
+from pedrank._engine.validation import INFORMATIVE_RANGE_ULPS, finite_score
+from pedrank.scores.scoring import METRIC_NAMES, SOURCE_OUTPUT_METRICS
+from pedrank.workflow.pool import pool_scores
 
 FAST = settings(suppress_health_check=[HealthCheck.too_slow])
 
@@ -161,8 +161,8 @@ def test_source_model_outputs_that_never_change_are_refused_or_score_the_minimum
 
 def test_etran_exact_stays_finite_where_its_posterior_underflows():
     good, labels = clustered(90, 12, 3, separation=0.5, seed=7)  # overlapping: some samples nearer another mean
-    from pedrank.etran import etran_terms
     from pedrank.reference.etran import etran_terms as reference_terms
+    from pedrank.scores.etran import etran_terms
 
     for terms in (etran_terms, reference_terms):
         energy, lda = run_quietly(lambda: terms(good * 1e8, labels, log=True))

@@ -18,7 +18,7 @@ import threadpoolctl
 
 import pedrank
 
-PACTRAN = sys.modules["pedrank.pactran"]  # the module: pedrank.pactran is the score function
+PACTRAN = sys.modules["pedrank.scores.pactran"]  # the module: pedrank.pactran is the score function
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
 """PARC's blocked Spearman (issue 26): the same values as the previous dense form (m x m matrices and scipy's
-rankdata, kept as ``pedrank.parc._spearman_dense``) and as the reference, on random and adversarial inputs."""
+rankdata, kept as ``pedrank.scores.parc._spearman_dense``) and as the reference, on random and adversarial inputs."""
 
 import importlib
 
@@ -9,7 +9,7 @@ from scipy.stats import rankdata
 
 from pedrank.reference.parc import parc as reference_parc
 
-parc_module = importlib.import_module("pedrank.parc")
+parc_module = importlib.import_module("pedrank.scores.parc")
 parc = parc_module.parc
 RTOL = 1e-8
 

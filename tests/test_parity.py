@@ -5,10 +5,8 @@ import pytest
 
 import pedrank
 import pedrank.reference as reference
-
-from pedrank.scoring import FEATURE_METRICS
-
 from conftest import AUTHORS_LOGME_REGRESSION_RTOL, AUTHORS_RTOL, CASES, make_problem
+from pedrank.scores.scoring import FEATURE_METRICS
 
 # conftest's tolerance for the authors' numbers, also held between the core and the reference here.
 RTOL = AUTHORS_RTOL

@@ -88,7 +88,7 @@ def arbitrary_problems(draw):
 
 def _informative(features):
     try:
-        pedrank._validation.check_informative(features)
+        pedrank._engine.validation.check_informative(features)
     except pedrank.UninformativeFeaturesError:
         return False
     return True
@@ -235,7 +235,8 @@ def test_sfda_is_a_probability_and_ped_moves_stay_finite(problem):
 @given(problem=clustered_problems())
 def test_core_scores_equal_the_reference(problem):
     features, labels, _ = problem
-    np.testing.assert_allclose(_scores(pedrank, features, labels), _scores(reference, features, labels), rtol=PARITY_RTOL)
+    np.testing.assert_allclose(_scores(pedrank, features, labels), _scores(reference, features, labels),
+                               rtol=PARITY_RTOL)
     for options in ({}, {"exact_dimension": True}):
         assert pedrank.logme(features, labels, **options) == pytest.approx(
             reference.logme(features, labels, **options), rel=PARITY_RTOL

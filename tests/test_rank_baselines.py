@@ -9,9 +9,9 @@ import pytest
 from scipy import stats
 
 from pedrank import PedrankValueError
-from pedrank.cli import main
-from pedrank.io import read_scores
-from pedrank.rank import rank
+from pedrank.frontends.cli import main
+from pedrank.workflow.io import read_scores
+from pedrank.workflow.rank import rank
 
 PARAMS = {"wide": 25.6e6, "mid": 11.7e6, "flat": 4.2e6}
 SOURCE = {"wide": 71.5, "mid": 76.1, "flat": 69.8}

@@ -78,7 +78,7 @@ def test_core_torch_and_reference_agree(field, name, score):
 
 
 def test_leep_and_nce_do_not_score_features():
-    from pedrank._registry import scores
+    from pedrank.scores.registry import scores
 
     assert {name for name, entry in scores().items() if entry.inputs == "predictions"} == {"leep", "nce"}
     assert {"logme", "sfda", "leep", "nce"}.isdisjoint(FEATURE_SCORES)
@@ -120,7 +120,7 @@ def test_parc_is_scale_invariant(field, unit, scaled, factor, exact):
 
 def test_authors_label_dissimilarity_is_not_two_valued_on_this_blas(field):
     # What makes the default BLAS-dependent: in exact arithmetic 1 - corrcoef(onehot) takes two values.
-    from pedrank.parc import authors_label_dissimilarity
+    from pedrank.scores.parc import authors_label_dissimilarity
 
     _, labels = case(field, "digits_pixels")
     values = np.unique(authors_label_dissimilarity(labels)[np.triu_indices(labels.shape[0], 1)])
@@ -138,7 +138,7 @@ def test_parc_exact_differs_from_the_authors_by_the_two_documented_causes_only(f
     assert abs(exact / authors - 1) > 1e-3  # measured 3.3e-3 (digits, ReLU), 6.1e-2 (N < D)
     np.testing.assert_allclose(reference.parc(features, labels, exact=True), exact, rtol=RTOL)
     # The default with the exact PCA and exact label ties is the exact form: nothing else differs.
-    module = sys.modules["pedrank.parc"]
+    module = sys.modules["pedrank.scores.parc"]
     monkeypatch.setattr(module, "AUTHORS_PCA", {"svd_solver": "full"})
 
     def two_valued(encoded):

@@ -14,7 +14,7 @@ import pytest
 
 import pedrank
 from pedrank import PedrankValueError
-from pedrank.io import FeatureFileError, FeatureSource, find_features
+from pedrank.workflow.io import FeatureFileError, FeatureSource, find_features
 
 
 def _write_pool(folder, n_models=5, n=120, d=12, seed=0):

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pedrank import _recommendation
-from pedrank._recommendation import RECOMMENDED, parse_variant, read_evidence, recommend, summary
-from pedrank.cli import main
-from pedrank.demo import run_demo
-from pedrank.rank import rank
+from pedrank.frontends.cli import main
+from pedrank.frontends.demo import run_demo
+from pedrank.workflow import recommendation as _recommendation
+from pedrank.workflow.rank import rank
+from pedrank.workflow.recommendation import RECOMMENDED, parse_variant, read_evidence, recommend, summary
 
 EVIDENCE = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo" / "evidence.csv"
 
@@ -145,7 +145,7 @@ def test_the_committed_scores_keep_the_default_under_the_bootstrap_rule():
     import csv
     import gzip
 
-    from pedrank._bootstrap import hierarchical_bootstrap
+    from pedrank.workflow.bootstrap import hierarchical_bootstrap
 
     with gzip.open(EVIDENCE.with_name("evidence_scores.csv.gz"), "rt", newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if row["truth"] == "finetuned"]

@@ -16,44 +16,46 @@ import pytest
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "python" / "pedrank" / "reference"
 PACKAGE = "pedrank.reference"
+#: pedrank and its layer packages: ``from <one of them> import x`` imports the module x
+PACKAGES = ("pedrank", PACKAGE, "pedrank._engine", "pedrank.scores", "pedrank.workflow", "pedrank.frontends")
 
 #: Whole modules a reference may import from: no score math lives there.
 ALLOWED_MODULES = {
-    "pedrank._validation": "argument and input validation (check_*), label encoding, to_numpy, the errors",
-    "pedrank._constants": "the numeric constants of the spec (floors, tolerances, iteration counts)",
+    "pedrank._engine.validation": "argument and input validation (check_*), label encoding, to_numpy, the errors",
+    "pedrank._engine.constants": "the numeric constants of the spec (floors, tolerances, iteration counts)",
 }
 
 #: Single names a reference may import from a module that also holds math, with the reason.
 ALLOWED_NAMES = {
     # option and argument checks: they validate what the caller passed, they compute no score
-    ("pedrank.etran", "check_etran_options"): "option check (energy_fraction, log, regression)",
-    ("pedrank.gbc", "check_gbc_options"): "option check (n_components, covariance)",
-    ("pedrank.knn", "check_knn_options"): "option check (k, distance, block_size, binary)",
-    ("pedrank.lead", "check_lead_options"): "option check (t, eta, n_per_class, hidden, classifier, C, "
+    ("pedrank.scores.etran", "check_etran_options"): "option check (energy_fraction, log, regression)",
+    ("pedrank.scores.gbc", "check_gbc_options"): "option check (n_components, covariance)",
+    ("pedrank.scores.knn", "check_knn_options"): "option check (k, distance, block_size, binary)",
+    ("pedrank.scores.lead", "check_lead_options"): "option check (t, eta, n_per_class, hidden, classifier, C, "
     "random_state)",
-    ("pedrank.leep", "check_probabilities"): "input check: rows of source probabilities",
-    ("pedrank.nce", "encode_label_pair"): "input check: validates and encodes the two label arrays "
+    ("pedrank.scores.leep", "check_probabilities"): "input check: rows of source probabilities",
+    ("pedrank.scores.nce", "encode_label_pair"): "input check: validates and encodes the two label arrays "
     "(_validation.check_labels); no math",
-    ("pedrank.nleep", "check_nleep_options"): "option check (components_per_class, variance_kept)",
-    ("pedrank.nleep", "check_nleep_memory"): "memory guard before the PCA and the mixture",
-    ("pedrank.pactran", "check_pactran_options"): "option check (prior, lda_factor, variance_factor, ...)",
-    ("pedrank.pactran", "check_probabilities"): "input check: rows of p(z | x) with probabilities=True",
-    ("pedrank.parc", "check_pair_classes"): "input check: refuses labels whose pairs are all (or none) "
+    ("pedrank.scores.nleep", "check_nleep_options"): "option check (components_per_class, variance_kept)",
+    ("pedrank.scores.nleep", "check_nleep_memory"): "memory guard before the PCA and the mixture",
+    ("pedrank.scores.pactran", "check_pactran_options"): "option check (prior, lda_factor, variance_factor, ...)",
+    ("pedrank.scores.pactran", "check_probabilities"): "input check: rows of p(z | x) with probabilities=True",
+    ("pedrank.scores.parc", "check_pair_classes"): "input check: refuses labels whose pairs are all (or none) "
     "in the same class",
-    ("pedrank.ped", "check_ped_options"): "option check (radius, elastic, time_step, exit_ratio, ...)",
-    ("pedrank.transrate", "check_normalization"): "option check (normalization)",
+    ("pedrank.scores.ped", "check_ped_options"): "option check (radius, elastic, time_step, exit_ratio, ...)",
+    ("pedrank.scores.transrate", "check_normalization"): "option check (normalization)",
     # memory guards: both implementations refuse the same inputs before allocating (tests/test_robustness_memory)
-    ("pedrank._memory", "guard"): "memory guard before the metric runs",
-    ("pedrank._memory", "check_memory"): "memory guard (PARC's m x m matrices)",
-    ("pedrank._memory", "parc_bytes"): "memory estimate for that guard",
-    ("pedrank._memory", "format_bytes"): "formats the guard's message",
+    ("pedrank._engine.memory", "guard"): "memory guard before the metric runs",
+    ("pedrank._engine.memory", "check_memory"): "memory guard (PARC's m x m matrices)",
+    ("pedrank._engine.memory", "parc_bytes"): "memory estimate for that guard",
+    ("pedrank._engine.memory", "format_bytes"): "formats the guard's message",
     # types and texts shared so that both implementations answer alike
-    ("pedrank.ped", "PEDResult"): "the result type pedrank.ped returns (a dataclass, no math)",
-    ("pedrank.logme", "LOGME_DEGENERATE"): "the text of LogME's refusal of degenerate features",
+    ("pedrank.scores.ped", "PEDResult"): "the result type pedrank.ped returns (a dataclass, no math)",
+    ("pedrank.scores.logme", "LOGME_DEGENERATE"): "the text of LogME's refusal of degenerate features",
     # the package's wiring (pedrank/reference/__init__.py): which scores exist, and score(..., ped=...)
-    ("pedrank._registry", "scores"): "the list of scores, to expose each one's reference function",
-    ("pedrank.scoring", "METRICS"): "the names of the metrics",
-    ("pedrank.scoring", "build_score"): "score(): runs the given PED and metric functions; no math of its own",
+    ("pedrank.scores.registry", "scores"): "the list of scores, to expose each one's reference function",
+    ("pedrank.scores.scoring", "METRICS"): "the names of the metrics",
+    ("pedrank.scores.scoring", "build_score"): "score(): runs the given PED and metric functions; no math of its own",
 }
 
 
@@ -91,8 +93,8 @@ def imported_names(source: str, filename: str = "<source>") -> list[tuple[str, s
             if not _is_pedrank(module):
                 continue
             for alias in node.names:
-                if module in ("pedrank", PACKAGE) and node.module is None:
-                    whole = f"{module}.{alias.name}"  # from .. import parc: a module
+                if (node.module is None and module in ("pedrank", PACKAGE)) or module in PACKAGES[2:]:
+                    whole = f"{module}.{alias.name}"  # from ..scores import parc: a module
                     if not _is_reference(whole):
                         found.append((whole, None, node.lineno))
                 elif not _is_reference(module):
@@ -147,19 +149,21 @@ def test_every_allowed_name_exists_and_is_used():
 @pytest.mark.parametrize(
     "source, expected",
     [
-        ("from ..parc import check_pair_classes, parc_inputs", ["x.py:1: from pedrank.parc import parc_inputs"]),
-        ("from ..ped import run_ped_loop", ["x.py:1: from pedrank.ped import run_ped_loop"]),
-        ("def f():\n    from pedrank.pactran import gmm_posteriors", [
-            "x.py:2: from pedrank.pactran import gmm_posteriors"]),
-        ("import pedrank.etran", ["x.py:1: import pedrank.etran"]),
+        ("from ..scores.parc import check_pair_classes, parc_inputs",
+         ["x.py:1: from pedrank.scores.parc import parc_inputs"]),
+        ("from ..scores.ped import run_ped_loop", ["x.py:1: from pedrank.scores.ped import run_ped_loop"]),
+        ("def f():\n    from pedrank.scores.pactran import gmm_posteriors", [
+            "x.py:2: from pedrank.scores.pactran import gmm_posteriors"]),
+        ("import pedrank.scores.etran", ["x.py:1: import pedrank.scores.etran"]),
         ("import pedrank", ["x.py:1: import pedrank"]),
-        ("from .. import parc", ["x.py:1: import pedrank.parc"]),
+        ("from ..scores import parc", ["x.py:1: import pedrank.scores.parc"]),
         ("from pedrank import etran", ["x.py:1: from pedrank import etran"]),
-        ("from .._kernels import select_kernels", ["x.py:1: from pedrank._kernels import select_kernels"]),
+        ("from .._engine.kernels import select_kernels",
+         ["x.py:1: from pedrank._engine.kernels import select_kernels"]),
         # allowed: another reference module, validation, constants, an option check, third-party code
-        ("from .pactran import _pac_gauss\nfrom . import ped\nimport pedrank.reference.parc", []),
-        ("from .._validation import check_int\nfrom .._constants import PED_SCALE_FLOOR", []),
-        ("from ..etran import check_etran_options\nimport numpy as np\nfrom scipy import linalg", []),
+        ("from .pactran import pac_gauss\nfrom . import ped\nimport pedrank.reference.parc", []),
+        ("from .._engine.validation import check_int\nfrom .._engine.constants import PED_SCALE_FLOOR", []),
+        ("from ..scores.etran import check_etran_options\nimport numpy as np\nfrom scipy import linalg", []),
     ],
 )
 def test_the_checker_sees_every_form_of_import(source, expected):

@@ -5,12 +5,10 @@ import pytest
 from scipy import stats
 
 import pedrank.reference as reference
+from conftest import make_problem
 from pedrank.reference.logme import logme_fit
 from pedrank.reference.sfda import sfda_fit
-
-from pedrank.scoring import FEATURE_METRICS
-
-from conftest import make_problem
+from pedrank.scores.scoring import FEATURE_METRICS
 
 
 def test_logme_evidence_is_the_marginal_likelihood():

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import pedrank
-from pedrank import _core, _registry, reference
-from pedrank._array_kernels import CONTRACT, ArrayKernels
-from pedrank._kernels import KERNEL_NAMES, KernelSet
+from pedrank import _core, reference
+from pedrank._engine.array_kernels import CONTRACT, ArrayKernels
+from pedrank._engine.kernels import KERNEL_NAMES, KernelSet
+from pedrank.scores import registry as _registry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +49,7 @@ def test_score_modules_are_found_by_their_reference_ports():
     names = _registry.score_module_names()
     assert set(names) == {path.stem for path in (ROOT / "python/pedrank/reference").glob("*.py")} - {"__init__"}
     modules = {entry.function.__module__ for entry in _registry.scores().values()}
-    assert modules <= {f"pedrank.{name}" for name in names}
+    assert modules <= {f"pedrank.scores.{name}" for name in names}
 
 
 def test_the_kernel_contract_is_stated_once():
@@ -88,9 +89,9 @@ TOY = textwrap.dedent(
     '''
     """A toy score, added the way docs/architecture.md ("Adding a score") says: a module and its reference."""
     import numpy as np
-    from ._kernels import select_kernels
-    from ._registry import ScoreEntry, register
-    from ._validation import check_classification
+    from pedrank._engine.kernels import select_kernels
+    from pedrank._engine.validation import check_classification
+    from pedrank.scores.registry import ScoreEntry, register
 
 
     def toy(features, labels, *, backend="auto"):
@@ -106,7 +107,7 @@ TOY = textwrap.dedent(
 TOY_REFERENCE = textwrap.dedent(
     '''
     import numpy as np
-    from .._validation import check_classification
+    from pedrank._engine.validation import check_classification
 
 
     def toy(features, labels):
@@ -118,7 +119,7 @@ TOY_REFERENCE = textwrap.dedent(
 
 
 def test_a_new_score_needs_only_its_module_its_reference_and_its_export(tmp_path):
-    """Copy the Python package, add pedrank/toy.py and pedrank/reference/toy.py and export it in
+    """Copy the Python package, add pedrank/scores/toy.py and pedrank/reference/toy.py and export it in
     pedrank/__init__.py, nothing else: the toy score is then in METRICS, pedrank.toy, pedrank.score, pedrank.rank,
     pedrank.reference and the CLI."""
     import shutil
@@ -127,11 +128,11 @@ def test_a_new_score_needs_only_its_module_its_reference_and_its_export(tmp_path
     shutil.copytree(ROOT / "python/pedrank", package, ignore=shutil.ignore_patterns("__pycache__"))
     for built in Path(_core.__file__).parent.glob("_core*"):
         shutil.copy(built, package / built.name)
-    (package / "toy.py").write_text(TOY)
+    (package / "scores" / "toy.py").write_text(TOY)
     (package / "reference" / "toy.py").write_text(TOY_REFERENCE)
     # the one line that exports it: pedrank/__init__.py names every public score explicitly
     init = package / "__init__.py"
-    init.write_text(init.read_text() + "\nfrom .toy import toy  # noqa: E402\n__all__.append(\"toy\")\n")
+    init.write_text(init.read_text() + "\nfrom pedrank.scores.toy import toy  # noqa: E402\n__all__.append(\"toy\")\n")
     script = textwrap.dedent(
         """
         import sys
@@ -217,7 +218,7 @@ def test_rank_uses_the_pool_step_of_pool_relative_scores(metric, pool_function):
 
 def test_named_forms_work_wherever_a_metric_is_named(tmp_path, capsys):
     """'<metric>:<form>' names the quirk-free form in score, reference.score, rank and the CLI."""
-    from pedrank import cli
+    from pedrank.frontends import cli
 
     rng = np.random.default_rng(0)
     labels = np.arange(120) % 3
@@ -228,7 +229,7 @@ def test_named_forms_work_wherever_a_metric_is_named(tmp_path, capsys):
     assert reference.score(features, labels, "logme:exact") == pytest.approx(exact, rel=1e-10)
     table = pedrank.rank({"a": features, "b": features * 2}, labels, metric="logme:exact")
     assert table.scores["a"] == exact
-    assert "logme:exact" in pedrank.scoring.METRIC_NAMES and "gbc:exact" in pedrank.scoring.METRIC_NAMES
+    assert "logme:exact" in pedrank.scores.scoring.METRIC_NAMES and "gbc:exact" in pedrank.scores.scoring.METRIC_NAMES
     with pytest.raises(pedrank.PedrankValueError, match="contradicts the form"):
         pedrank.score(features, labels, "logme:exact", exact_dimension=False)
     with pytest.raises(pedrank.PedrankValueError, match="has no form"):

@@ -7,7 +7,8 @@ import pytest
 
 import pedrank
 import pedrank.reference as reference
-from pedrank._memory import (
+from conftest import make_problem
+from pedrank._engine.memory import (
     MEMORY_LIMIT_ENV,
     InsufficientMemoryError,
     available_bytes,
@@ -16,8 +17,6 @@ from pedrank._memory import (
     format_bytes,
     guard,
 )
-
-from conftest import make_problem
 
 GiB = 2**30
 
@@ -99,7 +98,7 @@ def test_guard_refuses_the_reference_ped_but_not_the_core_at_the_same_limit(monk
 
 
 # The public functions and the reference call the guard after validation and before the
-# kernels run (see python/pedrank/_memory.py for what each estimate counts).
+# kernels run (see python/pedrank/_engine/memory.py for what each estimate counts).
 
 
 @pytest.mark.parametrize("library", [pedrank, reference], ids=["public", "reference"])
@@ -130,7 +129,7 @@ def test_parc_estimate_brackets_the_measured_peak(library):
     """The m x m estimate is within a factor 2 of what PARC allocates (tracemalloc sees numpy's arrays)."""
     import tracemalloc
 
-    from pedrank._memory import parc_bytes
+    from pedrank._engine.memory import parc_bytes
 
     features, labels = make_problem(1500, 16, 5, seed=1)
     library.parc(features[:100], labels[:100])  # imports and caches outside the measurement
@@ -146,7 +145,7 @@ def test_parc_estimate_brackets_the_measured_peak(library):
 
 
 def test_parc_refuses_by_its_subsample_size_and_says_what_to_lower(monkeypatch):
-    from pedrank._memory import parc_bytes
+    from pedrank._engine.memory import parc_bytes
 
     features, labels = make_problem(3000, 8, 4, seed=2)
     monkeypatch.setenv(MEMORY_LIMIT_ENV, str(parc_bytes(2000, 8)))
@@ -159,7 +158,7 @@ def test_nleep_refuses_a_mixture_that_cannot_fit(monkeypatch):
     """The second check knows the PCA's output dimension: many full covariances are what grows."""
     from sklearn.decomposition import PCA
 
-    from pedrank._memory import nleep_bytes
+    from pedrank._engine.memory import nleep_bytes
 
     features, labels = make_problem(600, 40, 6, seed=3)
     reduced_dim = PCA(n_components=0.8, svd_solver="full").fit(features).n_components_

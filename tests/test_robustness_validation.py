@@ -8,7 +8,6 @@ import pytest
 
 import pedrank
 import pedrank.reference as reference
-
 from conftest import make_problem
 
 IMPLEMENTATIONS = {"public": pedrank, "reference": reference}

@@ -17,8 +17,8 @@ import pytest
 torch = pytest.importorskip("torch")
 PIL = pytest.importorskip("PIL.Image")
 
-from pedrank.cli import main  # noqa: E402
-from pedrank.select import select  # noqa: E402
+from pedrank.frontends.cli import main  # noqa: E402
+from pedrank.workflow.select import select  # noqa: E402
 
 MODELS_PY = '''
 import torch
@@ -124,7 +124,7 @@ def test_a_pool_on_an_image_folder_is_ranked_and_cached(images, tmp_path):
 
     # the cache is the authors' layout: `rank` reads it as it is
     from pedrank import rank
-    from pedrank.io import find_features
+    from pedrank.workflow.io import find_features
 
     ranked = rank(find_features([tmp_path], dataset="shapes"), metric="logme")
     assert ranked.scores == pytest.approx(table.scores, rel=1e-12)
@@ -404,7 +404,7 @@ def corrupt(tmp_path_factory) -> Path:
 
 def test_a_corrupt_image_is_bad_input_that_names_the_file(corrupt, models_py, capsys):
     from pedrank import PedrankValueError
-    from pedrank.select import BadImageError
+    from pedrank.workflow.select import BadImageError
 
     with pytest.raises(BadImageError, match=r"class1/07\.png") as caught:
         select([f"{models_py}:small", f"{models_py}:medium"], corrupt, metric="logme")
@@ -421,7 +421,7 @@ def test_a_corrupt_image_is_bad_input_that_names_the_file(corrupt, models_py, ca
 def test_skipped_images_drop_the_same_rows_for_every_model_cached_or_not(corrupt, models_py, tmp_path, capsys):
     from concurrent.futures import ThreadPoolExecutor
 
-    from pedrank.select import BadImageError, BadImageWarning
+    from pedrank.workflow.select import BadImageError, BadImageWarning
 
     models = {"small": f"{models_py}:small", "medium": f"{models_py}:medium"}
     cache = tmp_path / "cache"
@@ -473,7 +473,7 @@ def test_select_says_how_sure_the_ranking_is(images, tmp_path, models_py, capsys
     # confidence=B: the features of every model scored together on B resamples, as rank(confidence=B) would
     # score the cached features; the same seed, the same table.
     from pedrank import rank
-    from pedrank.io import find_features
+    from pedrank.workflow.io import find_features
 
     table = select(_pool(), images, metric="sfda", cache_dir=tmp_path, confidence=20, random_state=3)
     assert table.n_resamples == 20 and table.seed == 3

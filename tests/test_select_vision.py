@@ -31,8 +31,8 @@ import pytest
 torch = pytest.importorskip("torch")
 PIL = pytest.importorskip("PIL.Image")
 
-from pedrank.cli import main  # noqa: E402
-from pedrank.select import select  # noqa: E402
+from pedrank.frontends.cli import main  # noqa: E402
+from pedrank.workflow.select import select  # noqa: E402
 
 HOW = ("in a fresh venv: pip install torch==2.14.1 torchvision==0.29.1, then timm with those pinned "
        "(see this file's docstring)")
@@ -134,7 +134,7 @@ def test_timm_and_torchvision_use_their_own_preprocessing_and_a_bad_name_gets_it
     assert "crop_size=[224]" in repr(transforms) and "resize_size=[256]" in repr(transforms)
 
     # a second run reads the cache: nothing is extracted
-    import pedrank.extract
+    import pedrank.workflow.extract
 
     def no_extraction(*args, **kwargs):
         raise AssertionError("the second run extracted features")
@@ -183,7 +183,7 @@ def test_layers_all_ranks_a_timm_model_s_stages(timm, images, tmp_path, capsys):
 
 
 def test_image_size_overrides_the_size_and_keeps_the_rest_of_the_preprocessing(timm, torchvision):
-    from pedrank.select import load_model
+    from pedrank.workflow.select import load_model
 
     timm_side = load_model("timm:test_convnext", pretrained=False, image_size=96).preprocessing
     assert "('input_size', (3, 96, 96))" in timm_side and "('interpolation', 'bicubic')" in timm_side

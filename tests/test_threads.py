@@ -99,7 +99,7 @@ def _numpy_blas_threads():
 
 def test_numpy_linear_algebra_scores_run_numpys_blas_on_the_policy(restore_threads):
     """Scores whose heavy work is NumPy/SciPy (not the core) set NumPy's BLAS threads per call and restore them."""
-    from pedrank._config import follows_thread_policy
+    from pedrank._engine.config import follows_thread_policy
 
     seen = []
 
@@ -123,5 +123,5 @@ def test_numpy_linear_algebra_scores_run_numpys_blas_on_the_policy(restore_threa
 
     for name in ("h_score", "regularized_h_score", "transrate", "parc", "nleep", "leep", "nce"):
         assert hasattr(getattr(pedrank, name), "__wrapped__"), name
-    for module, terms in (("pedrank.etran", "etran_terms"), ("pedrank.ncti", "ncti_terms")):
+    for module, terms in (("pedrank.scores.etran", "etran_terms"), ("pedrank.scores.ncti", "ncti_terms")):
         assert hasattr(getattr(importlib.import_module(module), terms), "__wrapped__"), terms

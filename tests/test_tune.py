@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import pedrank
-from pedrank import tune as tune_module
-from pedrank._validation import PedrankValueError
-from pedrank.cli import main
-from pedrank.rank import rank
-from pedrank.tune import read_ped_config, setting_label, tune
+from pedrank._engine.validation import PedrankValueError
+from pedrank.frontends.cli import main
+from pedrank.workflow import tune as tune_module
+from pedrank.workflow.rank import rank
+from pedrank.workflow.tune import read_ped_config, setting_label, tune
 
 MODELS = ["m0", "m1", "m2", "m3"]
 ACCURACY = {m: 0.5 + 0.1 * i for i, m in enumerate(MODELS)}  # m3 best
@@ -56,7 +56,8 @@ def _planted(monkeypatch, datasets: dict, table=_default_table) -> dict:
             originals[id(labels)] = (dataset, model, features)
             for options in GRID:
                 moved = pedrank.ped(features, labels, **options).features
-                movement[dataset, model, round(float(np.abs(moved - features).sum()), 6)] = tune_module._setting(options)
+                key = dataset, model, round(float(np.abs(moved - features).sum()), 6)
+                movement[key] = tune_module._setting(options)
 
     def fake(features, labels, metric, options):
         dataset, model, original = originals[id(labels)]

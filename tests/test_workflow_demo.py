@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import pedrank
-from pedrank.demo import MODELS, digits_model_pool, probe_accuracy, run_demo
+from pedrank.frontends.demo import MODELS, digits_model_pool, probe_accuracy, run_demo
 
 FEW = ["pixels", "pca-4", "downsample-4x4", "ink-profiles"]
 

@@ -13,9 +13,10 @@ import pytest
 from scipy import stats
 
 from pedrank import PedrankValueError
-from pedrank.evaluate import TruthFileError, evaluate, read_baseline, read_truth
-from pedrank.io import FeatureFileError
-from pedrank.rank import RankRecord, RankTable
+from pedrank.workflow.entry import RankRecord
+from pedrank.workflow.evaluate import TruthFileError, evaluate, read_baseline, read_truth
+from pedrank.workflow.io import FeatureFileError
+from pedrank.workflow.rank import RankTable
 from test_cli_rank import run_cli  # tests/ is on sys.path under pytest's default import mode
 
 

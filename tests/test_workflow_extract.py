@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from pedrank.extract import extract_features  # noqa: E402
+from pedrank.workflow.extract import extract_features  # noqa: E402
 
 
 def _net():

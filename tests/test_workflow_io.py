@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from pedrank.evaluate import read_truth
-from pedrank.io import (
+from pedrank.workflow.evaluate import read_truth
+from pedrank.workflow.io import (
     FeatureFileError,
     find_authors_layout,
     find_features,
@@ -213,7 +213,7 @@ def test_read_accuracies(tmp_path):
         read_accuracies(path)
     with pytest.raises(FeatureFileError, match="no column is named 'pets'"):
         read_accuracies(path, "pets")
-    # The plain layout, as pedrank.evaluate.read_truth reads it: one numeric column under any name.
+    # The plain layout, as pedrank.workflow.evaluate.read_truth reads it: one numeric column under any name.
     plain = tmp_path / "plain.csv"
     plain.write_text("model,accuracy,params\na,0.9,25\nb,0.8,60\n")
     assert read_accuracies(plain) == read_accuracies(plain, "cifar10") == {"a": 0.9, "b": 0.8}

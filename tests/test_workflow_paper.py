@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pedrank import paper
+from pedrank.workflow import paper
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -9,7 +9,7 @@ from scipy import stats
 pytest.importorskip("matplotlib")
 
 import pedrank  # noqa: E402
-from pedrank.plot import plot_ped, plot_scores  # noqa: E402
+from pedrank.frontends.plot import plot_ped, plot_scores  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

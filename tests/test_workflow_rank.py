@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import pedrank
-from pedrank.rank import RankRecord, RankTable, rank
+from pedrank.workflow.entry import RankRecord
+from pedrank.workflow.rank import RankTable, rank
 
 
 def _pool(n_models=4, n_samples=90, n_features=6, n_classes=3, seed=0):

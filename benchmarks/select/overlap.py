@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pedrank.select import select
+from pedrank.workflow.select import select
 
 HERE = Path(__file__).resolve().parent
 

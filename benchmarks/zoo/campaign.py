@@ -31,7 +31,7 @@ Image targets (28 x 28 grey in [0, 1]; test part 30 % stratified, seed 0, as run
 ``mnist_low`` (20 per class), ``digits_0to4`` (a class subset). Not ``lfw``: its faces vs non-faces reached test
 accuracy 1.000 with the first two models tried (no room to rank).
 
-Fine-tuning: :func:`pedrank.finetune` on the 28 x 28 inputs at which the features are scored, the last linear
+Fine-tuning: :func:`pedrank.workflow.finetune` on the 28 x 28 inputs at which the features are scored, the last linear
 layer replaced, SGD with momentum 0.9 and a cosine schedule, 300 steps of 48, learning rates {0.05, 0.005},
 weight decay 1e-4, the setting chosen on a validation split (20 % per class of the training part); seeds 0, 1, 2
 (each seeds the validation split, the new head and the batch order).
@@ -344,7 +344,7 @@ def work_order(models, targets, seeds):
 def finetune_unit(model, target, seed, data_cache):
     import torch
 
-    from pedrank.finetune import finetune
+    from pedrank.workflow.finetune import finetune
 
     if target not in data_cache:
         images, labels = target_data(target)
@@ -389,7 +389,7 @@ def run_finetune(args):
 
 def collect():
     """Every finished run: {(seed, target, model): chosen run record}, read from the committed run files."""
-    from pedrank.finetune import _choose
+    from pedrank.workflow.finetune import _choose
 
     runs = {}
     for path in sorted(RUNS.glob("seed*/*/*.json")):

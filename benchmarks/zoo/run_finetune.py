@@ -7,7 +7,7 @@
 
 Protocol and results: ZOO.md, "Against fine-tuned accuracy". The split into training and test parts is
 run_zoo.py's (test 30 %, stratified, seed 0), so the fine-tuned and the linear-probe accuracies share a test
-part; ``pedrank.finetune`` carves its validation split (20 % per class, seed 1) from the training part.
+part; ``pedrank.workflow.finetune`` carves its validation split (20 % per class, seed 1) from the training part.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ def measure(args):
     """Seconds per training iteration (batch args.batch_size, forward + backward + step) of each model."""
     torch = _torch()
     torch.set_num_threads(args.threads)
-    from pedrank.finetune import _attach_head
+    from pedrank.workflow.finetune import _attach_head
 
     images = torch.rand(args.batch_size, 28, 28)
     labels = torch.randint(0, 10, (args.batch_size,))
@@ -239,7 +239,7 @@ def measure(args):
 def _dropped(results, drop):
     """The results with the (dataset, model) cells of ``drop`` removed from the ground truth (their runs stay in
     the curves and the run JSON): a fine-tune below the linear probe of the same features is not ground truth."""
-    from pedrank.finetune import FinetuneResult
+    from pedrank.workflow.finetune import FinetuneResult
 
     pairs = {tuple(item.split(":", 1)) for item in drop}
     return [FinetuneResult(r.dataset, r.runs, {m: c for m, c in r.chosen.items() if (r.dataset, m) not in pairs})
@@ -250,7 +250,7 @@ def run_finetune(args):
     torch = _torch()
     torch.set_num_threads(args.threads)
     import pedrank
-    from pedrank.finetune import finetune, write_accuracies, write_curves
+    from pedrank.workflow.finetune import finetune, write_accuracies, write_curves
 
     started = time.perf_counter()
     results = []
@@ -348,9 +348,9 @@ def features_of(name, images):
     build, head = POOL[name]
     net = build()
     if head == "replace":
-        from pedrank.finetune import _last_linear
+        from pedrank.workflow.finetune import last_linear
 
-        qualified = _last_linear(net)
+        qualified = last_linear(net)
         parent_name, _, child = qualified.rpartition(".")
         setattr(net.get_submodule(parent_name) if parent_name else net, child, torch.nn.Identity())
     net.eval()
@@ -441,8 +441,9 @@ def analyze(args):
     torch = _torch()
     torch.set_num_threads(args.threads)
     import run_zoo
-    from pedrank.finetune import read_curves, write_score_table
-    from pedrank.io import read_accuracies
+
+    from pedrank.workflow.finetune import read_curves, write_score_table
+    from pedrank.workflow.io import read_accuracies
 
     started = time.perf_counter()
     truth_csv = args.output_dir / ACCURACIES_CSV.name
@@ -495,7 +496,7 @@ def analyze(args):
         boot.append(b)
     boot_seconds = scored["seconds"]
 
-    from pedrank.plot import finetune_taus
+    from pedrank.frontends.plot import finetune_taus
 
     curves = read_curves(args.output_dir / CURVES_CSV.name)
     score_tables = {d: {(f"{k}+PED" if p else k): {m: scores[d, m, k, p] for m in models_of[d]}
@@ -523,7 +524,7 @@ def analyze(args):
         "seconds_scores_and_resamples": boot_seconds,
     }, indent=1, default=float))
     if args.plot:
-        from pedrank.plot import plot_finetune
+        from pedrank.frontends.plot import plot_finetune
 
         plot_finetune({d: curves[d] for d in datasets}, score_tables, args.plot)
     return 0

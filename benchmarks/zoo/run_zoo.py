@@ -103,7 +103,7 @@ def metric_functions():
     nleep = getattr(pedrank, "nleep", None)
     if nleep is None or not callable(nleep):
         try:
-            from pedrank.nleep import nleep
+            from pedrank.scores.nleep import nleep
         except ImportError:
             nleep = None
     if nleep is not None:

@@ -4,7 +4,7 @@ against the linear-probe accuracies of run_zoo.py's last run (cache/results.json
     PYTHONPATH=python nice -n 10 python benchmarks/zoo/score_2023.py [--json out.json]
 
 Scores on the training rows, as run_zoo.py. "etran" / "ncti" are the single-model raw sums; "etran (pool)" /
-"ncti (pool)" the authors' pool-normalised numbers (pedrank.etran.etran_pool / pedrank.ncti.ncti_pool) over the
+"ncti (pool)" the authors' pool-normalised numbers (pedrank.scores.etran.etran_pool / pedrank.scores.ncti.ncti_pool) over the
 dataset's models. Prints markdown tables (weighted tau, Kendall tau, top-1 relative accuracy).
 """
 
@@ -38,8 +38,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=CACHE / "results_2023.json")
     args = parser.parse_args(argv)
     import pedrank
-    from pedrank.etran import etran_pool
-    from pedrank.ncti import ncti_pool
+    from pedrank.scores.etran import etran_pool
+    from pedrank.scores.ncti import ncti_pool
 
     accuracy = json.loads((CACHE / "results.json").read_text())["accuracy"]
     scores, seconds = {}, {}

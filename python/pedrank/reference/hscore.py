@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.covariance import ledoit_wolf
 
-from .._validation import check_classification
+from pedrank._engine.validation import check_classification
 
 #: The pseudo-inverse drops eigenvalues below eps * n * largest (numpy.linalg.matrix_rank's tolerance): the
 #: authors' rcond=1e-15 keeps the rounding noise of a singular covariance and inverts it into huge numbers.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import PedrankValueError, check_classification, check_int, check_positive, to_numpy
+from pedrank._engine.validation import PedrankValueError, check_classification, check_int, check_positive, to_numpy
 
 
 def _options(batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state):
@@ -101,7 +101,10 @@ def _loss_and_gradients(z_batch, labels, weights, k, eta, n_steps):
 
 def itm_terms(features, labels, *, batch_size=256, n_iter=500, eval_every=100, eta=0.5, n_steps=1, lr=0.005,
               weight_decay=0.01, holdout=0.2, random_state=0):
-    """Reference ITM's parts: ``{"score", "losses", "accuracies", "weights"}`` (see :func:`pedrank.itm.itm_terms`)."""
+    """Reference ITM's parts: ``{"score", "losses", "accuracies", "weights"}``.
+
+    See :func:`pedrank.scores.itm.itm_terms`.
+    """
     batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state = _options(
         batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state)
     features, y, classes = check_classification(features, labels)

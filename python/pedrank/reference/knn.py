@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import PedrankValueError, check_features, check_labels, check_targets
-from ..knn import check_knn_options
+from pedrank._engine.validation import PedrankValueError, check_features, check_labels, check_targets
+from pedrank.scores.knn import check_knn_options
 
 
 def knn(features, labels, *, k=3, distance="euclidean", regression=False, binary="f1", block_size=1024):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_classification, to_numpy
-from ..lead import check_lead_options
+from pedrank._engine.validation import check_classification, to_numpy
+from pedrank.scores.lead import check_lead_options
 
 
 def _standardise(x):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_labels
-from ..leep import check_probabilities
+from pedrank._engine.validation import check_labels
+from pedrank.scores.leep import check_probabilities
 
 
 def leep(source_probabilities, labels):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._constants import LOGME_EPSILON, LOGME_MAX_ITERATIONS, LOGME_RANK_TOLERANCE, LOGME_TOLERANCE
-from .._memory import guard
-from .._validation import check_classification, check_features, check_finite_score, check_targets
-from ..logme import LOGME_DEGENERATE
+from pedrank._engine.constants import LOGME_EPSILON, LOGME_MAX_ITERATIONS, LOGME_RANK_TOLERANCE, LOGME_TOLERANCE
+from pedrank._engine.memory import guard
+from pedrank._engine.validation import check_classification, check_features, check_finite_score, check_targets
+from pedrank.scores.logme import LOGME_DEGENERATE
 
 MAX_ITERATIONS = LOGME_MAX_ITERATIONS
 TOLERANCE = LOGME_TOLERANCE

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..nce import encode_label_pair
+from pedrank.scores.nce import encode_label_pair
 
 
 def nce(source_labels, labels):

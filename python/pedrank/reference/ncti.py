@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from .._validation import check_classification, check_int
+from pedrank._engine.validation import check_classification, check_int
 
 
 def ncti_terms(features, labels, *, n_components=64):

@@ -6,8 +6,8 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
-from .._validation import PedrankValueError, check_classification
-from ..nleep import check_nleep_memory, check_nleep_options
+from pedrank._engine.validation import PedrankValueError, check_classification
+from pedrank.scores.nleep import check_nleep_memory, check_nleep_options
 
 
 def nleep(features, labels, *, components_per_class=5, variance_kept=0.8, random_state=0, log=False):

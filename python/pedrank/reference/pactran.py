@@ -10,11 +10,11 @@ import scipy.special
 from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
-from .._validation import PedrankValueError, check_classification
-from ..pactran import check_pactran_options, check_probabilities
+from pedrank._engine.validation import PedrankValueError, check_classification
+from pedrank.scores.pactran import check_pactran_options, check_probabilities
 
 
-def _one_hot(a):
+def one_hot(a):
     b = np.zeros((a.size, a.max() + 1))
     b[np.arange(a.size), a] = 1.0
     return b
@@ -32,7 +32,7 @@ def _gmm_estimator(features, n_classes, random_state):
 
 
 def _pac_dir(prob, label, alpha):
-    label = _one_hot(label)
+    label = one_hot(label)
     soft_targets_sum = np.expand_dims(np.sum(label, axis=0), axis=1)
     a0 = alpha * soft_targets_sum / np.sum(soft_targets_sum) + 1e-10
     qz = prob
@@ -50,7 +50,7 @@ def _pac_dir(prob, label, alpha):
 
 
 def _pac_gamma(prob, label, alpha):
-    label = _one_hot(label)
+    label = one_hot(label)
     soft_targets_sum = np.expand_dims(np.sum(label, axis=0), axis=1)
     a0 = alpha * soft_targets_sum / np.sum(soft_targets_sum) + 1e-10
     beta = 1.0
@@ -69,9 +69,9 @@ def _pac_gamma(prob, label, alpha):
     return pac_gamma / label.size + 1.0
 
 
-def _pac_gauss(features, label_idx, lda_factor, s2_factor, max_iter, random_state):
+def pac_gauss(features, label_idx, lda_factor, s2_factor, max_iter, random_state):
     nclasses = label_idx.max() + 1
-    label = _one_hot(label_idx)
+    label = one_hot(label_idx)
     features = features - np.mean(features, axis=0, keepdims=True)
     bs = features.shape[0]
     d = features.shape[-1]
@@ -127,7 +127,7 @@ def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_fact
     features, encoded, classes = check_classification(features, labels)
     X = np.array(features, dtype=np.float64)
     if prior == "gaussian":
-        return float(-_pac_gauss(X, encoded, lda_factor, variance_factor, max_iter, random_state))
+        return float(-pac_gauss(X, encoded, lda_factor, variance_factor, max_iter, random_state))
     prob = check_probabilities(X) if probabilities else _gmm_estimator(X, classes.shape[0], random_state)
     bound = _pac_dir if prior == "dirichlet" else _pac_gamma
     return float(-bound(prob, encoded, alpha))

@@ -22,9 +22,9 @@ from scipy.stats import spearmanr
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-from .._memory import check_memory, format_bytes, parc_bytes
-from .._validation import PedrankValueError, check_classification, check_int, rescaled_for_range, to_numpy
-from ..parc import check_pair_classes
+from pedrank._engine.memory import check_memory, format_bytes, parc_bytes
+from pedrank._engine.validation import PedrankValueError, check_classification, check_int, rescaled_for_range, to_numpy
+from pedrank.scores.parc import check_pair_classes
 
 #: The authors' PCA in ``feature_reduce``: randomized, one power iteration, their seed.
 AUTHORS_PCA_OPTIONS = {"svd_solver": "randomized", "random_state": 1919, "iterated_power": 1}

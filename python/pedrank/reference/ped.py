@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._constants import PED_SCALE_FLOOR
-from .._memory import guard
-from .._validation import PedrankValueError, check_classification, check_features, to_numpy
-from ..ped import PEDResult, check_ped_options
+from pedrank._engine.constants import PED_SCALE_FLOOR
+from pedrank._engine.memory import guard
+from pedrank._engine.validation import PedrankValueError, check_classification, check_features, to_numpy
+from pedrank.scores.ped import PEDResult, check_ped_options
 
 
 def rescaling_statistics(reference, features):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from .._constants import SFDA_MIN_SHRINKAGE, SFDA_POWER_ROUNDS
-from .._memory import guard
-from .._validation import PedrankValueError, check_classification, check_fraction, within_scatter_is_zero
+from pedrank._engine.constants import SFDA_MIN_SHRINKAGE, SFDA_POWER_ROUNDS
+from pedrank._engine.memory import guard
+from pedrank._engine.validation import PedrankValueError, check_classification, check_fraction, within_scatter_is_zero
 
 
 def _population_covariance(features):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_classification, check_positive
-from ..transrate import check_normalization
+from pedrank._engine.validation import check_classification, check_positive
+from pedrank.scores.transrate import check_normalization
 
 
 def _coding_rate(z, eps, n_features, normalization):

@@ -1,0 +1,308 @@
+"""ITM (Zheng, Wang, Zhou and Huang, NeurIPS 2025): implicit transferability modelling, scored by held-out accuracy.
+
+"Implicit Modeling for Transferability Estimation of Vision Foundation Models" (arXiv 2510.23145). A small
+learnable map ``W_z`` (the "implicit" model of the pre-trained model's transferability) sends each mini-batch of
+frozen embeddings to a C-dimensional space, ``Theta = normalise(E W + b)``. Fine-tuning is imitated per mini-batch
+(the divide-and-conquer variational approximation, DVA): a linear layer ``g`` trained by gradient descent under a
+squared loss towards class prototypes ``P`` moves the batch's embeddings, in closed form, by
+
+    E^(n+1) = (I - eta K) E^(n) + eta K P,      K = Theta Theta^T / B,      E^(0) = Theta,
+
+so that ``E^(m) = P + (I - eta K)^m (Theta - P)`` (``K`` is held fixed: it enters without gradient). A linear
+classifier on ``E^(m)`` is trained with the cross-entropy (AdamW, jointly with ``W_z``); the score is the best
+accuracy of the evolved held-out embeddings over the evaluations. Higher is better; it lies in [0, 1].
+
+docs/itm.md gives every step, each default and where it comes from (the paper's text could not be read here: its
+description comes from published summaries and a third-party port of the authors' code; docs/itm.md says which).
+
+The optimiser is torch's (``torch.optim.AdamW``, autograd for the gradients): ITM needs torch
+(``pip install 'pedrank[torch]'``). Every random draw (row order, split, initial weights, mini-batches) comes
+from ``numpy.random.default_rng(random_state)`` in a documented order, so the pure-NumPy reference
+(:mod:`pedrank.reference.itm`) retraces the same run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pedrank._engine.config import follows_thread_policy
+from pedrank._engine.kernels import select_kernels
+from pedrank._engine.validation import (
+    MissingDependencyError,
+    PedrankValueError,
+    check_classification,
+    check_int,
+    check_positive,
+    finite_score,
+    is_torch_tensor,
+    to_numpy,
+)
+from pedrank.scores.registry import ScoreEntry, register
+
+__all__ = ["itm", "itm_terms", "check_itm_options", "standardise", "draw_plan", "evolve"]
+
+#: A column whose standard deviation is at most this fraction of its largest magnitude is constant (to rounding):
+#: it is centred and left unscaled.
+CONSTANT_COLUMN_RELATIVE = 1e-12
+
+#: The learning rate decays linearly from ``lr`` towards 0 over this many iterations (the port's
+#: ``PolynomialLR(total_iters=10000, power=1)``): at iteration i (from 0) it is ``lr * (1 - i / LR_HORIZON)``.
+LR_HORIZON = 10_000
+
+#: AdamW's moment decay rates and denominator floor (torch's defaults, the port's setting).
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+#: Rows of ``E W + b`` are divided by ``max(|row|, NORMALISE_EPS)`` (``torch.nn.functional.normalize``).
+NORMALISE_EPS = 1e-12
+
+
+def check_itm_options(batch_size: Any, n_iter: Any, eval_every: Any, eta: Any, n_steps: Any, lr: Any,
+                      weight_decay: Any, holdout: Any, random_state: Any) -> tuple[int, int, int, float, int, float,
+                                                                                   float, float, int]:
+    """Validate ITM's options; returns them as (int, int, int, float, int, float, float, float, int)."""
+    batch_size = check_int(batch_size, name="batch_size", minimum=1)
+    n_iter = check_int(n_iter, name="n_iter", minimum=1)
+    eval_every = check_int(eval_every, name="eval_every", minimum=1)
+    eta = check_positive(eta, name="eta")
+    n_steps = check_int(n_steps, name="n_steps", minimum=0)
+    lr = check_positive(lr, name="lr")
+    weight_decay = check_positive(weight_decay, name="weight_decay", allow_zero=True)
+    holdout = check_positive(holdout, name="holdout")
+    if holdout >= 1:
+        raise PedrankValueError(f"holdout: expected a fraction in (0, 1), found {holdout!r}")
+    random_state = check_int(random_state, name="random_state", minimum=0)
+    return batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state
+
+
+def standardise(features: np.ndarray) -> np.ndarray:
+    """Columns to mean 0 and variance 1 (population variance); constant columns are only centred."""
+    mean = features.mean(axis=0)
+    centred = features - mean
+    spread = centred.std(axis=0)
+    largest = np.abs(features).max(axis=0)
+    scale = np.where(spread > CONSTANT_COLUMN_RELATIVE * largest, spread, 1.0)
+    return centred / scale
+
+
+def held_out_count(n_samples: int, holdout: float) -> int:
+    """Rows held out: ``round(holdout * N)``, kept within 1 .. N - 1 so that both sides have a row."""
+    return min(max(int(round(holdout * n_samples)), 1), n_samples - 1)
+
+
+def draw_plan(standardised: np.ndarray, encoded: np.ndarray, n_classes: int, *, batch_size: int, n_iter: int,
+              holdout: float, random_state: int) -> dict[str, Any]:
+    """Every random draw of one ITM run, from ``numpy.random.default_rng(random_state)``, in this order.
+
+    1. ``r`` ~ N(0, 1)^D; the rows are put in a canonical order, ``argsort((Z * r).sum(axis=1))`` (stable): the
+       run does not depend on the order the rows were given in (rows that are equal tie, and stay in input order);
+    2. one permutation of the N rows: ``order = canonical[permutation]``; the classes are renamed 0, 1, ... in the
+       order of their first member in ``order`` (so the run does not depend on the classes' names or order);
+    3. the held-out rows are the last ``round(holdout * N)`` of ``order`` (at least 1, at most N - 1), the
+       training rows the others;
+    4. the initial weights, PyTorch's ``nn.Linear`` distribution: ``W`` (D x C) and ``b`` (C) uniform on
+       [-1/sqrt(D), 1/sqrt(D)), then ``H`` (C x C) and ``c`` (C) uniform on [-1/sqrt(C), 1/sqrt(C)), each by
+       ``Generator.uniform`` in that order;
+    5. the mini-batches: epochs over the training rows, each a fresh ``permutation(n_train)`` cut into consecutive
+       batches of ``batch_size`` (the last may be smaller), as many as ``n_iter`` needs.
+
+    Returns ``{"order", "labels" (renamed, per row), "train", "held_out", "weights" (W, b, H, c), "batches"
+    (indices into "train")}``.
+    """
+    n_samples, n_features = standardised.shape
+    rng = np.random.default_rng(random_state)
+    direction = rng.standard_normal(n_features)
+    canonical = np.argsort((standardised * direction).sum(axis=1), kind="stable")
+    order = canonical[rng.permutation(n_samples)]
+    _, first = np.unique(encoded[order], return_index=True)
+    renamed = np.empty(n_classes, dtype=np.int64)
+    renamed[np.argsort(first, kind="stable")] = np.arange(n_classes)
+    n_held = held_out_count(n_samples, holdout)
+    train, held_out = order[: n_samples - n_held], order[n_samples - n_held:]
+    bound_in, bound_out = 1.0 / np.sqrt(n_features), 1.0 / np.sqrt(n_classes)
+    weights = (rng.uniform(-bound_in, bound_in, (n_features, n_classes)), rng.uniform(-bound_in, bound_in, n_classes),
+               rng.uniform(-bound_out, bound_out, (n_classes, n_classes)), rng.uniform(-bound_out, bound_out,
+                                                                                       n_classes))
+    batches: list[np.ndarray] = []
+    while len(batches) < n_iter:
+        epoch = rng.permutation(train.shape[0])
+        batches.extend(epoch[start:start + batch_size] for start in range(0, epoch.shape[0], batch_size))
+    return {"order": order, "labels": renamed[encoded], "train": train, "held_out": held_out, "weights": weights,
+            "batches": batches[:n_iter]}
+
+
+def evolve(theta: Any, targets: Any, *, eta: float, n_steps: int, kernel_rows: Any = None) -> Any:
+    """DVA's closed form ``targets + (I - eta K)^n_steps (theta - targets)``, ``K = R R^T / B``, ``R = kernel_rows``
+    (default ``theta``; the fast path passes ``theta`` detached, so that no gradient flows through K).
+
+    Works on NumPy arrays and torch tensors (B x C). ``K`` (B x B) is never formed: each step applies
+    ``K E = R (R^T E) / B``, C x C work instead of B x B. Equal to iterating ``E <- (I - eta K) E + eta K P`` from
+    ``E = theta``, and to ``n_steps`` gradient-descent steps of rate ``eta`` on a linear map ``g`` (from the
+    identity) under the loss ``|theta G - P|^2 / (2 B)`` (tests/test_itm.py checks both).
+    """
+    rows = theta if kernel_rows is None else kernel_rows
+    scale = eta / theta.shape[0]
+    moved = theta - targets
+    for _ in range(n_steps):
+        moved = moved - scale * (rows @ (rows.T @ moved))
+    return moved + targets
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise MissingDependencyError("itm trains its map with torch (autograd and torch.optim.AdamW): "
+                                     "pip install 'pedrank[torch]'") from exc
+    return torch
+
+
+def _run(standardised: np.ndarray, plan: dict[str, Any], n_classes: int, *, eval_every: int, eta: float,
+         n_steps: int, lr: float, weight_decay: float, batch_size: int, device: Any,
+         threads: int | None) -> dict[str, Any]:
+    """Train the map and the classifier on torch (float64) and evaluate the held-out rows, on ``threads`` CPU
+    threads when given (restored after)."""
+    torch = _torch()
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _train(torch, standardised, plan, n_classes, eval_every=eval_every, eta=eta, n_steps=n_steps, lr=lr,
+                      weight_decay=weight_decay, batch_size=batch_size, device=device)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(torch: Any, standardised: np.ndarray, plan: dict[str, Any], n_classes: int, *, eval_every: int,
+           eta: float, n_steps: int, lr: float, weight_decay: float, batch_size: int, device: Any) -> dict[str, Any]:
+    functional = torch.nn.functional
+    features = torch.from_numpy(standardised).to(device)
+    labels = torch.from_numpy(plan["labels"]).to(device)
+    prototypes = torch.eye(n_classes, dtype=torch.float64, device=device)  # one-hot pseudo-cluster centres
+    parameters = [torch.tensor(w, dtype=torch.float64, device=device, requires_grad=True) for w in plan["weights"]]
+    weight, bias, head, head_bias = parameters
+    optimiser = torch.optim.AdamW(parameters, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=weight_decay)
+
+    def logits_of(rows: Any) -> Any:
+        batch, batch_labels = features[rows], labels[rows]
+        theta = functional.normalize(batch @ weight + bias, p=2.0, dim=1, eps=NORMALISE_EPS)
+        moved = evolve(theta, prototypes[batch_labels], eta=eta, n_steps=n_steps, kernel_rows=theta.detach())
+        return moved @ head + head_bias
+
+    train = torch.from_numpy(plan["train"]).to(device)
+    held_out = torch.from_numpy(plan["held_out"]).to(device)
+    n_iter = len(plan["batches"])
+    losses, checkpoints, correct = [], [], []
+    for iteration, batch in enumerate(plan["batches"]):
+        for group in optimiser.param_groups:
+            group["lr"] = lr * max(0.0, 1.0 - iteration / LR_HORIZON)
+        rows = train[torch.from_numpy(batch).to(device)]
+        loss = functional.cross_entropy(logits_of(rows), labels[rows])
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.detach())
+        if (iteration + 1) % eval_every == 0 or iteration + 1 == n_iter:
+            with torch.no_grad():
+                hits = sum((logits_of(rows).argmax(dim=1) == labels[rows]).sum()
+                           for rows in torch.split(held_out, batch_size))
+            checkpoints.append(iteration + 1)
+            correct.append(hits)
+    accuracies = torch.stack(correct).double().cpu().numpy() / held_out.shape[0]
+    return {"losses": torch.stack(losses).cpu().numpy(), "checkpoints": np.array(checkpoints),
+            "accuracies": accuracies, "weights": tuple(p.detach().cpu().numpy() for p in parameters)}
+
+
+@follows_thread_policy
+def itm_terms(features: Any, labels: Any, *, batch_size: int = 256, n_iter: int = 500, eval_every: int = 100,
+              eta: float = 0.5, n_steps: int = 1, lr: float = 0.005, weight_decay: float = 0.01,
+              holdout: float = 0.2, random_state: int = 0, backend: Any = "auto") -> dict[str, Any]:
+    """ITM's parts: ``{"score", "accuracies", "checkpoints", "losses", "weights", "plan"}``.
+
+    ``accuracies[k]`` is the held-out accuracy after ``checkpoints[k]`` iterations (every ``eval_every`` and the
+    last); ``score = max(accuracies)``; ``losses`` the training cross-entropy of each iteration; ``weights`` the
+    trained ``(W, b, H, c)``; ``plan`` the random draws (:func:`draw_plan`). Options as :func:`itm`.
+    """
+    batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state = check_itm_options(
+        batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state)
+    features, encoded, classes = check_classification(features, labels)
+    select_kernels(features, backend)  # validates the backend
+    device = features.device if is_torch_tensor(features) else "cpu"
+    # On the CPU each step works on one batch (B x D): torch runs on the thread policy for that size (one thread
+    # below 2e6 entries; spinning workers made small calls 25x slower on a busy machine), which the compiled core
+    # states. On a GPU torch's setting is left alone.
+    threads = None
+    if str(device) == "cpu":
+        core = select_kernels(np.empty((0, 0)), "numpy")
+        threads = int(core.call_threads(min(batch_size, encoded.shape[0]), features.shape[1]))
+    standardised = standardise(to_numpy(features, np.float64))
+    n_classes = classes.shape[0]
+    plan = draw_plan(standardised, encoded, n_classes, batch_size=batch_size, n_iter=n_iter, holdout=holdout,
+                     random_state=random_state)
+    run = _run(standardised, plan, n_classes, eval_every=eval_every, eta=eta, n_steps=n_steps, lr=lr,
+               weight_decay=weight_decay, batch_size=batch_size, device=device, threads=threads)
+    return {"score": float(run["accuracies"].max()), **run, "plan": plan}
+
+
+@finite_score("itm")
+def itm(features: Any, labels: Any, *, batch_size: int = 256, n_iter: int = 500, eval_every: int = 100,
+        eta: float = 0.5, n_steps: int = 1, lr: float = 0.005, weight_decay: float = 0.01, holdout: float = 0.2,
+        random_state: int = 0, backend: Any = "auto") -> float:
+    """ITM transferability score (Zheng et al., NeurIPS 2025): held-out accuracy after implicit modelling.
+
+    Parameters
+    ----------
+    features : array_like of shape (n_samples, n_features) or torch.Tensor
+        Target features from the pre-trained model (standardised per column before use). A tensor is trained on
+        its own device.
+    labels : array_like of shape (n_samples,)
+        Target labels, any values.
+    batch_size : int, default=256
+        Rows per mini-batch (the DVA's subspace, ``B``), for training and for the held-out evaluation (paper).
+    n_iter : int, default=500
+        Training iterations (paper).
+    eval_every : int, default=100
+        Iterations between held-out evaluations (paper); the last iteration is always evaluated.
+    eta : float, default=0.5
+        Step of the closed-form update ``(I - eta K)`` (> 0; the third-party port's ``coeff``).
+    n_steps : int, default=1
+        Closed-form steps ``m`` per batch (>= 0; 1 in the port and the earlier version; 0 trains a linear probe
+        on the normalised map without evolution).
+    lr : float, default=0.005
+        AdamW's learning rate, decayed linearly over :data:`LR_HORIZON` iterations (port).
+    weight_decay : float, default=0.01
+        AdamW's decoupled weight decay, on every parameter (port).
+    holdout : float, default=0.2
+        Fraction of the rows held out for the accuracy (in (0, 1); the port's 80/20 split).
+    random_state : int, default=0
+        Seeds the row order, the split, the initial weights and the mini-batches (:func:`draw_plan`).
+    backend : {"auto", "numpy", "torch"}, default="auto"
+        Accepted for a uniform signature; ITM always trains with torch (on the tensor's device for a tensor,
+        else on the CPU), in float64.
+
+    Returns
+    -------
+    float
+        The best held-out accuracy over the evaluations, in [0, 1]; higher is better.
+
+    Raises
+    ------
+    MissingDependencyError
+        When torch is not installed.
+
+    Notes
+    -----
+    The held-out rows are evolved like the training rows, batch by batch, towards the prototypes of their own
+    labels (as the method does): the update mixes each row with the labels of the other rows of its batch through
+    ``K``, so the accuracy is not that of a classifier that never saw the held-out labels. Depends on
+    ``random_state`` through the split and the initialisation; invariant (to rounding) to the order of the rows
+    and to renaming the classes (docs/itm.md measures the seed dependence).
+    """
+    return itm_terms(features, labels, batch_size=batch_size, n_iter=n_iter, eval_every=eval_every, eta=eta,
+                     n_steps=n_steps, lr=lr, weight_decay=weight_decay, holdout=holdout, random_state=random_state,
+                     backend=backend)["score"]
+
+
+register(ScoreEntry(name="itm", function=itm, reference="pedrank.reference.itm:itm", order=16))

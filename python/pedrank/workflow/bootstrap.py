@@ -1,0 +1,188 @@
+"""Hierarchical bootstrap of the evidence: how sure is "score A ranks models better than score B"?
+
+The mean weighted tau of a score over a benchmark moves with every choice behind it: which target datasets, which
+models in each, which fine-tuning run gave each model's accuracy, which rows the score saw. A resample of the
+scoring rows alone (evidence.csv's "+-") leaves out the first three, which decide. :func:`hierarchical_bootstrap`
+resamples all four levels, nested, with the same draws for every variant (paired), so that
+
+* each variant's mean weighted tau gets a percentile interval, and
+* each pair gets P(A's mean > B's mean) over the draws.
+
+One draw: the datasets with replacement; within each drawn dataset its models with replacement (at least two
+distinct, or the draw of models is repeated); for each drawn model one of its fine-tuning seeds; for the dataset
+one of its scoring-row resamples (the measured rows among them); then every variant's weighted tau between its
+scores and the accuracies over the drawn models, averaged over the drawn datasets. A variant without a finite
+score for a drawn model has no tau in that draw: it counts as a failure (``failures``), never as a tie.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from pedrank._engine.validation import PedrankValueError, check_int
+
+__all__ = ["BootstrapResult", "hierarchical_bootstrap"]
+
+#: Attempts at drawing two distinct models of a dataset before the dataset is left out of that draw.
+_MODEL_DRAW_ATTEMPTS = 100
+
+
+@dataclass
+class BootstrapResult:
+    """The bootstrap distribution of every variant's mean weighted tau.
+
+    Attributes
+    ----------
+    variants : list of str
+    measured : dict of str to float
+        Mean weighted tau on all datasets, all models, the seed-mean accuracy and the measured scoring rows.
+    draws : ndarray of shape (n_boot, n_variants)
+        The mean weighted tau of each draw (nan where a variant failed in that draw).
+    failures : dict of str to int
+        Draws in which a variant had no finite score for a drawn model.
+    """
+
+    variants: list[str]
+    measured: dict[str, float]
+    draws: np.ndarray
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def _column(self, variant: str) -> np.ndarray:
+        if variant not in self.variants:
+            raise PedrankValueError(f"variant: found {variant!r}; expected one of {self.variants}")
+        return self.draws[:, self.variants.index(variant)]
+
+    def interval(self, variant: str, level: float = 0.95) -> tuple[float, float]:
+        """The percentile interval of ``variant``'s mean weighted tau (draws where it failed left out)."""
+        column = self._column(variant)
+        column = column[np.isfinite(column)]
+        if column.size == 0:
+            return (math.nan, math.nan)
+        tail = (1 - level) / 2 * 100
+        low, high = np.percentile(column, [tail, 100 - tail])
+        return float(low), float(high)
+
+    def p_beats(self, a: str, b: str) -> float:
+        """P(a's mean weighted tau > b's) over the paired draws; a draw where a failed counts against a, where
+        only b failed for a; ties count half."""
+        first, second = self._column(a), self._column(b)
+        first = np.where(np.isfinite(first), first, -np.inf)
+        second = np.where(np.isfinite(second), second, -np.inf)
+        wins = (first > second).sum() + 0.5 * (first == second).sum()
+        return float(wins / len(first))
+
+
+def _weighted_tau(scores: np.ndarray, accuracies: np.ndarray) -> float:
+    from scipy import stats
+
+    if np.ptp(scores) == 0 or np.ptp(accuracies) == 0:
+        return 0.0  # a score (or a truth) that ties every drawn model ranks nothing: no information
+    return float(stats.weightedtau(scores, accuracies)[0])
+
+
+def hierarchical_bootstrap(scores: Iterable[Mapping[str, Any]], accuracies: Iterable[Mapping[str, Any]], *,
+                           n_boot: int = 1000, random_state: int = 0,
+                           variants: Iterable[str] | None = None) -> BootstrapResult:
+    """Bootstrap every variant's mean weighted tau over datasets, models, fine-tuning seeds and scoring rows.
+
+    Parameters
+    ----------
+    scores : iterable of mappings
+        One per (dataset, resample, model, variant): keys ``dataset``, ``resample`` (``"measured"`` or a
+        resample id), ``model``, ``variant``, ``score`` (NaN: the variant failed on that model).
+    accuracies : iterable of mappings
+        One per (dataset, model, seed): keys ``dataset``, ``model``, ``seed``, ``accuracy``.
+    n_boot : int, default 1000
+        Draws.
+    random_state : int, default 0
+        Seeds the draws: the same seed gives the same result.
+    variants : iterable of str, optional
+        The variants to bootstrap (default: every variant of ``scores``).
+
+    Returns
+    -------
+    BootstrapResult
+
+    Raises
+    ------
+    PedrankValueError
+        No dataset with at least two models that have both scores and an accuracy.
+    """
+    n_boot = check_int(n_boot, name="n_boot", minimum=1)
+    rng = np.random.default_rng(random_state)
+    truth: dict[str, dict[str, list[float]]] = {}
+    for row in accuracies:
+        truth.setdefault(str(row["dataset"]), {}).setdefault(str(row["model"]), []).append(float(row["accuracy"]))
+    table: dict[tuple[str, str, str], dict[str, float]] = {}
+    resamples: dict[str, set[str]] = {}
+    names: list[str] = []
+    for row in scores:
+        dataset, variant = str(row["dataset"]), str(row["variant"])
+        resample = str(row["resample"])
+        table.setdefault((dataset, resample, variant), {})[str(row["model"])] = float(row["score"])
+        resamples.setdefault(dataset, set()).add(resample)
+        if variant not in names:
+            names.append(variant)
+    chosen = list(variants) if variants is not None else names
+    missing = [v for v in chosen if v not in names]
+    if missing:
+        raise PedrankValueError(f"variants: {missing} have no scores; expected some of {names}")
+
+    # Per dataset: its models (with an accuracy and a score), their seeds' accuracies, its resamples, and one
+    # (n_resamples, n_variants, n_models) score array, so that a draw is indexing.
+    datasets = []
+    for dataset in sorted(resamples):
+        models = sorted(m for m in truth.get(dataset, {})
+                        if any(m in table.get((dataset, r, v), {}) for r in resamples[dataset] for v in chosen))
+        if len(models) < 2:
+            continue
+        order = sorted(resamples[dataset], key=lambda r: (r != "measured", r))
+        values = np.full((len(order), len(chosen), len(models)), np.nan)
+        for i, resample in enumerate(order):
+            for j, variant in enumerate(chosen):
+                entry = table.get((dataset, resample, variant), {})
+                values[i, j] = [entry.get(m, np.nan) for m in models]
+        seeds = [np.asarray(truth[dataset][m]) for m in models]
+        datasets.append((dataset, models, seeds, values))
+    if not datasets:
+        raise PedrankValueError("scores/accuracies: no dataset has two models with both a score and an accuracy")
+
+    def mean_taus(picks: list[tuple[int, np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
+        taus = np.zeros((len(picks), len(chosen)))
+        failed = np.zeros(len(chosen), dtype=bool)
+        for k, (d, models, accuracy, resample) in enumerate(picks):
+            values = datasets[d][3][resample][:, models]
+            for j in range(len(chosen)):
+                if not np.all(np.isfinite(values[j])):
+                    taus[k, j] = np.nan
+                    failed[j] = True
+                else:
+                    taus[k, j] = _weighted_tau(values[j], accuracy)
+        return taus.mean(axis=0), failed
+
+    full = [(d, np.arange(len(item[1])), np.array([s.mean() for s in item[2]]), 0)
+            for d, item in enumerate(datasets)]
+    measured_means, _ = mean_taus(full)
+    draws = np.empty((n_boot, len(chosen)))
+    failures = np.zeros(len(chosen), dtype=int)
+    for b in range(n_boot):
+        picks = []
+        for d in rng.integers(0, len(datasets), size=len(datasets)):
+            _, models, seeds, values = datasets[d]
+            for _ in range(_MODEL_DRAW_ATTEMPTS):
+                drawn = rng.integers(0, len(models), size=len(models))
+                if np.unique(drawn).size >= 2:
+                    break
+            else:
+                continue
+            accuracy = np.array([seeds[m][rng.integers(0, len(seeds[m]))] for m in drawn])
+            picks.append((int(d), drawn, accuracy, int(rng.integers(0, values.shape[0]))))
+        means, failed = mean_taus(picks)
+        draws[b] = means
+        failures += failed
+    return BootstrapResult(variants=chosen, measured=dict(zip(chosen, measured_means.tolist())), draws=draws,
+                           failures={v: int(f) for v, f in zip(chosen, failures) if f})

@@ -1,0 +1,198 @@
+"""One model of a pool, from its entry to its number: the one path that :func:`pedrank.rank`, its bootstrap
+(:mod:`pedrank.workflow.confidence`), the pool scores (NCTI's and ETran's pool forms, :mod:`pedrank.workflow.pool`)
+and :func:`pedrank.workflow.tune.tune` all take.
+
+A pool entry is an array, a ``(features, labels)`` pair, a mapping with ``"features"`` (and optionally ``"labels"``,
+``"reference"``), a feature file's path or a :class:`pedrank.workflow.io.FeatureSource`. :func:`evaluate_entry` reads
+it (files are read here, in the task that scores them), moves its features with PED when asked
+(:func:`moved_features`), then computes one number; :func:`score_entry` turns that into the model's
+:class:`RankRecord`, or, with ``errors="row"``, a failure into a row that says why.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pedrank._engine.validation import PedrankValueError, with_context
+
+__all__ = ["ERRORS", "MetricCall", "RankRecord", "accepted_options", "check_executor", "describe_entry",
+           "evaluate_entry", "failure_reason", "moved_features", "resolve_entry", "score_entry"]
+
+
+@dataclass(frozen=True)
+class RankRecord:
+    """One model's line of a :class:`RankTable`.
+
+    Attributes
+    ----------
+    model : str
+    score : float
+        Higher is better for every pedrank metric. NaN if the score could not be computed.
+    seconds : float
+        Wall time of the score, PED included (loading the features from disk excluded).
+    ped_steps : int or None
+        PED's accepted steps; None when PED was not run.
+    error : str or None
+        Why the model has no score (its score is NaN), with :func:`rank`'s ``errors="row"``; None when scored.
+    p_best : float or None
+        ``rank(..., confidence=B)`` only: the share of the B resamples in which this model scores highest (a tie
+        for first gives each tied model an equal share). None without a bootstrap, or for a model without a score.
+    rank_low, rank_high : int or None
+        The 5th and 95th percentiles of the model's rank over the resamples (1 = best; tied scores share the
+        better rank; rounded outwards to whole ranks).
+    score_low, score_high : float or None
+        The 5th and 95th percentiles of the model's bootstrap scores (the spread of the score, not a corrected
+        interval: see :mod:`pedrank.workflow.confidence` for scores that duplicated rows move).
+    failed_resamples : int or None
+        Resamples on which this model's score (or PED) failed, e.g. a class drawn as copies of one row; such a
+        resample ranks the model below every model scored on it and is left out of its score interval.
+    """
+
+    model: str
+    score: float
+    seconds: float
+    ped_steps: int | None = None
+    error: str | None = None
+    p_best: float | None = None
+    rank_low: int | None = None
+    rank_high: int | None = None
+    score_low: float | None = None
+    score_high: float | None = None
+    failed_resamples: int | None = None
+
+
+
+def resolve_entry(name: str, entry: Any, labels: Any) -> tuple[Any, Any, Any]:
+    """``(features, labels, reference)`` for one pool entry; files are read here, lazily."""
+    from pedrank.workflow.io import FeatureSource, load_features
+
+    reference = None
+    if isinstance(entry, FeatureSource):
+        features, entry_labels = entry.load()
+        return features, entry_labels, entry.load_reference()
+    if isinstance(entry, (str, os.PathLike)):
+        features, entry_labels = load_features(entry)
+        return features, entry_labels, None
+    if isinstance(entry, Mapping):
+        if "features" not in entry:
+            raise PedrankValueError(f"pool[{name!r}] is a mapping without a 'features' key; found keys {sorted(entry)}")
+        features = entry["features"]
+        entry_labels = entry.get("labels", labels)
+        reference = entry.get("reference")
+    elif isinstance(entry, tuple):
+        if len(entry) != 2:
+            raise PedrankValueError(f"pool[{name!r}] is a tuple of length {len(entry)}; expected (features, labels)")
+        features, entry_labels = entry
+    else:
+        features, entry_labels = entry, labels
+    if entry_labels is None:
+        raise PedrankValueError(
+            f"pool[{name!r}] has no labels: pass labels=, or give the model as a (features, labels) pair"
+        )
+    return features, entry_labels, reference
+
+
+def describe_entry(name: str, entry: Any, error: Exception) -> str:
+    """Which pool entry failed: the model, and its file unless the error already names it."""
+    from pedrank.workflow.io import FeatureFileError, FeatureSource
+
+    path = entry.path if isinstance(entry, FeatureSource) else entry if isinstance(entry, (str, os.PathLike)) else None
+    if path is None or isinstance(error, FeatureFileError):
+        return f"model {name!r}"
+    return f"model {name!r} ({path})"
+
+
+ERRORS = ("raise", "row")
+
+
+class MetricCall:
+    """``pedrank.score`` of one metric with fixed options: a picklable callable for executor tasks."""
+
+    def __init__(self, metric: str, backend: str, options: dict[str, Any]):
+        self.metric, self.backend, self.options = metric, backend, options
+
+    def __call__(self, features: Any, labels: Any) -> float:
+        import pedrank
+
+        return float(pedrank.score(features, labels, self.metric, ped=False, backend=self.backend, **self.options))
+
+
+def evaluate_entry(name: str, entry: Any, labels: Any, ped_options: dict[str, Any] | None,
+                    override: tuple[bool, Any], backend: str, compute: Any) -> tuple[Any, float, int | None]:
+    """Read one pool entry (files here, where the task runs), move it with PED when asked, then
+    ``compute(features, labels)``: ``(value, seconds, ped_steps)``. The one path from a pool entry to its number,
+    for per-model scores and for the pool scores' raw terms alike."""
+    features, model_labels, file_reference = resolve_entry(name, entry, labels)
+    start = time.perf_counter()
+    features, steps = moved_features(features, model_labels, file_reference, ped_options, override, backend)
+    value = compute(features, model_labels)
+    return value, time.perf_counter() - start, steps
+
+
+def moved_features(features: Any, labels: Any, file_reference: Any, ped_options: dict[str, Any] | None,
+           override: tuple[bool, Any], backend: str) -> tuple[Any, int | None]:
+    """``(features after PED, steps)``, or the features as they are and None without PED. PED's reference: the
+    ``references=`` override, else the one found beside the features, else ``ped["reference"]``."""
+    if ped_options is None:
+        return features, None
+    import pedrank
+
+    options = dict(ped_options)
+    reference = options.pop("reference", None)
+    if file_reference is not None:
+        reference = file_reference
+    if override[0]:
+        reference = override[1]
+    result = pedrank.ped(features, labels, reference=reference, backend=backend, **options)
+    return result.features, int(result.steps)
+
+
+def failure_reason(name: str, entry: Any, exc: Exception) -> str:
+    """What a failed model's row says: the error, prefixed by the model (and its file)."""
+    if isinstance(exc, ValueError):
+        return str(with_context(exc, describe_entry(name, entry, exc)))
+    return f"{describe_entry(name, entry, exc)}: {type(exc).__name__}: {exc}"
+
+
+def score_entry(name: str, entry: Any, labels: Any, metric: str, ped_options: dict[str, Any] | None,
+                 override: tuple[bool, Any], backend: str, metric_options: dict[str, Any], errors: str) -> RankRecord:
+    """One model of the pool: read its features, score them and return only its row. With ``errors="row"`` a
+    failure becomes the row's ``error``; otherwise it raises (a ``ValueError`` named by model and file)."""
+    start = time.perf_counter()
+    try:
+        value, seconds, steps = evaluate_entry(name, entry, labels, ped_options, override, backend,
+                                                MetricCall(metric, backend, metric_options))
+    except Exception as exc:
+        if errors == "row":
+            return RankRecord(str(name), float("nan"), time.perf_counter() - start, None,
+                              error=failure_reason(name, entry, exc))
+        if isinstance(exc, ValueError):
+            raise with_context(exc, describe_entry(name, entry, exc)) from exc
+        raise
+    return RankRecord(str(name), float(value), seconds, steps)
+
+
+def check_executor(executor: Any) -> bool:
+    """True for a dask.distributed Client (its submit takes ``pure=False``), False for an Executor."""
+    if not callable(getattr(executor, "submit", None)):
+        raise PedrankValueError(
+            f"executor: found {type(executor).__name__}; expected a concurrent.futures.Executor (e.g. "
+            "ProcessPoolExecutor, or a dask.distributed Client's get_executor()) or a dask.distributed Client"
+        )
+    return type(executor).__module__.startswith("distributed") and hasattr(executor, "scheduler_info")
+
+
+def accepted_options(entry: Any) -> set[str]:
+    """The options a registered score takes by keyword (its pool step's, for a pool score), besides the ones
+    :func:`rank` itself passes."""
+    import inspect
+
+    function = entry.pool if entry.pool is not None else entry.function
+    own = {"pool", "labels", "features", "ped", "backend", "references", "dataset", "errors", "progress",
+           "metric_name"}
+    return {name for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD) and name not in own}
