@@ -81,7 +81,7 @@ def test_eigen_solver_failures_are_value_errors():
             _core.gbc(X, y, 3, 64, False, False)
         with pytest.raises(ValueError, match="rescale"):
             _core.logme(X, y, 3, None, False)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="within-class scatter has non-finite entries"):
             _core.sfda_score(X, y, 3, np.nan)
     with pytest.raises(ValueError, match="rescale"):
         _core.logme(huge[:10].T.copy(), np.arange(20) % 3, 3, None, False)  # N <= D: the N x N Gram

@@ -69,7 +69,7 @@ def test_check_estimator(estimator, expected_failures):
 def test_clone_params_and_not_fitted(estimator):
     copy = clone(estimator)
     assert copy.get_params() == estimator.get_params() and copy is not estimator
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match=f"This {type(estimator).__name__} instance is not fitted yet"):
         copy.predict(np.ones((3, 4)))
 
 

@@ -215,15 +215,19 @@ def test_etran_log_option_is_the_mean_log():
 def test_knn_never_builds_the_n_by_n_matrix(monkeypatch):
     X, y = case("digits_pixels")
     shapes = []
-    real = np.argpartition
 
-    def spy(a, *args, **kwargs):
-        shapes.append(a.shape)
-        return real(a, *args, **kwargs)
+    def spying(real):
+        def spy(a, *args, **kwargs):
+            shapes.append(a.shape)
+            return real(a, *args, **kwargs)
+        return spy
 
-    monkeypatch.setattr(np, "argpartition", spy)
+    # every selection over distance blocks: argmin for small k, argpartition for large k and the float64 path
+    monkeypatch.setattr(np, "argpartition", spying(np.argpartition))
+    monkeypatch.setattr(np, "argmin", spying(np.argmin))
     assert pedrank.knn(X, y, block_size=100) == ORACLE["digits_pixels__knn_k3"]
-    assert max(s[0] for s in shapes) == 100
+    assert pedrank.knn(X, y, k=40, block_size=100) == reference.knn(X, y, k=40)
+    assert max(s[0] for s in shapes) == 100 and all(len(s) == 2 for s in shapes)
 
 
 # --- C = 2 and C = 400 ------------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """NLEEP: determinism, parity with the reference, ordering, edge cases."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -52,10 +54,14 @@ def test_more_mixture_components_than_samples_is_capped():
     assert np.isfinite(nleep(features, labels, components_per_class=5))
 
 
-@pytest.mark.parametrize("options", [{"variance_kept": 1.0}, {"variance_kept": 0}, {"components_per_class": 0}])
-def test_rejects_bad_options(options):
+@pytest.mark.parametrize(("options", "message"), [
+    ({"variance_kept": 1.0}, "variance_kept: expected a fraction strictly between 0 and 1, found 1.0"),
+    ({"variance_kept": 0}, "variance_kept: expected a fraction strictly between 0 and 1, found 0"),
+    ({"components_per_class": 0}, "components_per_class: expected an integer >= 1, found 0"),
+])
+def test_rejects_bad_options(options, message):
     features, labels = blobs(30, 3, 2, 1.0, 6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(message)):
         nleep(features, labels, **options)
 
 

@@ -1,6 +1,7 @@
 """TransRate: hand-computed coding rates, parity with the reference, edge cases."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -72,7 +73,11 @@ def test_invariant_to_relabelling_and_order_and_no_mutation():
     np.testing.assert_array_equal(features, before)
 
 
-@pytest.mark.parametrize("options", [{"eps": 0.0}, {"eps": -1.0}, {"normalization": "mcr2"}])
-def test_rejects_bad_options(options):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("options", "message"), [
+    ({"eps": 0.0}, "eps: expected a finite number > 0, found 0.0"),
+    ({"eps": -1.0}, "eps: expected a finite number > 0, found -1.0"),
+    ({"normalization": "mcr2"}, "normalization: expected one of ('paper', 'authors'), found 'mcr2'"),
+])
+def test_rejects_bad_options(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         transrate(AXES, AXES_LABELS, **options)

@@ -107,7 +107,7 @@ def test_append_head_and_torch_dataset():
 def test_resume_after_kill_redoes_nothing(tmp_path):
     X, y = _data()
     killed = Counting(_mlp, fail_after=1)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="^killed$"):  # Counting's, not one of finetune's own
         finetune({"m": killed}, X, y, cache_dir=tmp_path, **GRID)
     assert len(list((tmp_path / "dataset").glob("*.json"))) == 1  # the finished run, nothing else
     assert not list((tmp_path / "dataset").glob(".*"))  # no temporary file left behind

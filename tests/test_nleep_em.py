@@ -209,7 +209,7 @@ def test_stops_at_max_iter_with_scikit_learns_warning(monkeypatch):
 def test_a_collapsed_component_fails_where_scikit_learn_fails():
     # The absolute covariance floor (1e-6) cannot keep components of features of magnitude 1e6 positive definite.
     features = np.random.default_rng(0).normal(size=(60, 8)) * 1e6
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):  # scikit-learn's message
         GaussianMixture(n_components=15, covariance_type="full", random_state=0).fit(features)
     with pytest.raises(MixtureFitError, match="not positive definite"):
         fit_gaussian_mixture(features, 15, random_state=0)

@@ -76,9 +76,9 @@ def test_one_bad_file_is_its_row_and_the_others_finish(tmp_path, client):
 def test_by_default_the_first_failing_model_raises_as_in_the_serial_run(tmp_path, client):
     pool = _write_pool(tmp_path)
     (tmp_path / "model3_toy_feature.npy").write_bytes(b"not a numpy file")
-    with pytest.raises(FeatureFileError) as serial:
+    with pytest.raises(FeatureFileError, match="model 'model3'") as serial:
         pedrank.rank(pool, metric="logme")
-    with pytest.raises(FeatureFileError) as pooled:  # its class and path survive the trip back
+    with pytest.raises(FeatureFileError, match="model 'model3'") as pooled:  # its class and path survive the trip back
         pedrank.rank(pool, metric="logme", executor=client.get_executor())
     assert str(pooled.value) == str(serial.value) and "model 'model3'" in str(pooled.value)
     assert pooled.value.path == serial.value.path

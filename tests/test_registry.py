@@ -192,7 +192,7 @@ def test_torch_kernels_find_kernels_registered_with_a_score():
         kernels = pedrank.backend.torch_kernels()
         assert kernels.double_sum(torch.ones(3, 2), 2.0) == 12.0
         assert calls == ["ArrayKernels"]
-        with pytest.raises(AttributeError):
+        with pytest.raises(AttributeError, match="has no kernel 'not_a_kernel'"):
             kernels.not_a_kernel
     finally:
         _registry._SCORES.pop("toy_torch")

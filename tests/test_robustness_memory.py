@@ -72,7 +72,7 @@ def test_available_bytes_reads_the_system_and_the_override(monkeypatch):
 def test_check_memory_message_says_needed_available_and_advice(monkeypatch):
     monkeypatch.setenv(MEMORY_LIMIT_ENV, str(GiB))
     check_memory(GiB // 2, what="small", advice="none")  # fits: nothing raised
-    with pytest.raises(InsufficientMemoryError) as error:
+    with pytest.raises(InsufficientMemoryError, match="pedrank.reference.ped on 50000 x 2048 needs about") as error:
         check_memory(3 * GiB, what="pedrank.reference.ped on 50000 x 2048", advice="use PCA first")
     assert isinstance(error.value, MemoryError)
     message = str(error.value)

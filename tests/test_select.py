@@ -148,10 +148,10 @@ def test_an_interrupted_run_resumes_with_the_models_it_finished(images, tmp_path
 
     class Interrupt(torch.nn.Module):
         def forward(self, x):
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt("stopped in the third model")
 
     broken = dict(pool, wide=Interrupt())
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="stopped in the third model"):
         select(broken, images, metric="logme", cache_dir=tmp_path)
     assert (pool["small"].calls, pool["medium"].calls) == (1, 1)
     assert not (tmp_path / "wide_shapes_key.json").exists() and not list(tmp_path.glob(".*tmp"))

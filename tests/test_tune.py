@@ -32,8 +32,8 @@ def _pool(seed: int, n: int = 120, d: int = 6, classes: int = 3) -> dict:
 
 # Settings that always move (radius 2: every cluster overlaps) and differ by the step length alone.
 GRID = [{"radius": 2.0, "elastic": k, "max_steps": 1} for k in (0.5, 1.0, 2.0)]
-A = tune_module._setting(GRID[2])  # planted best on d0, d1, d2
-B = tune_module._setting(GRID[1])  # planted best on d3 only
+A = tune_module.setting_key(GRID[2])  # planted best on d0, d1, d2
+B = tune_module.setting_key(GRID[1])  # planted best on d3 only
 PERFECT = [0.1, 0.2, 0.3, 0.4]  # same order as the accuracies
 REVERSED = PERFECT[::-1]
 
@@ -57,7 +57,7 @@ def _planted(monkeypatch, datasets: dict, table=_default_table) -> dict:
             for options in GRID:
                 moved = pedrank.ped(features, labels, **options).features
                 key = dataset, model, round(float(np.abs(moved - features).sum()), 6)
-                movement[key] = tune_module._setting(options)
+                movement[key] = tune_module.setting_key(options)
 
     def fake(features, labels, metric, options):
         dataset, model, original = originals[id(labels)]
@@ -149,7 +149,7 @@ def test_planner_equals_ped():
     features, labels = _pool(5)["m2"]
     planner = tune_module._PEDPlanner(features, labels, None, "auto")
     for options in ({}, {"radius": 1.0, "elastic": 2.0}, {"radius": 0.3, "elastic": 0.6}, {"max_steps": 0}):
-        setting = tune_module._setting(options)
+        setting = tune_module.setting_key(options)
         total, steps = planner.displacement(setting)
         expected = pedrank.ped(features, labels, **options)
         assert steps == expected.steps
@@ -286,5 +286,5 @@ def test_errors(tmp_path, capsys):
 
 def test_setting_labels():
     assert setting_label(None) == "off"
-    assert setting_label(tune_module._setting({})) == "default"
-    assert setting_label(tune_module._setting({"elastic": 1.2, "radius": 0.3})) == "radius=0.3 elastic=1.2"
+    assert setting_label(tune_module.setting_key({})) == "default"
+    assert setting_label(tune_module.setting_key({"elastic": 1.2, "radius": 0.3})) == "radius=0.3 elastic=1.2"

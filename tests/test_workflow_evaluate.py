@@ -69,7 +69,7 @@ def test_extra_ground_truth_models_are_ignored():
 def test_missing_models_are_listed():
     scores, accuracies = _random_case(5, 2)
     del accuracies["m1"], accuracies["m3"]
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=r"accuracies has no value for 2 scored model\(s\)") as info:
         evaluate(scores, accuracies)
     message = str(info.value)
     assert "m1" in message and "m3" in message and "2 scored model" in message
@@ -107,7 +107,7 @@ def test_constant_scores_give_nan_pearson_not_an_error():
 def test_a_constant_ground_truth_is_refused_with_its_value_and_count():
     scores = {"a": 1.0, "b": 2.0, "c": 3.0}
     # only the scored models count: the unscored 'd' does not make the truth judge anything
-    with pytest.raises(PedrankValueError) as info:
+    with pytest.raises(PedrankValueError, match="^accuracies.*all 3 values") as info:
         evaluate(scores, {"a": 80.0, "b": 80.0, "c": 80.0, "d": 95.0})
     message = str(info.value)
     assert message.startswith("accuracies")
@@ -120,7 +120,7 @@ def test_a_constant_truth_read_from_a_file_names_the_file_and_column(tmp_path):
     path = tmp_path / "flat.csv"
     path.write_text("model,cifar10,dtd\na,0.9,0.7\nb,0.9,0.6\nc,0.9,0.5\n")
     truth = read_truth(path, "cifar10")
-    with pytest.raises(PedrankValueError) as info:
+    with pytest.raises(PedrankValueError, match="'cifar10'.*all 3 values") as info:
         evaluate({"a": 1.0, "b": 2.0, "c": 3.0}, truth)
     message = str(info.value)
     assert str(path) in message and "'cifar10'" in message and "all 3 values" in message and "0.9" in message
@@ -129,7 +129,7 @@ def test_a_constant_truth_read_from_a_file_names_the_file_and_column(tmp_path):
 
 def test_fractions_mixed_with_percentages_are_refused_naming_values_and_models():
     scores = {"a": 1.0, "b": 2.0, "c": 3.0}
-    with pytest.raises(PedrankValueError) as info:
+    with pytest.raises(PedrankValueError, match=r"fractions \(a: 0\.8, c: 0\.9\)") as info:
         evaluate(scores, {"a": 0.80, "b": 85.0, "c": 0.9})
     message = str(info.value)
     assert "fractions (a: 0.8, c: 0.9)" in message and "percentages (b: 85)" in message
@@ -301,7 +301,7 @@ def test_the_per_dataset_layout_and_its_baseline_columns(tmp_path):
 @pytest.mark.parametrize("dataset", [None, "pets"])
 def test_an_ambiguous_truth_file_names_the_file_and_its_columns(tmp_path, dataset):
     path = _write(tmp_path / "truth.csv", "model,cifar10,dtd\na,90,70\nb,80,60\n")
-    with pytest.raises(TruthFileError) as info:
+    with pytest.raises(TruthFileError, match=re.escape("['model', 'cifar10', 'dtd']")) as info:
         read_truth(path, dataset)
     message = str(info.value)
     assert message.startswith(str(path)) and "['model', 'cifar10', 'dtd']" in message
@@ -338,7 +338,7 @@ def test_percent_cells_are_percentages(tmp_path):
 
 def test_percent_cells_mixed_with_fractions_are_refused(tmp_path):
     path = _write(tmp_path / "mixed.csv", "model,accuracy\na,80%\nb,0.8\nc,0.9\n")
-    with pytest.raises(TruthFileError) as info:
+    with pytest.raises(TruthFileError, match=r"fractions \(b: 0\.8, c: 0\.9\)") as info:
         read_truth(path)
     message = str(info.value)
     assert message.startswith(str(path)) and "'accuracy'" in message

@@ -115,7 +115,7 @@ def test_bad_arguments_raise_value_errors_naming_the_problem(call, message):
 def test_a_bad_file_in_the_pool_names_the_model_and_the_file(tmp_path):
     path = tmp_path / "broken.npz"
     np.savez(path, feats=np.zeros((4, 2)))
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="model 'broken'.*'features'") as info:
         rank({"broken": path})
     assert "broken" in str(info.value) and str(path) in str(info.value) and "'features'" in str(info.value)
 
