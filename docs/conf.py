@@ -4,12 +4,15 @@ Build (tests/test_docs.py does the same, warnings as errors)::
 
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-Needs the ``docs`` extra (``pip install ".[docs]"``: sphinx, numpydoc, myst-parser) and an installed pedrank:
+Needs the ``docs`` extra (``pip install ".[docs]"``: sphinx, numpydoc, myst-parser, sphinx-gallery) and an installed
+pedrank:
 the API reference imports the package, so the compiled core must be built (the docs do not put
 ``python/`` on ``sys.path``, which would bypass the build).
 """
 
 from __future__ import annotations
+
+import threadpoolctl
 
 import pedrank
 
@@ -22,6 +25,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "numpydoc",  # the docstrings are NumPy style (Parameters / Returns / Raises sections)
     "myst_parser",  # the prose pages are Markdown, moved from the README with their tables as they were
+    "sphinx_gallery.gen_gallery",  # the gallery: examples/plot_*.py run at build time, with their output and figures
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -53,6 +57,36 @@ numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks: set[str] = set()
 numpydoc_xref_param_type = False
+
+# sphinx-gallery: every script in examples/ is run at each build (docs/auto_examples/ is generated and
+# git-ignored), its printed output and its matplotlib figures put on its page.
+# - filename_pattern ".*": every example runs (the default runs only names starting with "plot"; all of ours do,
+#   but a page whose code is shown and never run could silently rot).
+# - abort_on_example_error: an example that raises stops the build (it would otherwise become a page showing a
+#   traceback, and -W would not catch it).
+# - within_subsection_order by file name: the examples are numbered in reading order (plot_1_... to plot_5_...).
+# - Values are strings, not classes: Sphinx pickles its configuration and warns (an error under -W) when a value
+#   cannot be pickled.
+# - A warm build reruns only the examples whose source changed; tests/test_docs.py passes
+#   ``-D sphinx_gallery_conf.run_stale_examples=1`` so every example runs each time.
+# - The examples run in this process with one BLAS thread (threadpoolctl, a dependency of pedrank): their arrays
+#   have hundreds of rows, where OpenBLAS's threads cost more than they give, and on a loaded machine much more:
+#   on 2 cores shared with other jobs, scikit-learn's logistic-regression probes of the demo example took 0.9 s
+#   of CPU with OpenBLAS's default threads, 8.8 s with OPENBLAS_CORETYPE=Haswell (which tests/conftest.py sets for
+#   the parity vectors, and the test's build inherits), and 0.1-0.2 s with one thread. pedrank's own calls set
+#   their threads per call by its thread policy (pedrank.set_threads) and restore this limit after them.
+_one_blas_thread = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": ".*",
+    "within_subsection_order": "FileNameSortKey",
+    "image_scrapers": ("matplotlib",),
+    "abort_on_example_error": True,
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "min_reported_time": 0,
+}
 
 html_theme = "alabaster"
 html_title = f"pedrank {release}"
