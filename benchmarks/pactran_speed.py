@@ -45,8 +45,12 @@ def load_baseline(revision):
     Its relative imports resolve against today's package; its line registering the score is left out (the name
     is registered by today's module already).
     """
-    source = subprocess.run(["git", "show", f"{revision}:python/pedrank/scores/pactran.py"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout
+    for path in ("python/pedrank/scores/pactran.py", "python/pedrank/pactran.py"):  # its home since / before the move
+        shown = subprocess.run(["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True, text=True)
+        if shown.returncode == 0:
+            break
+    shown.check_returncode()
+    source = shown.stdout
     source = "\n".join(line for line in source.splitlines() if not line.startswith("register("))
     with tempfile.NamedTemporaryFile("w", suffix="_pactran_before.py", delete=False) as handle:
         handle.write(source)

@@ -169,11 +169,16 @@ def probe_accuracy(train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_t
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from pedrank._engine.config import blas_on_policy
+
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=300))
-    with warnings.catch_warnings():
+    # the library's thread policy for the probe's small products too: OpenBLAS on every core made this probe
+    # 8-10x slower on a loaded two-core machine (the docs gallery measured 0.1-0.2 s of CPU on one thread, 0.9-8.8 s
+    # on all)
+    with warnings.catch_warnings(), blas_on_policy(train.shape[0], train.shape[1]):
         warnings.simplefilter("ignore", ConvergenceWarning)
         probe.fit(train, y_train)
-    return 100.0 * float(probe.score(test, y_test))
+        return 100.0 * float(probe.score(test, y_test))
 
 
 @dataclass

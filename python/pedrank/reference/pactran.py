@@ -69,7 +69,7 @@ def _pac_gamma(prob, label, alpha):
     return pac_gamma / label.size + 1.0
 
 
-def pac_gauss(features, label_idx, lda_factor, s2_factor, max_iter, random_state):
+def pac_gauss(features, label_idx, lda_factor, s2_factor, max_iter, random_state, solver="lbfgs"):
     nclasses = label_idx.max() + 1
     label = one_hot(label_idx)
     features = features - np.mean(features, axis=0, keepdims=True)
@@ -107,10 +107,26 @@ def pac_gauss(features, label_idx, lda_factor, s2_factor, max_iter, random_state
         grad2_b = np.sum(grad2_f, axis=0, keepdims=True)
         return np.ravel(np.concatenate([grad2_w, grad2_b], axis=0))
 
-    theta = np.random.RandomState(random_state).normal(size=[d, nclasses]) * 0.03
-    theta_1d = np.ravel(np.concatenate([theta, np.zeros([1, nclasses])], axis=0))
-    theta_1d = scipy.optimize.minimize(loss_fn, theta_1d, method="L-BFGS-B", jac=grad_fn,
-                                       options=dict(maxiter=max_iter), tol=1e-6).x
+    def hessian_times(theta, direction):
+        # pactran:exact only: the cross-entropy's Hessian times a direction, (1/N) X^T (p * Xv - p (p . Xv)) + v / ldas2
+        w, b = unpack(theta)
+        v_w, v_b = unpack(direction)
+        prob = scipy.special.softmax(np.matmul(features, w) + b, axis=-1)
+        z = np.matmul(features, v_w) + v_b
+        r = prob * z - prob * np.sum(prob * z, axis=-1, keepdims=True)
+        r /= bs
+        return np.ravel(np.concatenate([np.matmul(features.transpose(), r) + v_w / ldas2,
+                                        np.sum(r, axis=0, keepdims=True)], axis=0))
+
+    if solver == "newton":
+        # the optimum itself (pactran:exact): SciPy's trust-region Newton-CG from zero, to a gradient norm of 1e-10
+        theta_1d = scipy.optimize.minimize(loss_fn, np.zeros((d + 1) * nclasses), method="trust-ncg", jac=grad_fn,
+                                           hessp=hessian_times, options=dict(gtol=1e-10, maxiter=10000)).x
+    else:
+        theta = np.random.RandomState(random_state).normal(size=[d, nclasses]) * 0.03
+        theta_1d = np.ravel(np.concatenate([theta, np.zeros([1, nclasses])], axis=0))
+        theta_1d = scipy.optimize.minimize(loss_fn, theta_1d, method="L-BFGS-B", jac=grad_fn,
+                                           options=dict(maxiter=max_iter), tol=1e-6).x
     pac_opt = loss_fn(theta_1d)
     sigma2_inv = np.sum(grad2(theta_1d)) * ldas2 / kd + 1e-10
     s2 = s2_factor * dinv
@@ -118,16 +134,16 @@ def pac_gauss(features, label_idx, lda_factor, s2_factor, max_iter, random_state
 
 
 def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_factor=None, alpha=1.0,
-            probabilities=False, max_iter=100, random_state=0):
+            probabilities=False, max_iter=100, random_state=0, solver="lbfgs"):
     """Reference PACTran. See :func:`pedrank.pactran`."""
     lda_factor, variance_factor, alpha, max_iter, random_state = check_pactran_options(
-        prior, lda_factor, variance_factor, alpha, max_iter, random_state)
+        prior, lda_factor, variance_factor, alpha, max_iter, random_state, solver)
     if probabilities and prior == "gaussian":
         raise PedrankValueError("probabilities: expected False with prior='gaussian'")
     features, encoded, classes = check_classification(features, labels)
     X = np.array(features, dtype=np.float64)
     if prior == "gaussian":
-        return float(-pac_gauss(X, encoded, lda_factor, variance_factor, max_iter, random_state))
+        return float(-pac_gauss(X, encoded, lda_factor, variance_factor, max_iter, random_state, solver))
     prob = check_probabilities(X) if probabilities else _gmm_estimator(X, classes.shape[0], random_state)
     bound = _pac_dir if prior == "dirichlet" else _pac_gamma
     return float(-bound(prob, encoded, alpha))

@@ -30,9 +30,16 @@ from pedrank._engine.validation import (
 )
 from pedrank.scores.registry import ScoreEntry, register
 
-__all__ = ["pactran", "PRIORS", "pac_gauss_bound", "gmm_posteriors", "check_probabilities"]
+__all__ = ["pactran", "PRIORS", "SOLVERS", "pac_gauss_bound", "gmm_posteriors", "check_probabilities"]
 
 PRIORS = ("gaussian", "dirichlet", "gamma")
+#: How the Gaussian bound's optimum is found: the authors' L-BFGS-B from a random start ("lbfgs"), or Newton's
+#: method to convergence from zero ("newton", the ``pactran:exact`` form).
+SOLVERS = ("lbfgs", "newton")
+#: Newton's stopping rule: half the Newton decrement (the predicted decrease, -g.d / 2) below this times
+#: max(1, |loss|): the loss is then within about that of its minimum (the problem is convex).
+NEWTON_TOLERANCE = 1e-13
+NEWTON_MAX_ITER = 100
 #: L-BFGS-B's tolerance and the scale of the random initial weights, as in the authors' compute_metrics.py.
 PAC_GAUSS_TOL = 1e-6
 PAC_GAUSS_INIT_SCALE = 0.03
@@ -41,9 +48,14 @@ PAC_GAUSS_INIT_SCALE = 0.03
 _SCIPY_LOGSUMEXP_LOG1P = tuple(int(part) for part in scipy.__version__.split(".")[:2]) >= (1, 15)
 
 
-def check_pactran_options(prior, lda_factor, variance_factor, alpha, max_iter, random_state):
+def check_pactran_options(prior, lda_factor, variance_factor, alpha, max_iter, random_state, solver="lbfgs"):
     if prior not in PRIORS:
         raise PedrankValueError(f"prior: expected one of {PRIORS}, found {prior!r}")
+    if solver not in SOLVERS:
+        raise PedrankValueError(f"solver: expected one of {SOLVERS}, found {solver!r}")
+    if solver == "newton" and prior != "gaussian":
+        raise PedrankValueError(f"solver: 'newton' applies to prior='gaussian' only (it finds the Gaussian bound's "
+                                f"optimum); found prior={prior!r}")
     lda_factor = check_positive(lda_factor, name="lda_factor")
     if variance_factor is None:
         variance_factor = 100.0 * lda_factor
@@ -214,7 +226,107 @@ def _logsumexp_rows(logits, top, shifted_exp):
     return out
 
 
-def pac_gauss_bound(features, onehot, *, lda_factor, variance_factor, max_iter, random_state):
+
+def _newton_optimum(centred, onehot, ldas2):
+    """The unique minimum of the Gaussian bound's loss (cross-entropy plus ``|w|^2 / (2 ldas2)``) by Newton's
+    method: exact Hessian-vector products, preconditioned conjugate gradients, a backtracking (Armijo) line search;
+    from zero, so no random start. Returns theta (the weights, then the biases), shape ((D + 1) * C,).
+
+    The loss is strictly convex in the weights and convex in the biases, with one flat direction (the same constant
+    added to every class's bias) that changes no probability: the optimum's loss and probabilities, all the bound
+    reads, are unique. The iterations run on the features rotated into the eigenbasis V of ``X^T X`` (``F = X V``,
+    one more N x D float64 array; ``|W|`` is unchanged by the rotation, so the problem is the same), where the
+    preconditioner is the Hessian's diagonal, ``sum_i p_ic (1 - p_ic) F_ik^2 / N + 1 / ldas2`` for weight (k, c)
+    and ``sum_i p_ic (1 - p_ic) / N`` for bias c: the curvature of each class along each principal direction.
+    """
+    n_samples, n_features = centred.shape
+    n_classes = onehot.shape[1]
+    labels = np.argmax(onehot, axis=1)
+    _, rotation = np.linalg.eigh(centred.T @ centred)
+    rotated = centred @ rotation
+    rows = np.arange(n_samples)
+
+    def loss_and_probabilities(w, b):
+        logits = rotated @ w
+        logits += b
+        log_norm = scipy.special.logsumexp(logits, axis=1)
+        loss = float(np.mean(log_norm - logits[rows, labels]) + 0.5 * np.sum(w * w) / ldas2)
+        probabilities = np.exp(logits - log_norm[:, None])
+        return loss, probabilities
+
+    def hessian_times(probabilities, direction_w, direction_b):
+        change = rotated @ direction_w
+        change += direction_b
+        change *= probabilities
+        change -= probabilities * change.sum(axis=1, keepdims=True)
+        change /= n_samples
+        return rotated.T @ change + direction_w / ldas2, change.sum(axis=0)
+
+    def diagonal(probabilities):
+        spread = probabilities * (1.0 - probabilities)
+        weights = np.zeros((n_features, n_classes))
+        for start in range(0, n_samples, 4096):  # F^2 by row blocks: no second N x D array
+            block = rotated[start:start + 4096]
+            weights += (block * block).T @ spread[start:start + 4096]
+        weights /= n_samples
+        weights += 1.0 / ldas2
+        return weights, np.maximum(spread.sum(axis=0) / n_samples, 1e-300)
+
+    def preconditioned(diagonal_w, diagonal_b, residual_w, residual_b):
+        solved_b = residual_b / diagonal_b
+        return residual_w / diagonal_w, solved_b - solved_b.mean()  # no step along the flat direction
+
+    w = np.zeros((n_features, n_classes))
+    b = np.zeros(n_classes)
+    loss, probabilities = loss_and_probabilities(w, b)
+    for _ in range(NEWTON_MAX_ITER):
+        residual = (probabilities - onehot) / n_samples
+        gradient_w = rotated.T @ residual + w / ldas2
+        gradient_b = residual.sum(axis=0)
+        gradient_norm = np.sqrt(np.sum(gradient_w**2) + np.sum(gradient_b**2))
+        diagonal_w, diagonal_b = diagonal(probabilities)
+        # inexact Newton: conjugate gradients on H d = -g to a relative residual that tightens near the optimum
+        tolerance = min(0.5, np.sqrt(gradient_norm)) * gradient_norm
+        step_w, step_b = np.zeros_like(w), np.zeros_like(b)
+        rest_w, rest_b = -gradient_w, -gradient_b
+        solved_w, solved_b = preconditioned(diagonal_w, diagonal_b, rest_w, rest_b)
+        search_w, search_b = solved_w.copy(), solved_b.copy()
+        rho = np.sum(rest_w * solved_w) + np.sum(rest_b * solved_b)
+        for _ in range(4 * n_classes + 50):
+            product_w, product_b = hessian_times(probabilities, search_w, search_b)
+            curvature = np.sum(search_w * product_w) + np.sum(search_b * product_b)
+            if curvature <= 0:
+                break
+            alpha = rho / curvature
+            step_w += alpha * search_w
+            step_b += alpha * search_b
+            rest_w -= alpha * product_w
+            rest_b -= alpha * product_b
+            if np.sqrt(np.sum(rest_w**2) + np.sum(rest_b**2)) <= tolerance:
+                break
+            solved_w, solved_b = preconditioned(diagonal_w, diagonal_b, rest_w, rest_b)
+            rho_next = np.sum(rest_w * solved_w) + np.sum(rest_b * solved_b)
+            search_w = solved_w + (rho_next / rho) * search_w
+            search_b = solved_b + (rho_next / rho) * search_b
+            rho = rho_next
+        predicted = -(np.sum(gradient_w * step_w) + np.sum(gradient_b * step_b))  # -g.d = the Newton decrement^2
+        if predicted <= 0:  # no descent left at this precision
+            break
+        if predicted / 2 <= NEWTON_TOLERANCE * max(1.0, abs(loss)):
+            w, b = w + step_w, b + step_b
+            break
+        step = 1.0
+        while True:
+            trial_w, trial_b = w + step * step_w, b + step * step_b
+            trial_loss, trial_probabilities = loss_and_probabilities(trial_w, trial_b)
+            if trial_loss <= loss - 1e-4 * step * predicted or step < 1e-10:
+                break
+            step /= 2
+        w, b, loss, probabilities = trial_w, trial_b, trial_loss, trial_probabilities
+    return np.concatenate([rotation @ w, b[None, :]], axis=0).ravel()
+
+
+def pac_gauss_bound(features, onehot, *, lda_factor, variance_factor, max_iter, random_state, solver="lbfgs"):
     """The authors' PACTran-Gaussian bound (lower is better).
 
     Parameters
@@ -231,6 +343,9 @@ def pac_gauss_bound(features, onehot, *, lda_factor, variance_factor, max_iter, 
     random_state : int or None
         Seed of the initial weights ``RandomState(seed).normal(size=(D, C)) * 0.03`` (the authors draw them
         from NumPy's global generator; their runs seed it with 0 first).
+    solver : {"lbfgs", "newton"}, default="lbfgs"
+        "lbfgs": the authors' optimiser (``max_iter``, ``random_state`` apply); "newton": the optimum itself
+        (:func:`_newton_optimum`; ``max_iter`` and ``random_state`` are not used).
 
     Returns
     -------
@@ -244,24 +359,28 @@ def pac_gauss_bound(features, onehot, *, lda_factor, variance_factor, max_iter, 
     """
     return _gauss_bound_of_centred(features - features.mean(axis=0, keepdims=True), onehot,
                                    lda_factor=lda_factor, variance_factor=variance_factor, max_iter=max_iter,
-                                   random_state=random_state)
+                                   random_state=random_state, solver=solver)
 
 
-def _gauss_bound_of_centred(centred, onehot, *, lda_factor, variance_factor, max_iter, random_state):
+def _gauss_bound_of_centred(centred, onehot, *, lda_factor, variance_factor, max_iter, random_state,
+                            solver="lbfgs"):
     """:func:`pac_gauss_bound` on features already centred (column means subtracted), float64."""
     n_samples, n_features = centred.shape
     n_classes = onehot.shape[1]
     kd = n_features * n_classes
     ldas2 = lda_factor * n_samples
     objective = _SoftmaxObjective(centred, onehot, ldas2)
-    rng = np.random.RandomState(random_state)
-    start = np.concatenate([rng.normal(size=(n_features, n_classes)) * PAC_GAUSS_INIT_SCALE,
-                            np.zeros((1, n_classes))], axis=0).ravel()
     # NumPy's BLAS on pedrank's thread policy for this call (BENCHMARKS.md, issue 18): the optimiser makes up to
     # ~200 small products, which OpenBLAS on every core turns 30x slower when other processes hold the cores
     with blas_on_policy(n_samples, n_features):
-        theta = scipy.optimize.minimize(objective, start, method="L-BFGS-B", jac=True,
-                                        options=dict(maxiter=max_iter), tol=PAC_GAUSS_TOL).x
+        if solver == "newton":
+            theta = _newton_optimum(centred, onehot, ldas2)
+        else:
+            rng = np.random.RandomState(random_state)
+            start = np.concatenate([rng.normal(size=(n_features, n_classes)) * PAC_GAUSS_INIT_SCALE,
+                                    np.zeros((1, n_classes))], axis=0).ravel()
+            theta = scipy.optimize.minimize(objective, start, method="L-BFGS-B", jac=True,
+                                            options=dict(maxiter=max_iter), tol=PAC_GAUSS_TOL).x
         # L-BFGS-B's answer is the point it evaluated last: its logits and loss without another product
         logits, optimum = objective.logits_and_loss(theta)
         p = scipy.special.softmax(logits, axis=-1)
@@ -276,7 +395,7 @@ def _gauss_bound_of_centred(centred, onehot, *, lda_factor, variance_factor, max
 
 @finite_score("pactran")
 def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_factor=None, alpha=1.0,
-            probabilities=False, max_iter=100, random_state=0, backend="auto"):
+            probabilities=False, max_iter=100, random_state=0, solver="lbfgs", backend="auto"):
     """PACTran transferability score (Ding et al., ECCV 2022), as ``-bound`` (higher is better).
 
     Parameters
@@ -302,6 +421,10 @@ def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_fact
     random_state : int or None, default=0
         Gaussian: seed of the initial weights; Dirichlet / Gamma on features: seed of the mixture. 0 reproduces
         the authors' runs, which seed NumPy's global generator with 0.
+    solver : {"lbfgs", "newton"}, default="lbfgs"
+        Gaussian: "lbfgs" is the authors' L-BFGS-B (``max_iter`` iterations from a random start); "newton"
+        finds the optimum itself (Newton's method from zero, to a predicted decrease below 1e-13 of the loss),
+        so the score no longer depends on ``random_state`` or ``max_iter``. ``"pactran:exact"`` names it.
     backend : {"auto", "numpy", "torch"}, default="auto"
         Accepted for a uniform interface: PACTran has no kernel path (L-BFGS-B runs in SciPy), so a torch
         tensor is copied to the host as float64.
@@ -318,11 +441,13 @@ def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_fact
     -----
     The Gaussian optimum is L-BFGS-B's from a random start, stopped at ``max_iter`` or ``tol=1e-6``: on
     ill-conditioned features it has not converged and the score depends on ``random_state`` (as the
-    authors' does). The Dirichlet / Gamma class-by-source sums are one (C x N)(N x Z) product here, where
-    the authors form an N x C x Z tensor.
+    authors' does). ``solver="newton"`` (``pactran:exact``) is the optimum of the same strictly convex problem:
+    a different number wherever L-BFGS-B had not converged, the same (to L-BFGS-B's tolerance) where it had.
+    The Dirichlet / Gamma class-by-source sums are one (C x N)(N x Z) product here, where the authors form an
+    N x C x Z tensor.
     """
     lda_factor, variance_factor, alpha, max_iter, random_state = check_pactran_options(
-        prior, lda_factor, variance_factor, alpha, max_iter, random_state)
+        prior, lda_factor, variance_factor, alpha, max_iter, random_state, solver)
     if probabilities and prior == "gaussian":
         raise PedrankValueError("probabilities: expected False with prior='gaussian' (PACTran-Gaussian reads "
                                 "features); use prior='dirichlet' or 'gamma' for a source model's probabilities")
@@ -333,7 +458,7 @@ def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_fact
         X = np.array(to_numpy(features), dtype=np.float64, copy=True)
         X -= X.mean(axis=0, keepdims=True)
         return -_gauss_bound_of_centred(X, onehot, lda_factor=lda_factor, variance_factor=variance_factor,
-                                        max_iter=max_iter, random_state=random_state)
+                                        max_iter=max_iter, random_state=random_state, solver=solver)
     if probabilities:
         probs = check_probabilities(features)
     else:
@@ -343,4 +468,5 @@ def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_fact
     return -bound(probs, onehot, alpha)
 
 
-register(ScoreEntry(name="pactran", function=pactran, reference="pedrank.reference.pactran:pactran", order=12))
+register(ScoreEntry(name="pactran", function=pactran, reference="pedrank.reference.pactran:pactran",
+                    forms={"exact": {"solver": "newton"}}, order=12))
