@@ -1,7 +1,8 @@
 """pactran:exact (Newton's method to the optimum) against the authors' L-BFGS-B, stopped at 100 iterations (the
 default) and run on to its own tolerance (max_iter=20,000), with LogME in the same run (issue 26, item 3).
 
-    nice -n 5 python benchmarks/pactran_exact.py --shapes 2000x256x20 10000x1024x100 --json benchmarks/pactran_exact.json
+    nice -n 5 python benchmarks/pactran_exact.py --shapes 2000x256x20 10000x1024x100 --skip-long \
+        --json benchmarks/pactran_exact.json
 
 Features: benchmarks/_data.py (float32, fixed seed). One call each, in turn; wall seconds and the score. The
 exact form's number differs from the default's wherever L-BFGS-B had not converged at 100 iterations (the
@@ -16,11 +17,8 @@ import os
 import platform
 import time
 
-import numpy as np
-
-from _data import make_features  # benchmarks/ is the script's folder, first on sys.path
-
 import pedrank
+from _data import make_features  # benchmarks/ is the script's folder, first on sys.path
 
 
 def main():
