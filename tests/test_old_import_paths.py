@@ -61,3 +61,20 @@ def test_every_alias_points_at_an_existing_module():
     for home in _aliases.MOVED.values():
         assert importlib.util.find_spec(home) is not None, home
     assert pedrank.backend is importlib.import_module("pedrank._engine.backend")
+
+
+def test_a_module_inside_an_old_package_name_is_the_new_module():
+    # pedrank.select and pedrank.tune are packages now: their modules under the old names are the same objects
+    script = (
+        "import sys\n"
+        "import importlib\n"
+        "from pedrank.select import models as old\n"  # (import pedrank.select.models: pedrank.select is the function)
+        "old_settings = importlib.import_module('pedrank.tune.settings')\n"
+        "import pedrank.workflow.select.models as new, pedrank.workflow.tune.settings as new_settings\n"
+        "assert old is new and old_settings is new_settings\n"
+        "assert new.__spec__.name == 'pedrank.workflow.select.models'\n"
+        "print('OK')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "OK"

@@ -78,10 +78,21 @@ class _AliasLoader(importlib.abc.Loader):
 class _AliasFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
-        home = MOVED.get(fullname)
+        home = _home(fullname)
         if home is None:
             return None
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(home))
+
+
+def _home(fullname: str) -> str | None:
+    """The new home of an old name, or of a module inside an old package (``pedrank.select.models`` is
+    ``pedrank.workflow.select.models``); None for any other name."""
+    if fullname in MOVED:
+        return MOVED[fullname]
+    parent, _, child = fullname.rpartition(".")
+    if parent.startswith("pedrank.") and (parent_home := _home(parent)) is not None:
+        return f"{parent_home}.{child}"
+    return None
 
 
 def install(loaded: dict[str, ModuleType]) -> None:
@@ -92,4 +103,6 @@ def install(loaded: dict[str, ModuleType]) -> None:
         if home in loaded:
             sys.modules.setdefault(old, loaded[home])
     if not any(isinstance(finder, _AliasFinder) for finder in sys.meta_path):
-        sys.meta_path.append(_AliasFinder())
+        # first: a module inside an old package name would otherwise be found again, as a second copy, on the
+        # package's __path__ by the ordinary path finder
+        sys.meta_path.insert(0, _AliasFinder())
