@@ -39,13 +39,10 @@ from pedrank._engine.validation import (
     is_torch_tensor,
     to_numpy,
 )
+from pedrank.scores.lead import standardise  # the same standardisation as LEAD's (a score's helper)
 from pedrank.scores.registry import ScoreEntry, register
 
 __all__ = ["itm", "itm_terms", "check_itm_options", "standardise", "draw_plan", "evolve"]
-
-#: A column whose standard deviation is at most this fraction of its largest magnitude is constant (to rounding):
-#: it is centred and left unscaled.
-CONSTANT_COLUMN_RELATIVE = 1e-12
 
 #: The learning rate decays linearly from ``lr`` towards 0 over this many iterations (the port's
 #: ``PolynomialLR(total_iters=10000, power=1)``): at iteration i (from 0) it is ``lr * (1 - i / LR_HORIZON)``.
@@ -75,16 +72,6 @@ def check_itm_options(batch_size: Any, n_iter: Any, eval_every: Any, eta: Any, n
         raise PedrankValueError(f"holdout: expected a fraction in (0, 1), found {holdout!r}")
     random_state = check_int(random_state, name="random_state", minimum=0)
     return batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state
-
-
-def standardise(features: np.ndarray) -> np.ndarray:
-    """Columns to mean 0 and variance 1 (population variance); constant columns are only centred."""
-    mean = features.mean(axis=0)
-    centred = features - mean
-    spread = centred.std(axis=0)
-    largest = np.abs(features).max(axis=0)
-    scale = np.where(spread > CONSTANT_COLUMN_RELATIVE * largest, spread, 1.0)
-    return centred / scale
 
 
 def held_out_count(n_samples: int, holdout: float) -> int:
