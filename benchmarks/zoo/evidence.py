@@ -1,9 +1,10 @@
 """Every score, in each named form, with and without PED, against every ground truth of the zoo.
 
 This is the evidence behind docs/choosing.md ("Which score should I use?") and behind ``pedrank rank``'s default metric
-(:mod:`pedrank._recommendation` derives the recommendation from the committed ``evidence.csv``).
+(:mod:`pedrank.workflow.recommendation` derives the recommendation from the committed ``evidence.csv``).
 
-    # 1. score (resumable: each unit is cached on its own in cache/evidence/; rerun to resume)
+    # 1. score (resumable: each unit is cached on its own in cache/evidence/; rerun to resume); --sets campaign
+    #    scores the campaign's units only (the scores do not depend on the truth: they can run while it grows)
     OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 19 python benchmarks/zoo/evidence.py score --resamples 3
     # 2. judge the scores against the truths, write evidence.csv and evidence.md, print the recommendation
     PYTHONPATH=python python benchmarks/zoo/evidence.py report
@@ -13,23 +14,32 @@ Ground truths (one per feature set):
 * ``probe``: the linear probe of run_zoo.py (logistic regression on the training part, test accuracy), on the zoo
   features (EfficientNets at 96 px, HED at 48 px, the text encoders), 5 datasets;
 * ``finetuned``: ``finetune_accuracies.csv`` (run_finetune.py, full fine-tuning, best of a small grid), with the
-  scores on the features at the fine-tuning resolution (``cache/finetune_features``), 3 image datasets.
+  scores on the features at the fine-tuning resolution (``cache/finetune_features``), 3 image datasets;
+* ``campaign``: ``campaign/accuracies.csv`` (campaign.py, issue 25: the controlled zoo of 48 small CNNs fine-tuned
+  on 8 image targets, seeds 0-2), with the scores on the frozen features of the 64-unit layer whose classifier
+  fine-tuning replaces, at the 28 x 28 inputs it fine-tunes at (``cache/campaign_features``, extracted here,
+  deterministic, per (target, model)). The truth of a model is the mean over its seeds that trained; a run that
+  did not train (``trained`` = 0) is left out, a model without any trained run too, and a model whose frozen
+  features pedrank refuses (dead: every row identical, as the networks pre-trained on shuffled labels can be) is
+  left out of the scoring unit (``refused`` in its cache file): no score can rank it. All are counted in the
+  report. The seeds enter the hierarchical bootstrap; the report gives their spread.
 
 Row budgets, so that N < D and N > D can be read apart (the truth never changes, only the rows the scores see):
 
 * ``full``: the training part (lfw 140, digits 1,257, mnist 1,400, fortunes/wordnet 840 rows);
-* ``small``: 200 rows, stratified, of the training part (N < D for every model wider than 200), not for lfw.
+* ``small``: 200 rows, stratified, of the training part (N < D for every model wider than 200), not where the
+  training part has 200 rows or fewer (lfw, mnist_low).
 
 A unit's regime is ``N<=D`` when N is at most the widest model's D (the EfficientNets' 1,280 on images, 384 on
-text), else ``N>D``. Resamples: the full budget keeps 80 % of the training part (seed 1000+r); the small budget
-draws another 200 rows (seed 2000+r).
+text; the campaign's 64), else ``N>D``. Resamples: the full budget keeps 80 % of the training part (seed 1000+r);
+the small budget draws another 200 rows (seed 2000+r).
 
 Variants: every registered score that reads features (LEEP and NCE read a source model's predictions and are
 not in the zoo), in its default form and each named form (``logme:exact``, ...), without and with PED (its
 default setting); NCTI and ETran also in their authors' pool form (min-max over the dataset's models, through
 ``pedrank.rank``). Baselines judged the same way: ``parameters`` (vision), ``ImageNet top-1`` (EfficientNets;
-the others 0), ``linear probe`` (the 32 px features' probe, against fine-tuned accuracy only), ``random``
-(mean over 2,000 permutations).
+the others 0), ``linear probe`` (the probe of the features the scores see, against fine-tuned and campaign
+accuracy), ``random`` (mean over 2,000 permutations); on the campaign ``parameters`` is the controlled network's.
 """
 
 from __future__ import annotations
@@ -55,6 +65,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 CACHE = HERE / "cache" / "evidence"
+CAMPAIGN_FEATURES = HERE / "cache" / "campaign_features"
+SETS = ("probe", "finetuned", "campaign")
 EVIDENCE_CSV = HERE / "evidence.csv"
 EVIDENCE_MD = HERE / "evidence.md"
 EVIDENCE_SCORES = HERE / "evidence_scores.csv.gz"
@@ -72,7 +84,7 @@ POOL_FORMS = ("etran", "ncti")
 
 def variants():
     """[(variant name, score entry, options)]: each feature score's default form, then its named forms."""
-    from pedrank._registry import scores
+    from pedrank.scores.registry import scores
 
     out = []
     for entry in scores().values():
@@ -87,7 +99,7 @@ def _memoized_mixture():
     """NLEEP's two forms share one Gaussian mixture: fit it once per feature matrix (same function, same seed)."""
     import importlib
 
-    nleep_module = importlib.import_module("pedrank.nleep")  # the module: `pedrank.nleep` is the function
+    nleep_module = importlib.import_module("pedrank.scores.nleep")  # the module: `pedrank.nleep` is the function
     original = nleep_module.mixture_posteriors
     if getattr(original, "_evidence_memo", False):
         return
@@ -108,41 +120,134 @@ def _memoized_mixture():
 
 # --- feature sets and truths -------------------------------------------------------------------------------
 
-def feature_sets():
-    """{set: {dataset: {"models": [...], "features": {model: (X, y)}, "train": idx, "test": idx}}}."""
+def feature_sets(names=SETS):
+    """{set: {dataset: {"models": [...], "features": {model: (X, y)}, "train": idx, "test": idx}}} for the sets
+    ``names`` (default: all)."""
     import run_finetune
     import run_zoo
 
-    sets = {"probe": {}, "finetuned": {}}
-    for dataset in VISION + TEXT:
-        models = VISION_MODELS if dataset in VISION else TEXT_MODELS
-        pool = {}
-        for model in models:
-            path = HERE / "cache" / f"{dataset}__{model}.npz"
-            if not path.exists():
-                raise SystemExit(f"{path} is missing: run benchmarks/zoo/run_zoo.py first (it extracts the features)")
-            with np.load(path) as archive:
-                pool[model] = (archive["features"], archive["labels"])
-        labels = next(iter(pool.values()))[1]
-        train, test = run_zoo.split(labels)
-        sets["probe"][dataset] = {"models": list(models), "features": pool, "train": train, "test": test}
-    for dataset in VISION:
-        images, labels, train, test = run_finetune.load_dataset(dataset)
-        pool = {}
-        for model in VISION_MODELS:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pool[model] = (run_finetune.cached_features(dataset, model, images, labels), labels)
-        sets["finetuned"][dataset] = {"models": list(VISION_MODELS), "features": pool, "train": train, "test": test}
+    sets = {name: {} for name in SETS if name in names}
+    if "probe" in sets:
+        for dataset in VISION + TEXT:
+            models = VISION_MODELS if dataset in VISION else TEXT_MODELS
+            pool = {}
+            for model in models:
+                path = HERE / "cache" / f"{dataset}__{model}.npz"
+                if not path.exists():
+                    raise SystemExit(f"{path} is missing: run benchmarks/zoo/run_zoo.py first (it extracts the "
+                                     "features)")
+                with np.load(path) as archive:
+                    pool[model] = (archive["features"], archive["labels"])
+            labels = next(iter(pool.values()))[1]
+            train, test = run_zoo.split(labels)
+            sets["probe"][dataset] = {"models": list(models), "features": pool, "train": train, "test": test}
+    if "finetuned" in sets:
+        for dataset in VISION:
+            images, labels, train, test = run_finetune.load_dataset(dataset)
+            pool = {}
+            for model in VISION_MODELS:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    pool[model] = (run_finetune.cached_features(dataset, model, images, labels), labels)
+            sets["finetuned"][dataset] = {"models": list(VISION_MODELS), "features": pool, "train": train,
+                                          "test": test}
+    if "campaign" in sets:
+        import campaign
+
+        for target in campaign.TARGETS:
+            pool = campaign_features(target)
+            labels = next(iter(pool.values()))[1]
+            train, test = campaign.split(labels)
+            sets["campaign"][target] = {"models": list(pool), "features": pool, "train": train, "test": test}
     return sets
 
 
-def truths(sets):
-    """{set: {dataset: {model: accuracy}}} and the 32 px probe {dataset: {model: accuracy}} (a baseline)."""
+def campaign_features(target):
+    """The controlled zoo's frozen features on a campaign target: {model: (X (n, 64) float32, labels (n,))} for
+    every row of the target (the scores see the training part; the probe baseline its test part too).
+
+    X is the network's ``features`` output (the 64-unit layer after its ReLU: what fine-tuning puts a fresh
+    classifier on, campaign.py's ``build``) of the 28 x 28 inputs it is fine-tuned at, in eval mode (batch norm's
+    running statistics), on one thread, in batches of 500: deterministic. Cached per (target, model) in
+    cache/campaign_features/ with the checkpoint's SHA-256; a changed checkpoint is extracted again."""
+    import campaign
+
+    CAMPAIGN_FEATURES.mkdir(parents=True, exist_ok=True)
+    pool, data = {}, None
+    for model in campaign.model_names():
+        path = CAMPAIGN_FEATURES / f"{target}__{model}.npz"
+        digest = campaign._sha256(campaign.checkpoint_path(model))
+        if path.exists():
+            with np.load(path) as archive:
+                if str(archive["checkpoint"]) == digest:
+                    pool[model] = (archive["features"], archive["labels"])
+                    continue
+        if data is None:
+            data = campaign.target_data(target)
+        images, labels = data
+        features = _controlled_features(model, images)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as handle:
+            np.savez(handle, features=features, labels=labels, checkpoint=np.array(digest))
+        os.replace(tmp, path)
+        pool[model] = (features, labels)
+    return pool
+
+
+def _controlled_features(model, images, batch=500):
+    import campaign
+    import torch
+
+    torch.set_num_threads(1)
+    net = campaign.load(model)  # eval mode
+    with torch.no_grad():
+        parts = [net.features(torch.as_tensor(images[i:i + batch])) for i in range(0, len(images), batch)]
+    return torch.cat(parts).numpy().astype(np.float32)
+
+
+def campaign_runs(refresh=True, pending=None):
+    """The campaign's truth per run: ({target: {model: {seed: test accuracy}}} of the runs that trained,
+    {target: {model: [seeds that did not train]}}), from campaign/accuracies.csv (rewritten first from the
+    committed run files when ``refresh``).
+
+    Only complete seeds count: a (target, seed) enters once every model of the zoo has its run (trained or not),
+    so that each model's truth is the mean over the same seeds and a target is judged on its whole zoo. The
+    others go to ``pending`` ({target: {seed: finished runs}}) when a dict is given."""
+    import campaign
+
+    if refresh:
+        campaign.write_accuracies()
+    trained, untrained, finished = {}, {}, {}
+    if not campaign.ACCURACIES.exists():
+        return trained, untrained
+    with campaign.ACCURACIES.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        key = (row["target"], int(row["seed"]))
+        finished[key] = finished.get(key, 0) + 1
+    complete = {key for key, count in finished.items() if count >= len(campaign.model_names())}
+    if pending is not None:
+        for (target, seed), count in sorted(finished.items()):
+            if (target, seed) not in complete:
+                pending.setdefault(target, {})[seed] = count
+    for row in rows:
+        target, seed = row["target"], int(row["seed"])
+        if (target, seed) not in complete:
+            continue
+        if int(row["trained"]):
+            trained.setdefault(target, {}).setdefault(row["model"], {})[seed] = float(row["test_accuracy"])
+        else:
+            untrained.setdefault(target, {}).setdefault(row["model"], []).append(seed)
+    return trained, untrained
+
+
+def truths(sets, refresh=True):
+    """{set: {dataset: {model: accuracy}}} (the campaign's: the mean over its trained seeds) and the probes of every
+    set's features {set: {dataset: {model: accuracy}}} (the probe truth, and a baseline of the others)."""
     import run_finetune
     import run_zoo
 
-    from pedrank.io import read_accuracies
+    from pedrank.workflow.io import read_accuracies
 
     path = CACHE / "probes.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
@@ -159,9 +264,19 @@ def truths(sets):
                 probes.setdefault(name, {}).setdefault(dataset, {})[model] = stored[key]
     if changed:
         CACHE.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(stored, indent=1))
-    finetuned = {d: read_accuracies(run_finetune.ACCURACIES_CSV, d) for d in VISION}
-    return {"probe": probes["probe"], "finetuned": finetuned}, probes["finetuned"]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stored, indent=1))
+        os.replace(tmp, path)
+    out = {}
+    if "probe" in sets:
+        out["probe"] = probes["probe"]
+    if "finetuned" in sets:
+        out["finetuned"] = {d: read_accuracies(run_finetune.ACCURACIES_CSV, d) for d in VISION}
+    if "campaign" in sets:
+        trained, _ = campaign_runs(refresh)
+        out["campaign"] = {target: {m: float(np.mean(list(seeds.values()))) for m, seeds in by_model.items()}
+                           for target, by_model in trained.items()}
+    return out, probes
 
 
 # --- scoring units -----------------------------------------------------------------------------------------
@@ -229,29 +344,53 @@ def unit_key(set_name, dataset, budget, resample):
     return f"{set_name}__{dataset}__{budget}__{'measured' if resample is None else f'r{resample}'}"
 
 
-def units(sets, resamples):
+def units(sets, resamples, campaign_resamples=None):
+    """(set, dataset, budget, resample) in scoring order: the full rows' measured units first, then their resamples,
+    then the small budget's (not where the training part has SMALL_ROWS rows or fewer: lfw's 140, mnist_low's).
+    The campaign's units have at most ``campaign_resamples`` resamples (48 models a unit: its spread over the
+    scoring rows is small beside the other levels of the bootstrap)."""
     order = []
-    for resample in [None, *range(resamples)]:
-        for budget in ("full", "small"):
+    for budget in ("full", "small"):
+        for resample in [None, *range(resamples)]:
             for set_name, datasets in sets.items():
-                for dataset in datasets:
-                    if budget == "small" and dataset == "lfw":
-                        continue  # lfw's training part (140 rows) is already below 200
+                if set_name == "campaign" and resample is not None and campaign_resamples is not None \
+                        and resample >= campaign_resamples:
+                    continue
+                for dataset, item in datasets.items():
+                    if budget == "small" and len(item["train"]) <= SMALL_ROWS:
+                        continue
                     order.append((set_name, dataset, budget, resample))
     return order
 
 
+def informative_models(item, rows):
+    """The models whose features on ``rows`` pass pedrank's shared validation, and {model: reason} for those it
+    refuses (dead features: no score can rank them, ``pedrank.rank`` gives them an error row)."""
+    from pedrank._engine.validation import check_features
+
+    kept, refused = [], {}
+    for model in item["models"]:
+        try:
+            check_features(np.ascontiguousarray(item["features"][model][0][rows], dtype=np.float64))
+        except ValueError as error:
+            refused[model] = f"{type(error).__name__}: {error}"
+            continue
+        kept.append(model)
+    return kept, refused
+
+
 def run_scores(args):
     _memoized_mixture()
-    sets = feature_sets()
-    truths(sets)  # computes and caches the probes once
-    variant_list = variants()
+    sets = feature_sets(args.sets)
+    truths(sets, refresh=False)  # computes and caches the probes once
+    variant_list = [v for v in variants() if v[0].split(":")[0] not in args.exclude]
     CACHE.mkdir(parents=True, exist_ok=True)
-    todo = units(sets, args.resamples)
+    todo = units(sets, args.resamples, args.campaign_resamples)
     for index, (set_name, dataset, budget, resample) in enumerate(todo):
         path = CACHE / f"{unit_key(set_name, dataset, budget, resample)}.json"
-        item = sets[set_name][dataset]
-        rows = unit_rows(item, budget, resample)
+        rows = unit_rows(sets[set_name][dataset], budget, resample)
+        kept, refused = informative_models(sets[set_name][dataset], rows)
+        item = {**sets[set_name][dataset], "models": kept}
         start = time.perf_counter()
         if path.exists():
             # a score registered since the unit was scored: score only what the unit lacks, keep the rest
@@ -274,7 +413,8 @@ def run_scores(args):
         tmp.write_text(json.dumps({"set": set_name, "dataset": dataset, "budget": budget, "resample": resample,
                                    "n_rows": int(len(rows)),
                                    "widths": {m: int(item["features"][m][0].shape[1]) for m in item["models"]},
-                                   "scores": values, "seconds": seconds, "failures": failures}, indent=1))
+                                   "scores": values, "seconds": seconds, "failures": failures,
+                                   "refused": refused}, indent=1))
         os.replace(tmp, path)
         print(f"[{index + 1}/{len(todo)}] {path.stem}: {time.perf_counter() - start:.0f}s", flush=True)
     return 0
@@ -306,17 +446,30 @@ def random_ranking(truth):
             "top1": metrics["top1_relative_accuracy"], "failed": 0}
 
 
-def baseline_values(set_name, dataset, models, probe32):
+def baseline_values(set_name, dataset, models, probes):
+    """{baseline: values of ``models``}; ``probes``: truths()'s probes of every set's features."""
     import run_finetune
 
     out = {}
+    if set_name == "campaign":
+        manifest = _campaign_manifest()
+        out["parameters"] = [manifest[m]["parameters"] for m in models]
+        out["linear probe"] = [probes[set_name][dataset][m] for m in models]
+        return out
     if dataset in VISION:
         params = _parameter_counts()
         out["parameters"] = [params[m] for m in models]
         out["ImageNet top-1"] = [run_finetune.IMAGENET_TOP1.get(m, 0.0) for m in models]
     if set_name == "finetuned":
-        out["linear probe"] = [probe32[dataset][m] for m in models]
+        out["linear probe"] = [probes[set_name][dataset][m] for m in models]
     return out
+
+
+@functools.lru_cache(maxsize=1)
+def _campaign_manifest():
+    import campaign
+
+    return json.loads(campaign.MANIFEST.read_text())
 
 
 @functools.lru_cache(maxsize=1)
@@ -338,24 +491,34 @@ def judge(args):
     evidence_scores.csv.gz: every model's score per (truth, dataset, resample, variant) of the full budget, with
     the baselines' values and the truths, for the hierarchical bootstrap."""
     sets = feature_sets()
-    truth_of, probe32 = truths(sets)
+    truth_of, probes = truths(sets)
+    runs, _ = campaign_runs(refresh=False)  # truths() has just rewritten accuracies.csv
     rows = []
     long_rows = []
-    found = sorted(CACHE.glob("*__*__*__*.json"))
-    for path in found:
-        unit = json.loads(path.read_text())
+    found = [json.loads(path.read_text()) for path in sorted(CACHE.glob("*__*__*__*.json"))]
+    found = [u for u in found if u["resample"] is None or u["resample"] < args.resamples]
+    # a model that pedrank refuses on the rows of one unit (near-dead features: more than 95 % identical rows on
+    # a resample) is left out of every unit of that (set, dataset, budget): the resamples judge the same models
+    refused = {}
+    for unit in found:
+        refused.setdefault((unit["set"], unit["dataset"], unit["budget"]), set()).update(unit.get("refused", {}))
+    for unit in found:
         set_name, dataset, budget, resample = unit["set"], unit["dataset"], unit["budget"], unit["resample"]
-        if resample is not None and resample >= args.resamples:
+        truth = truth_of[set_name].get(dataset, {})  # a campaign target without finished runs has none yet
+        models = [m for m in unit["scores"] if m in truth and math.isfinite(truth[m])
+                  and m not in refused[set_name, dataset, budget]]
+        if len(models) < 2:
             continue
-        truth = truth_of[set_name][dataset]
-        models = [m for m in unit["scores"] if m in truth and math.isfinite(truth[m])]
         add_consensus(unit["scores"], models)
-        baselines = baseline_values(set_name, dataset, models, probe32)  # the same at every resample
+        baselines = baseline_values(set_name, dataset, models, probes)  # the same at every resample
         if budget == "full":
             tag = "measured" if resample is None else resample
             for model in models:
-                long_rows.append({"truth": set_name, "dataset": dataset, "resample": tag, "model": model,
-                                  "variant": "accuracy", "score": truth[model]})
+                # one accuracy row per fine-tuning seed (the campaign's that trained; the others' single run)
+                seeds = runs[dataset][model] if set_name == "campaign" else {0: truth[model]}
+                long_rows += [{"truth": set_name, "dataset": dataset, "resample": tag, "model": model,
+                               "variant": "accuracy", "score": value, "seed": seed}
+                              for seed, value in sorted(seeds.items())]
                 for label, value in unit["scores"][model].items():
                     long_rows.append({"truth": set_name, "dataset": dataset, "resample": tag, "model": model,
                                       "variant": label, "score": value})
@@ -367,7 +530,7 @@ def judge(args):
         # the regime is the measured unit's (a resample keeps 80 % of the rows: mnist's 1,400 become 1,120, below
         # the EfficientNets' 1,280, but it resamples the same unit)
         unit_rows = len(sets[set_name][dataset]["train"]) if budget == "full" else SMALL_ROWS
-        common = {"truth": set_name, "dataset": dataset, "modality": "vision" if dataset in VISION else "text",
+        common = {"truth": set_name, "dataset": dataset, "modality": "text" if dataset in TEXT else "vision",
                   "budget": budget, "n_rows": n_rows, "regime": "N<=D" if unit_rows <= widest else "N>D",
                   "resample": "measured" if resample is None else resample, "models": len(models)}
         labels = list(unit["scores"][models[0]])
@@ -417,17 +580,18 @@ def add_consensus(scores, models):
 
 
 def write_scores_table(long_rows):
-    """evidence_scores.csv.gz, byte-stable (gzip without a time stamp): the bootstrap's input."""
+    """evidence_scores.csv.gz, byte-stable (gzip without a time stamp): the bootstrap's input. ``seed``: the
+    fine-tuning seed of an ``accuracy`` row (one row per seed), empty for scores."""
     import gzip
     import io
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["truth", "dataset", "resample", "model", "variant", "score"])
+    writer.writerow(["truth", "dataset", "resample", "model", "variant", "score", "seed"])
     for row in long_rows:
         value = row["score"]
         writer.writerow([row["truth"], row["dataset"], row["resample"], row["model"], row["variant"],
-                         "nan" if not math.isfinite(value) else f"{value:.9g}"])
+                         "nan" if not math.isfinite(value) else f"{value:.9g}", row.get("seed", "")])
     with open(EVIDENCE_SCORES, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as handle:
         handle.write(buffer.getvalue().encode())
 
@@ -440,51 +604,202 @@ def read_scores_table(path=None):
         return [{**row, "score": float(row["score"])} for row in csv.DictReader(handle)]
 
 
-def bootstrap_section(evidence, n_boot, random_state=0):
-    """Markdown: every variant's mean weighted tau with its 95 % interval over datasets, models, seeds and
-    scoring rows, and P(it beats the default), against each truth."""
-    from pedrank._bootstrap import hierarchical_bootstrap
-    from pedrank._recommendation import RECOMMENDED
+#: The truths of the bootstrap: each on its own, and "pooled", the fine-tuned datasets and the campaign's targets
+#: together (each a dataset of its own, drawn alike).
+BOOT_TRUTHS = ("finetuned", "campaign", "pooled", "probe")
+BOOT_LABELS = {"finetuned": "fine-tuned", "campaign": "campaign", "pooled": "pooled fine-tuned + campaign",
+               "probe": "probe"}
+
+
+def bootstrap_inputs(table, truth):
+    """(scores, accuracies) for :func:`pedrank.workflow.bootstrap.hierarchical_bootstrap` from the rows of
+    evidence_scores.csv.gz: one truth, or "pooled" (datasets renamed ``truth/dataset``). One accuracy row per
+    fine-tuning seed (the seed level of the bootstrap)."""
+    parts = ("finetuned", "campaign") if truth == "pooled" else (truth,)
+    scores, accuracies = [], []
+    for row in table:
+        if row["truth"] not in parts:
+            continue
+        dataset = f"{row['truth']}/{row['dataset']}" if truth == "pooled" else row["dataset"]
+        if row["variant"] == "accuracy":
+            if row["resample"] == "measured":
+                accuracies.append({"dataset": dataset, "model": row["model"], "seed": row.get("seed") or 0,
+                                   "accuracy": row["score"]})
+        else:
+            scores.append({**row, "dataset": dataset})
+    return scores, accuracies
+
+
+def bootstrap_results(n_boot, random_state=0):
+    """{truth: BootstrapResult} for the truths of BOOT_TRUTHS present in evidence_scores.csv.gz."""
+    from pedrank.workflow.bootstrap import hierarchical_bootstrap
 
     table = read_scores_table()
+    present = {r["truth"] for r in table}
+    results = {}
+    for truth in BOOT_TRUTHS:
+        if truth == "pooled" and not {"finetuned", "campaign"} <= present or truth != "pooled" and truth not in present:
+            continue
+        scores, accuracies = bootstrap_inputs(table, truth)
+        results[truth] = hierarchical_bootstrap(scores, accuracies, n_boot=n_boot, random_state=random_state)
+    return results
+
+
+def bootstrap_section(evidence, n_boot, random_state=0):
+    """Markdown: every variant's mean weighted tau with its 95 % interval over datasets, models, seeds and
+    scoring rows, and P(it beats the default), against each truth; PED's effect per score; the rule."""
+    from pedrank.workflow.recommendation import CHALLENGE_PROBABILITY, RECOMMENDED, candidates, challenge
+
+    results = bootstrap_results(n_boot, random_state)
+    shown = [t for t in BOOT_TRUTHS if t in results]
     lines = [f"### Hierarchical bootstrap ({n_boot} paired draws: datasets, models within a dataset, fine-tuning "
              "seeds, scoring-row resamples; full scoring rows)",
              "Mean weighted tau [95 % interval]; P(> default): the share of draws in which the variant's mean beats "
-             f"the default's ({RECOMMENDED.variant}). One fine-tuning seed per model so far: the seed level adds no "
-             "spread yet.\n"]
-    results = {}
-    for truth in ("finetuned", "probe"):
-        rows = [r for r in table if r["truth"] == truth]
-        accuracies = [{"dataset": r["dataset"], "model": r["model"], "seed": 0, "accuracy": r["score"]}
-                      for r in rows if r["variant"] == "accuracy" and r["resample"] == "measured"]
-        scores = [r for r in rows if r["variant"] != "accuracy"]
-        results[truth] = hierarchical_bootstrap(scores, accuracies, n_boot=n_boot, random_state=random_state)
-    finetuned, probe = results["finetuned"], results["probe"]
-    names = [v for v in finetuned.variants if v in probe.variants]
-    names.sort(key=lambda v: -np.nan_to_num(finetuned.measured[v], nan=-9))
-    lines.append("| variant | fine-tuned | P(> default) | probe | P(> default) |")
-    lines.append("|---|---|---|---|---|")
+             f"the default's ({RECOMMENDED.variant}). The fine-tuned truth has one seed per model; the campaign's "
+             "models have each seed that trained (the seed level draws one of them per drawn model); pooled: the "
+             "fine-tuned datasets and the campaign's targets drawn alike. Sorted by the campaign's mean.\n"]
+    names = [v for v in results[shown[0]].variants if all(v in results[t].variants for t in shown)]
+    key = "campaign" if "campaign" in results else shown[0]
+    names.sort(key=lambda v: -np.nan_to_num(results[key].measured[v], nan=-9))
+    lines.append("| variant | " + " | ".join(f"{BOOT_LABELS[t]} | P(> default)" for t in shown) + " |")
+    lines.append("|---|" + "---|---|" * len(shown))
 
     def cell(result, v):
         low, high = result.interval(v)
         return f"{result.measured[v]:+.3f} [{low:+.3f}, {high:+.3f}]"
 
     for v in names:
-        lines.append(f"| {v} | {cell(finetuned, v)} | {finetuned.p_beats(v, RECOMMENDED.variant):.2f} | "
-                     f"{cell(probe, v)} | {probe.p_beats(v, RECOMMENDED.variant):.2f} |")
+        cells = [f"{cell(results[t], v)} | {results[t].p_beats(v, RECOMMENDED.variant):.2f}" for t in shown]
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
     lines.append("\n(nan: a baseline not defined on every dataset of that truth, e.g. ImageNet top-1 on the text "
-                 "probes.)\n")
-    from pedrank._recommendation import CHALLENGE_PROBABILITY, candidates, challenge
-
+                 "probes and on the campaign's controlled networks.)\n")
+    lines.append(ped_section(results, shown))
     pool = candidates(evidence)
-    chosen, tied = challenge(finetuned, RECOMMENDED.variant, pool, cost=_seconds())
+    cost = _seconds()
+    chosen, tied = challenge(results["finetuned"], RECOMMENDED.variant, pool, cost=cost)
     verdict = ("stays" if chosen == RECOMMENDED.variant else f"would change to {chosen}")
     lines.append(f"**The rule** (a challenger replaces the default only when it beats it in >= "
                  f"{CHALLENGE_PROBABILITY:.0%} of the paired draws against fine-tuned accuracy): the default "
                  f"{RECOMMENDED.variant} {verdict}. Not separated from {chosen} (it does not beat them in "
                  f"{CHALLENGE_PROBABILITY:.0%} of the draws): {len(tied) - 1} of {len(pool) - 1} other candidates, "
                  f"led by {', '.join(tied[1:6])}.")
+    for truth in ("campaign", "pooled"):
+        if truth not in results:
+            continue
+        result = results[truth]
+        chosen, tied = challenge(result, RECOMMENDED.variant, pool, cost=cost)
+        beaten = sorted((v for v in pool if v in result.variants and v != RECOMMENDED.variant
+                         and result.p_beats(RECOMMENDED.variant, v) >= CHALLENGE_PROBABILITY))
+        winners = sorted((v for v in pool if v in result.variants and v != RECOMMENDED.variant
+                          and result.p_beats(v, RECOMMENDED.variant) >= CHALLENGE_PROBABILITY),
+                         key=lambda v: -result.p_beats(v, RECOMMENDED.variant))
+        lines.append(f"\n**The same challenge against the {BOOT_LABELS[truth]} truth** (information: the rule itself "
+                     f"reads the fine-tuned truth): {RECOMMENDED.variant} "
+                     + ("stays" if chosen == RECOMMENDED.variant
+                        else f"would give way to {chosen} (the highest P, then the cheapest)")
+                     + f". Beating {RECOMMENDED.variant} in >= {CHALLENGE_PROBABILITY:.0%} of the draws: "
+                     + (", ".join(f"{v} ({result.p_beats(v, RECOMMENDED.variant):.2f})" for v in winners) or "none")
+                     + f"; {RECOMMENDED.variant} beats {len(beaten)} of {len(pool) - 1} in >= "
+                     f"{CHALLENGE_PROBABILITY:.0%}" + (f" ({', '.join(beaten)})" if beaten else "")
+                     + f"; not separated from {chosen}: {len(tied) - 1} of {len(pool) - 1}"
+                     + (f" ({', '.join(tied[1:8])}{', ...' if len(tied) > 8 else ''})" if len(tied) > 1 else "")
+                     + ".")
     return "\n".join(lines) + "\n", results
+
+
+def ped_section(results, shown):
+    """Markdown: "Does PED help?" per score: the mean weighted tau with PED minus without, measured, with its 95 %
+    interval over the same paired draws, and P(PED better)."""
+    first = results[shown[0]]
+    bases = [v for v in first.variants if not v.endswith("+PED") and f"{v}+PED" in first.variants]
+    lines = ["### Does PED help? Mean weighted tau with PED (default setting) minus without, per score",
+             "Measured difference [95 % interval over the paired draws above], and P(PED better): the share of draws "
+             "in which the PED variant's mean beats the plain one's (ties count half). \"failed\": the score refused "
+             "a model of that truth (no measured mean; the interval is over the draws without it).\n",
+             "| score | " + " | ".join(BOOT_LABELS[t] for t in shown) + " |", "|---|" + "---|" * len(shown)]
+    for base in bases:
+        cells = []
+        for truth in shown:
+            result = results[truth]
+            if base not in result.variants or f"{base}+PED" not in result.variants:
+                cells.append("-")
+                continue
+            diff = result._column(f"{base}+PED") - result._column(base)
+            diff = diff[np.isfinite(diff)]
+            measured = result.measured[f"{base}+PED"] - result.measured[base]
+            if diff.size == 0:
+                cells.append("failed")
+                continue
+            low, high = np.percentile(diff, [2.5, 97.5])
+            # a score that failed on a model has no measured mean: its interval is over the draws it scored
+            centre = f"{measured:+.3f}" if math.isfinite(measured) else "failed"
+            cells.append(f"{centre} [{low:+.3f}, {high:+.3f}] {result.p_beats(f'{base}+PED', base):.2f}")
+        lines.append(f"| {base} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def campaign_section():
+    """Markdown: the campaign's truth: runs per seed, what was left out and why, the seed-to-seed spread of the
+    accuracies, and how well one seed's ranking predicts another's (the truth's own noise)."""
+    from scipy import stats
+
+    pending = {}
+    runs, untrained = campaign_runs(refresh=False, pending=pending)
+    refused = {}
+    for path in sorted(CACHE.glob("campaign__*__full__*.json")):
+        unit = json.loads(path.read_text())
+        refused.setdefault(unit["dataset"], set()).update(unit.get("refused", {}))
+    if not runs and not untrained:
+        return ""
+    import campaign
+
+    lines = ["### The campaign's truth: runs, left out, seed-to-seed spread",
+             "Trained runs per seed (of 48 models); runs that did not train (left out); models left out of the "
+             "judged units: without a trained run, or with frozen features that pedrank refuses on the full rows or "
+             "a resample of them (dead, or near-dead: more than 95 % identical rows; no score ranks them); the "
+             "accuracy range of the judged models (mean over their seeds); the seed-to-seed spread: the std of a "
+             "model's accuracy over its seeds (models with >= 2), its mean and max, in "
+             "accuracy points; and the weighted tau between two seeds' accuracies over the same models (how well "
+             "one fine-tuning run ranks the models of another: the ceiling of any score against this truth).\n",
+             "| target | trained runs, seeds 0/1/2 | did not train | left out: no trained run / dead features | "
+             "judged models | accuracy | seed std, mean / max (points) | weighted tau seed 0 vs 1 / 0 vs 2 |",
+             "|---|---|---|---|---|---|---|---|"]
+    spreads = []
+    for target in campaign.TARGETS:
+        trained = runs.get(target, {})
+        failed = untrained.get(target, {})
+        counts = "/".join(str(sum(1 for seeds in trained.values() if s in seeds)) for s in campaign.SEEDS)
+        no_run = sorted(m for m in failed if m not in trained)
+        dead = refused.get(target)
+        judged = [m for m in trained if dead is not None and m not in dead]
+        means = [np.mean(list(trained[m].values())) for m in judged]
+        stds = [np.std(list(trained[m].values()), ddof=1) * 100 for m in judged if len(trained[m]) >= 2]
+        spreads += stds
+        taus = []
+        for other in (1, 2):
+            common = [m for m in judged if 0 in trained[m] and other in trained[m]]
+            if len(common) < 3:
+                taus.append("-")
+                continue
+            tau = stats.weightedtau([trained[m][0] for m in common], [trained[m][other] for m in common])[0]
+            taus.append(f"{tau:+.3f} ({len(common)})")
+        lines.append(f"| {target} | {counts} | {sum(len(v) for v in failed.values())} | {len(no_run)} / "
+                     f"{'-' if dead is None else len(dead)} | {len(judged) if dead is not None else '-'} | "
+                     + (f"{min(means):.3f}-{max(means):.3f}" if means else "-") + " | "
+                     + (f"{np.mean(stds):.2f} / {np.max(stds):.2f} ({len(stds)})" if stds else "-") + " | "
+                     + " / ".join(taus) + " |")
+    if spreads:
+        lines.append(f"\nOver all targets: a model's accuracy moves by {np.mean(spreads):.2f} points (std over its "
+                     f"seeds; median {np.median(spreads):.2f}, max {np.max(spreads):.2f}) over {len(spreads)} "
+                     "(target, model) pairs with >= 2 seeds.")
+    if pending:
+        lines.append("Not judged yet (a seed enters once all 48 models have its run): "
+                     + "; ".join(f"{t} seed {', '.join(f'{s} ({n} of 48 runs)' for s, n in by_seed.items())}"
+                                 for t, by_seed in pending.items()) + ".")
+    dead_all = sorted({m for names in refused.values() for m in names})
+    if dead_all:
+        lines.append(f"Dead frozen features (left out where refused): {', '.join(dead_all)}.")
+    return "\n".join(lines) + "\n"
 
 
 def _seconds():
@@ -521,7 +836,7 @@ def _cell(entry):
 
 def render(evidence):
     """Markdown tables of the evidence (means over datasets of weighted tau, +- the std over resamples)."""
-    from pedrank._recommendation import failures, summary
+    from pedrank.workflow.recommendation import failures, summary
 
     variants_in_order = []
     for row in evidence:
@@ -540,10 +855,14 @@ def render(evidence):
         for v in sorted(failed, key=lambda v: (-failed[v], v)):
             out.append(f"| {v} | {failed[v]} | {_first_reason(v)} |")
         out.append("")
+    targets = sorted({r["dataset"] for r in evidence if r["truth"] == "campaign"})
     columns = [("fine-tuned, 3 image datasets", summary(evidence, "finetuned")),
+               (f"campaign, {len(targets)} image targets", summary(evidence, "campaign")),
                ("probe, 3 image datasets", summary(evidence, "probe", modality="vision")),
                ("probe, 2 text datasets", summary(evidence, "probe", modality="text")),
                ("probe, all 5", summary(evidence, "probe"))]
+    if not targets:
+        del columns[1]
     out.append(f"### Mean weighted tau, full scoring rows (measured +- std over {len(resamples)} resamples)")
     out.append("| score | " + " | ".join(name for name, _ in columns) + " |")
     out.append("|---|" + "---|" * len(columns))
@@ -555,15 +874,19 @@ def render(evidence):
                for units in [", ".join(sorted({f"{r['dataset']} {r['n_rows']}" for r in evidence
                                                if r["truth"] == truth and r["regime"] == regime
                                                and r["resample"] == "measured"}))]]
+    if targets:  # every campaign unit is N > D (D = 64): its two row budgets instead
+        regimes += [(f"campaign, {budget} rows", summary(evidence, "campaign", budget=budget))
+                    for budget in ("full", "small")]
     out.append("\n### By regime: mean weighted tau over the units (dataset, rows) where N <= D for the widest model, "
-               "and where N > D for every model (both row budgets)")
+               "and where N > D for every model (both row budgets); the campaign by row budget")
     out.append("| score | " + " | ".join(name for name, _ in regimes) + " |")
     out.append("|---|" + "---|" * len(regimes))
     for v in scores + baselines:
         out.append(f"| {v} | " + " | ".join(_cell(table.get(v)) for _, table in regimes) + " |")
     out.append("\n### Per dataset, full scoring rows, measured weighted tau")
     units = sorted({(r["truth"], r["dataset"]) for r in evidence if r["budget"] == "full"})
-    out.append("| score | " + " | ".join(f"{'ft' if t == 'finetuned' else 'probe'} {d}" for t, d in units) + " |")
+    short = {"finetuned": "ft", "probe": "probe", "campaign": "camp"}
+    out.append("| score | " + " | ".join(f"{short[t]} {d}" for t, d in units) + " |")
     out.append("|---|" + "---|" * len(units))
     lookup = {(r["truth"], r["dataset"], r["variant"]): r["weighted_tau"] for r in evidence
               if r["budget"] == "full" and r["resample"] == "measured"}
@@ -575,7 +898,7 @@ def render(evidence):
 
 
 def report(args):
-    from pedrank import _recommendation
+    from pedrank.workflow import recommendation as _recommendation
 
     judge(args)
     evidence = _recommendation.read_evidence(EVIDENCE_CSV)
@@ -584,6 +907,7 @@ def report(args):
     text += "\n" + _recommendation.explain(choice, evidence) + "\n"
     section, _ = bootstrap_section(evidence, args.boot)
     text += "\n" + section
+    text += "\n" + campaign_section()
     EVIDENCE_MD.write_text(text)
     print(text)
     return 0
@@ -594,6 +918,10 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("score", help="score every unit (resumable)")
     p.add_argument("--resamples", type=int, default=3)
+    p.add_argument("--sets", nargs="+", default=list(SETS), choices=SETS, help="the feature sets to score")
+    p.add_argument("--campaign-resamples", type=int, default=3, help="at most this many for the campaign's units")
+    p.add_argument("--exclude", nargs="+", default=[], metavar="SCORE",
+                   help="scores not to score now (a later run without it adds them to the cached units)")
     p = sub.add_parser("report", help="judge the cached scores, write evidence.csv and evidence.md")
     p.add_argument("--resamples", type=int, default=3, help="use resamples 0..N-1 (those cached)")
     p.add_argument("--boot", type=int, default=1000, help="draws of the hierarchical bootstrap")
