@@ -18,6 +18,8 @@ weights 0.15 and 0.85: :func:`etran_pool`. A single model's :func:`etran` is the
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.special
@@ -27,6 +29,9 @@ from pedrank._engine.kernels import select_kernels
 from pedrank._engine.validation import PedrankValueError, check_classification, check_fraction, finite_score, to_numpy
 from pedrank.scores.pactran import one_hot, pac_gauss_bound
 from pedrank.scores.registry import ScoreEntry, register
+
+if TYPE_CHECKING:
+    from pedrank.workflow.rank import RankTable
 
 __all__ = ["etran", "etran_terms", "etran_pool", "energy_count", "nearest_mean_probabilities"]
 
@@ -38,7 +43,7 @@ POOL_WEIGHTS = (0.15, 0.85)
 _BLOCK_ROWS = 4096
 
 
-def energy_count(n_samples, fraction):
+def energy_count(n_samples: int, fraction: float) -> int:
     """How many lowest energies are averaged: ``floor(fraction * N)``, at least 1.
 
     The authors' ``int(percent * 10) * N // 1000`` (percent = 0.5) is 0 below N = 200, and their mean of no
@@ -47,7 +52,8 @@ def energy_count(n_samples, fraction):
     return max(1, int(math.floor(round(fraction * n_samples, 9))))
 
 
-def nearest_mean_probabilities(features, means, priors, *, log=False):
+def nearest_mean_probabilities(features: np.ndarray, means: np.ndarray, priors: np.ndarray, *,
+                               log: bool = False) -> np.ndarray:
     """p(c | x) = softmax_c(x . mu_c - |mu_c|^2 / 2 + log pi_c): shape (n_samples, n_classes).
 
     ``log=True`` gives log p(c | x) by ``log_softmax``: finite where p underflows to 0 (features at a large
@@ -70,8 +76,8 @@ def check_etran_options(energy_fraction, log, regression):
 
 
 @follows_thread_policy
-def etran_terms(features, labels, *, energy_fraction=0.005, log=False, regression=False, random_state=0,
-                backend="auto"):
+def etran_terms(features: Any, labels: Any, *, energy_fraction: float = 0.005, log: bool = False,
+                regression: bool = False, random_state: int = 0, backend: str = "auto") -> tuple[float, ...]:
     """ETran's raw terms for one model.
 
     Parameters
@@ -125,8 +131,8 @@ def etran_terms(features, labels, *, energy_fraction=0.005, log=False, regressio
 
 
 @finite_score("etran")
-def etran(features, labels, *, energy_fraction=0.005, log=False, regression=False, random_state=0,
-          backend="auto"):
+def etran(features: Any, labels: Any, *, energy_fraction: float = 0.005, log: bool = False, regression: bool = False,
+          random_state: int = 0, backend: str = "auto") -> float:
     """ETran for one model: the sum of its raw terms (energy + LDA [+ regression]); see :func:`etran_terms`.
 
     Parameters
@@ -148,9 +154,11 @@ def etran(features, labels, *, energy_fraction=0.005, log=False, regression=Fals
                                  regression=regression, random_state=random_state, backend=backend)))
 
 
-def etran_pool(pool, labels=None, *, weights=POOL_WEIGHTS, ped=False, backend="auto", references=None,
-               dataset=None, energy_fraction=0.005, log=False, regression=False, random_state=0, errors="raise",
-               progress=None, metric_name=None, executor=None):
+def etran_pool(pool: Mapping[str, Any], labels: Any = None, *, weights: Sequence[float] = POOL_WEIGHTS,
+               ped: Any = False, backend: str = "auto", references: Mapping[str, Any] | None = None,
+               dataset: str | None = None, energy_fraction: float = 0.005, log: bool = False,
+               regression: bool = False, random_state: int = 0, errors: str = "raise", progress: bool | None = None,
+               metric_name: str | None = None, executor: Any = None) -> RankTable:
     """ETran as its authors rank a pool: each term min-max scaled over the pool, weighted, added.
 
     Parameters

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pedrank._engine.kernels import select_kernels
 from pedrank._engine.memory import guard, memory_estimator
 from pedrank._engine.validation import PedrankValueError, check_classification, check_int, finite_score
@@ -19,13 +21,13 @@ def check_gbc_options(n_components, covariance) -> None:
 
 @finite_score("gbc")
 def gbc(
-    features,
-    labels,
+    features: Any,
+    labels: Any,
     *,
-    n_components=64,
-    covariance="spherical",
-    exact_logdet=False,
-    backend="auto",
+    n_components: int = 64,
+    covariance: str = "spherical",
+    exact_logdet: bool = False,
+    backend: str = "auto",
 ) -> float:
     """GBC transferability score in [-C(C-1), 0] (higher is better).
 

@@ -9,6 +9,8 @@ matrix products (one public H-score multiplies the matrices elementwise).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pedrank._engine.backend import to_numpy
@@ -62,7 +64,7 @@ def _moments(features, labels, backend):
 
 @finite_score("h_score")
 @follows_thread_policy
-def h_score(features, labels, *, backend="auto"):
+def h_score(features: Any, labels: Any, *, backend: str = "auto") -> float:
     """H-score (Bao et al., 2019): tr(cov(f)^+ cov(E[f | y])).
 
     Parameters
@@ -93,7 +95,7 @@ def h_score(features, labels, *, backend="auto"):
     return between_class_quadratic(eigenvalues, eigenvectors, offsets, weights)
 
 
-def ledoit_wolf_shrinkage(features, mean, covariance):
+def ledoit_wolf_shrinkage(features: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> float:
     """Ledoit-Wolf (2004) shrinkage intensity, as ``sklearn.covariance.ledoit_wolf``.
 
     Parameters
@@ -133,7 +135,7 @@ def ledoit_wolf_shrinkage(features, mean, covariance):
 
 @finite_score("regularized_h_score")
 @follows_thread_policy
-def regularized_h_score(features, labels, *, backend="auto"):
+def regularized_h_score(features: Any, labels: Any, *, backend: str = "auto") -> float:
     """Regularised H-score (Ibrahim et al., ICLR 2022).
 
     Parameters

@@ -25,6 +25,9 @@ pedrank's choices where the paper is silent or unread (docs/lead.md gives each w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import scipy.linalg
 import scipy.special
@@ -62,7 +65,8 @@ def _as_tuple(value):
         return None
 
 
-def check_lead_options(t, eta, n_per_class, hidden, classifier, C, random_state):
+def check_lead_options(t: Any, eta: Any, n_per_class: Any, hidden: Any, classifier: Any, C: Any,
+                       random_state: Any) -> tuple[float, float, int, tuple[int, ...], str, float, int]:
     """Validate LEAD's options; returns them normalised (``hidden`` as a tuple of ints)."""
     t = check_positive(t, name="t", allow_zero=True)
     eta = check_positive(eta, name="eta")
@@ -83,7 +87,7 @@ def check_lead_options(t, eta, n_per_class, hidden, classifier, C, random_state)
     return t, eta, n_per_class, hidden, classifier, C, random_state
 
 
-def standardise(features):
+def standardise(features: np.ndarray) -> np.ndarray:
     """Columns to mean 0 and variance 1 (population variance); constant columns are only centred."""
     mean = features.mean(axis=0)
     centred = features - mean
@@ -93,7 +97,8 @@ def standardise(features):
     return centred / scale
 
 
-def initial_logits(standardised, encoded, n_classes, *, classifier, C, random_state):
+def initial_logits(standardised: np.ndarray, encoded: np.ndarray, n_classes: int, *, classifier: str, C: float,
+                   random_state: int) -> np.ndarray:
     """F_0: the fitted classifier's class probabilities on the target samples, shape (N, C).
 
     "logistic": scikit-learn's multinomial ``LogisticRegression(C=C)`` (lbfgs), ``predict_proba``.
@@ -170,7 +175,8 @@ def ntk_diagonal(rows, layers, output):
     return diagonal / n_weight_layers
 
 
-def class_ntk_means(standardised, encoded, n_classes, *, n_per_class, hidden, random_state):
+def class_ntk_means(standardised: np.ndarray, encoded: np.ndarray, n_classes: int, *, n_per_class: int,
+                    hidden: tuple[int, ...], random_state: int) -> np.ndarray:
     """lambda_c: the mean eigenvalue (trace / n) of each class's empirical NTK, shape (C,)."""
     rng = np.random.default_rng(random_state)
     layers, output = draw_head(standardised.shape[1], n_classes, hidden, rng)
@@ -182,8 +188,9 @@ def class_ntk_means(standardised, encoded, n_classes, *, n_per_class, hidden, ra
 
 
 @follows_thread_policy
-def lead_terms(features, labels, *, t=1.0, eta=1.0, n_per_class=64, hidden=(1024, 2048), classifier="logistic",
-               C=1.0, random_state=0, backend="auto"):
+def lead_terms(features: Any, labels: Any, *, t: float = 1.0, eta: float = 1.0, n_per_class: int = 64,
+               hidden: int | Sequence[int] = (1024, 2048), classifier: str = "logistic", C: float = 1.0,
+               random_state: int = 0, backend: str = "auto") -> dict[str, Any]:
     """LEAD's parts: ``{"score", "initial_logits", "final_logits", "eigenvalues", "decay"}``.
 
     ``decay[c] = exp(-eta * lambda_c * t)``; ``final_logits = Y + decay[y] (initial_logits - Y)``. Options as
@@ -210,8 +217,9 @@ def lead_terms(features, labels, *, t=1.0, eta=1.0, n_per_class=64, hidden=(1024
 
 
 @finite_score("lead")
-def lead(features, labels, *, t=1.0, eta=1.0, n_per_class=64, hidden=(1024, 2048), classifier="logistic", C=1.0,
-         random_state=0, backend="auto"):
+def lead(features: Any, labels: Any, *, t: float = 1.0, eta: float = 1.0, n_per_class: int = 64,
+         hidden: int | Sequence[int] = (1024, 2048), classifier: str = "logistic", C: float = 1.0,
+         random_state: int = 0, backend: str = "auto") -> float:
     """LEAD transferability score (Hu et al., CVPR 2024): minus the cross-entropy of the evolved logits.
 
     Parameters

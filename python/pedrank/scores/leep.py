@@ -10,6 +10,8 @@ sum_y pi_y log pi_y, i.e. ln(1/C) for balanced classes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pedrank._engine.backend import to_numpy
@@ -102,7 +104,7 @@ def expected_empirical_prediction(probabilities, encoded, n_classes, kernels):
 
 @finite_score("leep")
 @follows_thread_policy
-def leep(source_probabilities, labels, *, backend="auto"):
+def leep(source_probabilities: Any, labels: Any, *, backend: str = "auto") -> float:
     """LEEP transferability score (Nguyen et al., ICML 2020).
 
     Parameters

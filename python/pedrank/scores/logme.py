@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -45,7 +47,8 @@ def _fit(features, labels, regression, exact_dimension, backend):
 
 
 @finite_score("logme")
-def logme(features, labels, *, regression=False, exact_dimension=False, backend="auto") -> float:
+def logme(features: Any, labels: Any, *, regression: bool = False, exact_dimension: bool = False,
+          backend: str = "auto") -> float:
     """LogME transferability score: mean log evidence per sample (higher is better).
 
     For every target column (the 0/1 indicator of each class, or each regression

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pedrank._engine.config import follows_thread_policy
@@ -41,7 +43,7 @@ def encode_label_pair(source_labels, labels):
 
 @finite_score("nce")
 @follows_thread_policy
-def nce(source_labels, labels, *, backend="auto"):
+def nce(source_labels: Any, labels: Any, *, backend: str = "auto") -> float:
     """NCE transferability score (Tran et al., ICCV 2019).
 
     Parameters

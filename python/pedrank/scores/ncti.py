@@ -16,6 +16,9 @@ Their evaluation script min-max scales each term across the model pool and ranks
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import scipy.linalg
 import scipy.special
@@ -24,6 +27,9 @@ from pedrank._engine.config import follows_thread_policy
 from pedrank._engine.kernels import select_kernels
 from pedrank._engine.validation import PedrankValueError, check_classification, check_int, finite_score, to_numpy
 from pedrank.scores.registry import ScoreEntry, register
+
+if TYPE_CHECKING:
+    from pedrank.workflow.rank import RankTable
 
 __all__ = ["ncti", "ncti_terms", "ncti_pool", "lda_posteriors_and_projection"]
 
@@ -82,7 +88,8 @@ def _svd_solver(Z, encoded, counts, means):
     return posteriors, (Z - xbar) @ axes[:, : min(n_classes - 1, q)]
 
 
-def lda_posteriors_and_projection(Z, encoded, counts, means, shrinkage):
+def lda_posteriors_and_projection(Z: np.ndarray, encoded: np.ndarray, counts: np.ndarray, means: np.ndarray,
+                                  shrinkage: float | None) -> tuple[np.ndarray, np.ndarray]:
     """The authors' LDA on PCA scores Z (n_samples, q): ``(posteriors (n, C), projections (n, <= C-1))``.
 
     ``shrinkage`` None: the SVD solver; a float: the eigen solver with that shrinkage.
@@ -97,7 +104,8 @@ def _nuclear(matrix):
 
 
 @follows_thread_policy
-def ncti_terms(features, labels, *, n_components=64, backend="auto"):
+def ncti_terms(features: Any, labels: Any, *, n_components: int = 64,
+               backend: str = "auto") -> tuple[float, float, float]:
     """NCTI's three raw terms for one model.
 
     Parameters
@@ -164,7 +172,7 @@ def ncti_terms(features, labels, *, n_components=64, backend="auto"):
 
 
 @finite_score("ncti")
-def ncti(features, labels, *, n_components=64, backend="auto"):
+def ncti(features: Any, labels: Any, *, n_components: int = 64, backend: str = "auto") -> float:
     """NCTI for one model, unnormalised: ``seli + ncc - vc`` of :func:`ncti_terms`.
 
     Parameters
@@ -185,8 +193,10 @@ def ncti(features, labels, *, n_components=64, backend="auto"):
     return float(seli + ncc - vc)
 
 
-def ncti_pool(pool, labels=None, *, ped=False, backend="auto", references=None, dataset=None, n_components=64,
-              errors="raise", progress=None, metric_name=None, executor=None):
+def ncti_pool(pool: Mapping[str, Any], labels: Any = None, *, ped: Any = False, backend: str = "auto",
+              references: Mapping[str, Any] | None = None, dataset: str | None = None, n_components: int = 64,
+              errors: str = "raise", progress: bool | None = None, metric_name: str | None = None,
+              executor: Any = None) -> RankTable:
     """NCTI as its authors rank a pool: ``scaled(ncc) + scaled(seli) - scaled(vc)``, each min-max over the pool.
 
     Parameters

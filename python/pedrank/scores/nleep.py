@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pedrank._engine.backend import to_numpy
@@ -84,8 +86,9 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
 @finite_score("nleep")
 @follows_thread_policy
 def nleep(
-    features, labels, *, components_per_class=5, variance_kept=0.8, random_state=0, log=False, backend="auto"
-):
+    features: Any, labels: Any, *, components_per_class: int = 5, variance_kept: float = 0.8, random_state: Any = 0,
+    log: bool = False, backend: str = "auto"
+) -> float:
     """NLEEP transferability score (Li et al., CVPR 2021).
 
     Parameters

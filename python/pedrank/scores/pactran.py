@@ -14,6 +14,8 @@ higher is better as for every other score.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy
 import scipy.optimize
@@ -67,7 +69,7 @@ def check_pactran_options(prior, lda_factor, variance_factor, alpha, max_iter, r
     return lda_factor, variance_factor, alpha, max_iter, random_state
 
 
-def check_probabilities(values, *, name="features"):
+def check_probabilities(values: Any, *, name: str = "features") -> np.ndarray:
     """Rows of non-negative probabilities that sum to 1 (within 1e-4): a source model's p(z | x)."""
     probabilities = np.asarray(to_numpy(values), dtype=np.float64)
     if np.any(probabilities < 0):
@@ -81,7 +83,7 @@ def check_probabilities(values, *, name="features"):
     return probabilities
 
 
-def gmm_posteriors(features, n_classes, *, random_state=0):
+def gmm_posteriors(features: np.ndarray, n_classes: int, *, random_state: int | None = 0) -> np.ndarray:
     """The authors' ``gmm_estimator``: posteriors of a Gaussian mixture on PCA(80 % variance) features.
 
     Parameters
@@ -326,7 +328,8 @@ def _newton_optimum(centred, onehot, ldas2):
     return np.concatenate([rotation @ w, b[None, :]], axis=0).ravel()
 
 
-def pac_gauss_bound(features, onehot, *, lda_factor, variance_factor, max_iter, random_state, solver="lbfgs"):
+def pac_gauss_bound(features: np.ndarray, onehot: np.ndarray, *, lda_factor: float, variance_factor: float | None,
+                    max_iter: int, random_state: int | None, solver: str = "lbfgs") -> float:
     """The authors' PACTran-Gaussian bound (lower is better).
 
     Parameters
@@ -394,8 +397,9 @@ def _gauss_bound_of_centred(centred, onehot, *, lda_factor, variance_factor, max
 
 
 @finite_score("pactran")
-def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_factor=None, alpha=1.0,
-            probabilities=False, max_iter=100, random_state=0, solver="lbfgs", backend="auto"):
+def pactran(features: Any, labels: Any, *, prior: str = "gaussian", lda_factor: float = 1.0,
+            variance_factor: float | None = None, alpha: float = 1.0, probabilities: bool = False, max_iter: int = 100,
+            random_state: int | None = 0, solver: str = "lbfgs", backend: str = "auto") -> float:
     """PACTran transferability score (Ding et al., ECCV 2022), as ``-bound`` (higher is better).
 
     Parameters

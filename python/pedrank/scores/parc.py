@@ -32,8 +32,9 @@ AUTHORS_PCA = {"svd_solver": "randomized", "random_state": 1919, "iterated_power
 COMPONENT_VARIANCE_RTOL = 1e-12
 
 
-def parc_inputs(features, labels, *, n_components, max_samples, random_state, exact=False, backend="auto",
-                implementation="core"):
+def parc_inputs(features: Any, labels: Any, *, n_components: int, max_samples: int, random_state: int | None,
+                exact: bool = False, backend: str = "auto",
+                implementation: str = "core") -> tuple[np.ndarray, np.ndarray, Any]:
     """Validated, subsampled, PCA-reduced and standardised features for PARC.
 
     Parameters
@@ -409,7 +410,8 @@ def _spearman_dense(standardised, encoded, exact, kernels):
 
 @finite_score("parc")
 @follows_thread_policy
-def parc(features, labels, *, n_components=32, max_samples=15000, random_state=0, exact=False, backend="auto"):
+def parc(features: Any, labels: Any, *, n_components: int = 32, max_samples: int = 15000,
+         random_state: int | None = 0, exact: bool = False, backend: str = "auto") -> float:
     """PARC transferability score (Bolya et al., NeurIPS 2021).
 
     Parameters

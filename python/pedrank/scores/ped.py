@@ -178,10 +178,10 @@ def run_ped_loop(
 
 
 def ped(
-    features,
-    labels,
+    features: Any,
+    labels: Any,
     *,
-    reference=None,
+    reference: Any = None,
     radius: float = 0.6,
     elastic: float = 1.0,
     time_step: float = 0.1,

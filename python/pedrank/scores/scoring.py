@@ -44,7 +44,8 @@ def refuse_ped_on_predictions(entry: Any) -> None:
 def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
     """Make a ``score`` function over a metric table (shared by pedrank and pedrank.reference)."""
 
-    def score(features, labels, metric: str | None = None, *, ped: Any = False, **metric_options) -> float:
+    def score(features: Any, labels: Any, metric: str | None = None, *, ped: Any = False,
+              **metric_options: Any) -> float:
         """Score features with any metric, optionally after PED.
 
         Parameters

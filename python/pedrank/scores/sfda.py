@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import linalg
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
@@ -29,7 +31,7 @@ def _check_shrinkage(shrinkage):
 
 
 @finite_score("sfda")
-def sfda(features, labels, *, shrinkage=None, backend="auto") -> float:
+def sfda(features: Any, labels: Any, *, shrinkage: float | None = None, backend: str = "auto") -> float:
     """SFDA transferability score in (0, 1]: mean p(y_i | x_i) after ConfMix.
 
     A shrinkage-regularised Fisher discriminant (Gaussian classes sharing the

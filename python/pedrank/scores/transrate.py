@@ -3,6 +3,8 @@ between features and labels."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pedrank._engine.backend import to_numpy
@@ -16,7 +18,7 @@ __all__ = ["transrate", "log_det_identity_plus"]
 NORMALIZATIONS = ("paper", "authors")
 
 
-def log_det_identity_plus(gram, scale):
+def log_det_identity_plus(gram: np.ndarray, scale: float) -> float:
     """log det(I + scale * gram) for a symmetric positive semi-definite ``gram``.
 
     Cholesky first; when rounding leaves the matrix numerically indefinite (features of
@@ -60,7 +62,8 @@ def check_normalization(normalization):
 
 @finite_score("transrate")
 @follows_thread_policy
-def transrate(features, labels, *, eps=1e-4, normalization="paper", backend="auto"):
+def transrate(features: Any, labels: Any, *, eps: float = 1e-4, normalization: str = "paper",
+              backend: str = "auto") -> float:
     """TransRate transferability score (Huang et al., ICML 2022).
 
     Parameters
