@@ -8,7 +8,8 @@ issue 26, one fresh child process per call, written as one JSON line per finishe
 Results: ``benchmarks/score_table.jsonl`` (``--results``). A (task, shape) already there is skipped, a timed-out
 or failed one too (``--retry`` reruns those). Features: float32, non-negative, clustered by class, seeded
 (benchmarks/_data.py), C = 100. Scores that read a source model's predictions (LEEP, NCE) get
-``softmax(X W / sqrt(D))`` over 1,000 source classes (W seeded), and no PED (it moves features, not predictions).
+``softmax(X W / sqrt(D))`` over 1,000 source classes (W seeded; NCE its argmax, hard labels), and no PED (it
+moves features, not predictions).
 
 Tasks: ``gram64`` (numpy ``X.T @ X`` of the float64 copy: the floor of an exact float64 score), ``knn_floor``
 (``X[rows] @ X.T`` in float32, 1,024 rows a block: the N x N x D product), ``parc_floor`` (``np.argsort`` of
@@ -93,6 +94,8 @@ def child(task, shape):
         entry, _ = resolve_metric(metric)
         if entry.inputs == "predictions":
             features = predictions(features)
+            if metric == "nce":  # NCE reads hard source labels: the source model's argmax
+                features = features.argmax(axis=1)
         call = lambda: float(pedrank.score(features, labels, metric, ped=bool(ped)))  # noqa: E731
     value, seconds, peak = measure_call(call)
     print(json.dumps({"value": value, "seconds": seconds, "peak_bytes": peak}))
@@ -175,6 +178,8 @@ def table(results):
             ratio = f"{row['seconds'] / logme['seconds']:.1f}" if logme.get("status") == "ok" else ""
             floor = done.get((floors.get(task.split("+")[0], "gram64"), shape), {})
             to_floor = f"{row['seconds'] / floor['seconds']:.2f}" if floor.get("status") == "ok" else ""
+            if task in floors.values():  # a floor: its own reference, not the Gram's
+                to_floor = "-"
             cells += [f"{row['seconds']:.2f}", ratio, to_floor, f"{row['peak_bytes'] / 2 ** 20:,.0f} MiB"]
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     print("\n".join(lines))

@@ -198,17 +198,28 @@ def estimate_bytes(
     return int(total)
 
 
-#: Peak bytes of PARC per (rows m)^2 float64 entries, measured with tracemalloc (4.14 and
-#: 9.6 at m = 1,000-4,000): the n x n correlation, the upper triangle, its ranks and the
-#: indicator (pedrank.parc); the reference adds the label correlation and index arrays.
-PARC_SQUARE_FACTOR = {"core": 4.5, "reference": 10.0}
+#: Peak bytes of PARC per (rows m)^2 float64 entries. The core (pedrank.parc, blocked since
+#: issue 26): the authors' m x m label matrix of the default form, then the m (m - 1) / 2
+#: sorted dissimilarities, a byte per pair and the minority groups' values. Peak RSS (VmHWM,
+#: whole calls, C = 100, benchmarks/score_table.jsonl): 965 MB at m = 10,000, D = 1,024 and
+#: 2,007 MB at m = 15,000, D = 2,048, i.e. 1.21 and 1.12 m^2 f in all; ``exact=True`` about
+#: 0.6 m^2 f. 1.25 m^2 f plus the terms below bounds both (estimate / peak 1.39, 1.54).
+#: The reference (4.14 and 9.6 by tracemalloc at m = 1,000-4,000): the n x n correlation,
+#: the upper triangle, its ranks, the indicator, the label correlation and index arrays.
+PARC_SQUARE_FACTOR = {"core": 1.25, "reference": 10.0}
+
+#: The core's row block of pairwise correlations (32 MiB, pedrank.scores.parc) and its two
+#: temporaries, never more than the m x m entries they cut: what dominates at small m
+#: (tracemalloc: 3.0 m^2 f at m = 1,500, 2.4 at m = 3,000, both within this bound).
+PARC_BLOCK_BYTES = 3 * (1 << 22) * _F64
 
 
 def parc_bytes(n_rows: int, n_features: int, *, implementation: str = "core") -> int:
     """Peak bytes of PARC on ``n_rows`` (subsampled) rows: ``factor m^2 f`` for the
-    pairwise matrices plus the float64 copy, the PCA's ``3 m D f``."""
+    pairwise values, the core's row block, and the float64 copy, the PCA's ``3 m D f``."""
     m, d = int(n_rows), int(n_features)
-    return int(PARC_SQUARE_FACTOR[implementation] * m * m * _F64 + 3 * m * d * _F64)
+    block = min(PARC_BLOCK_BYTES, 3 * m * m * _F64) if implementation == "core" else 0
+    return int(PARC_SQUARE_FACTOR[implementation] * m * m * _F64 + block + 3 * m * d * _F64)
 
 
 def nleep_bytes(n_samples: int, n_features: int, n_mixture: int, reduced_dim: int | None = None) -> int:

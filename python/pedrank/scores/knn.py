@@ -74,7 +74,8 @@ def _blocks_numpy(X, k, distance, block_size):
 
 _U32 = 2.0 ** -24  # float32's unit roundoff
 _U64 = 2.0 ** -53
-_PARTITION_ROWS = 256  # rows per argpartition call: its int64 result is (rows, N)
+_PARTITION_ROWS = 256  # rows per argpartition call (k > _ARGMIN_K): its int64 result is (rows, N)
+_ARGMIN_K = 16  # up to this k, the k columns behind T_i are found by k row-wise argmins, not an argpartition
 _REFINE_ENTRIES = 1 << 22  # float64 entries per chunk of exact candidate distances (32 MiB)
 
 
@@ -88,9 +89,36 @@ def _exact_distances(X, rows, cols):
     step = max(1, _REFINE_ENTRIES // max(1, X.shape[1]))
     for start in range(0, rows.shape[0], step):
         stop = min(start + step, rows.shape[0])
-        difference = X[rows[start:stop]].astype(np.float64) - X[cols[start:stop]].astype(np.float64)
-        out[start:stop] = np.sqrt((difference ** 2).sum(axis=-1))
+        difference = np.asarray(X[rows[start:stop]], dtype=np.float64)  # float64 - float32 below: exact cast
+        np.subtract(difference, X[cols[start:stop]], out=difference)
+        np.square(difference, out=difference)  # ``** 2`` is numpy's square: the same products
+        out[start:stop] = np.sqrt(difference.sum(axis=-1))
     return out
+
+
+def _smallest_columns(block, k):
+    """k distinct columns per row of ``block`` holding its k smallest values: ((b, k) int64, (b, k) values).
+
+    For k <= ``_ARGMIN_K``, k row-wise ``argmin`` passes (SIMD reductions, each about the cost of reading the block),
+    each chosen entry set to +inf for the next pass and restored at the end; above, ``argpartition`` (the caller
+    passes 256 rows at a time then: its int64 result is (rows, N)). Which of several equal values is taken differs
+    between the two, and does not matter: any k columns give a valid bound T_i (``_euclidean_blocks``), the k
+    smallest the tightest.
+    """
+    if k > _ARGMIN_K:
+        columns = np.argpartition(block, k - 1, axis=1)[:, :k]
+        return columns, np.take_along_axis(block, columns, axis=1)
+    b = block.shape[0]
+    rows = np.arange(b)
+    columns = np.empty((b, k), dtype=np.int64)
+    values = np.empty((b, k), dtype=block.dtype)
+    for j in range(k):
+        columns[:, j] = np.argmin(block, axis=1)
+        values[:, j] = block[rows, columns[:, j]]
+        block[rows, columns[:, j]] = np.inf
+    for j in range(k - 1, -1, -1):  # in reverse, so that a column taken twice (only if a row ran out of finite
+        block[rows, columns[:, j]] = values[:, j]  # values) gets its first, original value back
+    return columns, values
 
 
 def _euclidean_blocks(X, k, block_size):
@@ -105,6 +133,10 @@ def _euclidean_blocks(X, k, block_size):
     the reference's own float64 distance ``sqrt(sum((x_i - x_j)^2))``, and the k smallest by (distance, index)
     are the reference's stable-argsort choice, ties included. Returns None when the float32 range does not hold
     the data (norms above 1e17 or below 1e-15), for the float64 path.
+
+    Besides the product, each block is read k + 3 times (two in-place passes, k argmins, one comparison into a
+    reused mask): the product is about 85 % of the time at 10,000 x 1,024 (BENCHMARKS.md, "k-NN at its floor").
+    The products go into one reused (block_size, N) float32 buffer.
     """
     n, d = X.shape
     squared = np.empty(n, dtype=np.float64)
@@ -124,10 +156,13 @@ def _euclidean_blocks(X, k, block_size):
     absolute = (d + 8) * 2.0 ** -140 * (1.0 + largest) ** 2
     reference_rounding = ((1.0 + (d + 8) * _U64) / (1.0 - (d + 8) * _U64)) ** 2 * (1.0 + 1e-12)
     neighbours = np.empty((n, k), dtype=np.int64)
+    rows_max = min(block_size, n)
+    buffer = np.empty((rows_max, n), dtype=np.float32)
+    mask = np.empty((rows_max, n), dtype=np.bool_)
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
         b = stop - start
-        block = X32[start:stop] @ X32.T  # (b, N) float32
+        block = np.matmul(X32[start:stop], X32.T, out=buffer[:b])  # (b, N) float32
         block *= -2.0
         block += squared32[None, :]
         block[np.arange(b), np.arange(start, stop)] = np.inf
@@ -135,20 +170,20 @@ def _euclidean_blocks(X, k, block_size):
         n_i = norms[start:stop]
         # T_i from the k columns of smallest h~: max over them of |x_i|^2 + h~ + e
         upper = np.empty(b, dtype=np.float64)
-        for low in range(0, b, _PARTITION_ROWS):
-            high = min(low + _PARTITION_ROWS, b)
-            part = np.argpartition(block[low:high], k - 1, axis=1)[:, :k]
-            h = np.take_along_axis(block[low:high], part, axis=1).astype(np.float64)
+        rows_at_once = _PARTITION_ROWS if k > _ARGMIN_K else b  # (rows, k) temporaries below: bounded for large k
+        for low in range(0, b, rows_at_once):
+            high = min(low + rows_at_once, b)
+            part, h = _smallest_columns(block[low:high], k)
             error = product * n_i[low:high, None] * norms[part] + 4.0 * _U32 * squared[part] + absolute
-            upper[low:high] = (h + error).max(axis=1)
+            upper[low:high] = (h.astype(np.float64) + error).max(axis=1)
         limit = (sq_i + upper) * reference_rounding - sq_i + 1e-12 * (np.abs(upper) + sq_i)  # h - e <= limit
         coarse = limit + product * n_i * largest + 4.0 * _U32 * largest ** 2 + absolute  # e with |x_j| <= max
         threshold = np.nextafter(coarse.astype(np.float32), np.float32(np.inf))
-        rows, cols = np.nonzero(block <= threshold[:, None])
-        h = block[rows, cols].astype(np.float64)
+        flat = np.flatnonzero(np.less_equal(block, threshold[:, None], out=mask[:b]))
+        h = block.ravel()[flat].astype(np.float64)
+        rows, cols = np.divmod(flat, n)
         keep = h - (product * n_i[rows] * norms[cols] + 4.0 * _U32 * squared[cols] + absolute) <= limit[rows]
         rows, cols = rows[keep], cols[keep]
-        del block
         distances = _exact_distances(X, rows + start, cols)
         order = np.lexsort((cols, distances, rows))  # by row, then distance, then index: the stable argsort
         rows, cols = rows[order], cols[order]
