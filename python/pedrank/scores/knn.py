@@ -12,6 +12,8 @@ float32 product filter with a proven error bound (see ``_euclidean_blocks``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pedrank._engine.config import blas_on_policy
@@ -212,7 +214,7 @@ def _blocks_torch(X, k, distance, block_size):
     return neighbours.cpu().numpy()
 
 
-def knn_neighbours(features, k=3, *, distance="euclidean", block_size=1024):
+def knn_neighbours(features: Any, k: int = 3, *, distance: str = "euclidean", block_size: int = 1024) -> Any:
     """Indices of each sample's k nearest other samples, nearest first: shape (n_samples, k), int64.
 
     Blocks of ``block_size`` rows against all N (memory O(block_size * N)); torch tensors stay on their device
@@ -232,8 +234,8 @@ def knn_neighbours(features, k=3, *, distance="euclidean", block_size=1024):
 
 
 @finite_score("knn")
-def knn(features, labels, *, k=3, distance="euclidean", regression=False, binary="f1", block_size=1024,
-        backend="auto"):
+def knn(features: Any, labels: Any, *, k: int = 3, distance: str = "euclidean", regression: bool = False,
+        binary: str = "f1", block_size: int = 1024, backend: str = "auto") -> float:
     """k-NN transferability estimate (leave-one-out), as transformer-ranker's ``NearestNeighbors``.
 
     Parameters
