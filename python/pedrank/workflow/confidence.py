@@ -26,9 +26,7 @@ here is cheaper to resample (BENCHMARKS.md, "How sure is the ranking?").
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io as _stringio
 import json
 import math
 import os
@@ -53,6 +51,7 @@ from pedrank.workflow.entry import (
     moved_features,
     resolve_entry,
 )
+from pedrank.workflow.io.scores import read_ranking_records, write_csv_rows, write_json
 from pedrank.workflow.rank import SEPARATED_P_BEST, RankTable
 
 __all__ = ["Agreement", "ConsensusRecord", "INTERVAL_PERCENTILES", "bootstrap_rank", "kendall_tau_matrix",
@@ -698,10 +697,7 @@ class Agreement:
     def to_json(self, path: PathLike | None = None, *, indent: int | None = 2) -> str:
         """:meth:`to_dict` as a JSON object; also written to ``path`` when given (``pedrank plot ranking`` reads
         it)."""
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
+        return write_json(self.to_dict(), path, indent=indent)
 
     def to_csv(self, path: PathLike | None = None) -> str:
         """One row per model in consensus order: ``rank``, ``model``, ``mean_rank``, ``tied_with`` (``;``
@@ -715,9 +711,7 @@ class Agreement:
             if table.n_resamples is not None:
                 columns += [f"{key}_{m}" for key in extra]
         records = {m: {r.model: r for r in table} for m, table in self.tables.items()}
-        buffer = _stringio.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(columns)
+        rows: list[list[Any]] = []
         for position, consensus in enumerate(self.consensus, start=1):
             row: list[Any] = [position, consensus.model, _blank(consensus.mean_rank), ";".join(consensus.tied_with)]
             for m, table in self.tables.items():
@@ -725,11 +719,8 @@ class Agreement:
                 row += [_blank(record.score if record else None), _blank(consensus.ranks.get(m))]
                 if table.n_resamples is not None:
                     row += [_blank(getattr(record, key, None)) for key in extra]
-            writer.writerow(row)
-        text = buffer.getvalue()
-        if path is not None:
-            Path(path).write_text(text)
-        return text
+            rows.append(row)
+        return write_csv_rows(columns, rows, path)
 
     def to_string(self) -> str:
         """The consensus table (with each metric's rank), its ties, the Kendall tau matrix, then every metric's
@@ -839,29 +830,10 @@ def read_ranking(path: PathLike) -> RankTable | Agreement:
     RankTable or Agreement
         With the bootstrap's fields when the file has them (``bootstrap_scores`` is not stored, so it is empty).
     """
-    from pedrank.workflow.io import FeatureFileError
-
-    path = Path(path)
-    if not path.is_file():
-        raise FeatureFileError(path, "no such file")
-    try:
-        if path.suffix.lower() == ".csv":
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                rows = list(csv.DictReader(handle))
-            if rows and "score" not in rows[0] and "mean_rank" in rows[0]:
-                raise FeatureFileError(path, "an agreement CSV (several metrics) has no intervals' layout to plot; "
-                                             "expected the JSON that `pedrank rank --metric a,b --json` writes")
-            return _table_from_records(rows, str(path))
-        content = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, csv.Error, json.JSONDecodeError) as exc:
-        raise FeatureFileError(path, f"not a readable ranking file ({exc})") from exc
-    if isinstance(content, list):
-        if not content:
-            raise FeatureFileError(path, "found no records; expected at least one model")
-        return _table_from_records(content, str(path))
-    if isinstance(content, Mapping) and isinstance(content.get("tables"), Mapping) and content["tables"]:
-        tables = {str(m): _table_from_records(records, f"{path} (metric {m})")
-                  for m, records in content["tables"].items()}
-        models = [str(r["model"]) for r in content.get("consensus", []) if isinstance(r, Mapping) and "model" in r]
-        return Agreement(tables, models=models or None, dataset=content.get("dataset"))
-    raise FeatureFileError(path, "expected a JSON list of records or an object with 'tables' (pedrank rank --json)")
+    content = read_ranking_records(path)
+    if not isinstance(content, Mapping):
+        return _table_from_records(content, str(Path(path)))
+    tables = {str(m): _table_from_records(records, f"{Path(path)} (metric {m})")
+              for m, records in content["tables"].items()}
+    models = [str(r["model"]) for r in content.get("consensus", []) if isinstance(r, Mapping) and "model" in r]
+    return Agreement(tables, models=models or None, dataset=content.get("dataset"))

@@ -25,7 +25,6 @@ after training on the training part minus the validation split is the ground tru
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import json
 import math
@@ -41,6 +40,13 @@ import numpy as np
 
 from pedrank._engine.progress import progress as _progress
 from pedrank._engine.validation import MissingDependencyError, PedrankValueError
+from pedrank.workflow.io.finetune import CURVE_COLUMNS as CURVE_COLUMNS
+from pedrank.workflow.io.finetune import SCORE_COLUMNS as SCORE_COLUMNS
+from pedrank.workflow.io.finetune import read_curves as read_curves
+from pedrank.workflow.io.finetune import read_score_table as read_score_table
+from pedrank.workflow.io.finetune import score_label as score_label
+from pedrank.workflow.io.finetune import write_accuracy_table, write_curve_table
+from pedrank.workflow.io.finetune import write_score_table as write_score_table
 
 __all__ = [
     "FinetuneResult",
@@ -619,25 +625,7 @@ def write_accuracies(path: PathLike, results: Any, *,
     -------
     Path
     """
-    results = _as_results(results)
-    extra = dict(extra_columns or {})
-    models = []
-    for result in results:
-        models += [m for m in result.chosen if m not in models]
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["model", *[r.dataset for r in results], *extra])
-        for model in models:
-            row = [model]
-            row += [repr(r.accuracies[model]) if model in r.accuracies else "" for r in results]
-            row += ["" if extra[c].get(model) is None else f"{extra[c][model]:.6g}" for c in extra]
-            writer.writerow(row)
-    return path
-
-
-CURVE_COLUMNS = ("dataset", "model", "learning_rate", "weight_decay", "chosen", "iteration", "test_accuracy",
-                 "val_accuracy")
+    return write_accuracy_table(path, _as_results(results), extra_columns=extra_columns)
 
 
 def write_curves(path: PathLike, results: Any) -> Path:
@@ -646,96 +634,4 @@ def write_curves(path: PathLike, results: Any) -> Path:
     Columns: ``dataset, model, learning_rate, weight_decay, chosen`` (1 for the setting chosen on the
     validation split), ``iteration, test_accuracy, val_accuracy`` (the latter at the end of the run).
     """
-    results = _as_results(results)
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CURVE_COLUMNS)
-        for result in results:
-            for record in result.runs:
-                chosen = result.chosen[record["model"]]
-                is_chosen = (record["learning_rate"], record["weight_decay"]) == (chosen["learning_rate"],
-                                                                                  chosen["weight_decay"])
-                for iteration, accuracy in sorted(record["curve"].items(), key=lambda kv: int(kv[0])):
-                    writer.writerow([result.dataset, record["model"], f"{record['learning_rate']:g}",
-                                     f"{record['weight_decay']:g}", int(is_chosen), int(iteration),
-                                     repr(float(accuracy)), repr(float(record["val_accuracy"]))])
-    return path
-
-
-def read_curves(path: PathLike, *, chosen_only: bool = True) -> dict[str, dict[str, dict[int, float]]]:
-    """Read :func:`write_curves`'s CSV as ``{dataset: {model: {iteration: test accuracy}}}``.
-
-    With ``chosen_only`` (default) only the chosen setting's curve is returned.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise PedrankValueError(f"curves: found no file at {str(path)!r}; expected the CSV of write_curves")
-    out: dict[str, dict[str, dict[int, float]]] = {}
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in ("dataset", "model", "chosen", "iteration", "test_accuracy")
-                   if c not in (reader.fieldnames or [])]
-        if missing:
-            raise PedrankValueError(f"{path}: found columns {reader.fieldnames}; expected also {missing}")
-        for line, row in enumerate(reader, start=2):
-            if chosen_only and row["chosen"].strip() not in ("1", "true", "True"):
-                continue
-            try:
-                iteration, accuracy = int(row["iteration"]), float(row["test_accuracy"])
-            except ValueError as exc:
-                raise PedrankValueError(f"{path}: line {line}: found iteration {row['iteration']!r}, accuracy "
-                                        f"{row['test_accuracy']!r}; expected an integer and a number") from exc
-            out.setdefault(row["dataset"], {}).setdefault(row["model"], {})[iteration] = accuracy
-    return out
-
-
-SCORE_COLUMNS = ("dataset", "model", "metric", "ped", "score")
-
-
-def score_label(metric: str, ped: bool) -> str:
-    """The name of a score variant in tables and plots: ``logme`` or ``logme+PED``."""
-    return f"{metric}+PED" if ped else metric
-
-
-def write_score_table(path: PathLike, scores: Mapping[tuple, float]) -> Path:
-    """Write ``{(dataset, model, metric, ped): score}`` as the long CSV that ``pedrank plot finetune`` reads."""
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(SCORE_COLUMNS)
-        for (dataset, model, metric, ped), value in scores.items():
-            writer.writerow([dataset, model, metric, int(bool(ped)), repr(float(value))])
-    return path
-
-
-def read_score_table(path: PathLike) -> dict[str, dict[str, dict[str, float]]]:
-    """Read a long score CSV (columns ``dataset, model, metric, ped, score``).
-
-    Returns
-    -------
-    dict
-        ``{dataset: {label: {model: score}}}`` with label ``metric`` or ``metric+PED``
-        (:func:`score_label`), in the file's order.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise PedrankValueError(f"scores: found no file at {str(path)!r}; expected a CSV with columns "
-                                f"{list(SCORE_COLUMNS)}")
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in SCORE_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise PedrankValueError(f"{path}: found columns {reader.fieldnames}; expected also {missing}")
-        for line, row in enumerate(reader, start=2):
-            ped = row["ped"].strip().lower()
-            if ped not in ("0", "1", "true", "false"):
-                raise PedrankValueError(f"{path}: line {line}: ped is {row['ped']!r}; expected 0 or 1")
-            try:
-                value = float(row["score"])
-            except ValueError as exc:
-                raise PedrankValueError(f"{path}: line {line}: score is {row['score']!r}; expected a number") from exc
-            label = score_label(row["metric"], ped in ("1", "true"))
-            out.setdefault(row["dataset"], {}).setdefault(label, {})[row["model"]] = value
-    return out
+    return write_curve_table(path, _as_results(results))

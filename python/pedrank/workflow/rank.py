@@ -9,14 +9,10 @@ consensus).
 
 from __future__ import annotations
 
-import csv
-import io as _stringio
-import json
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence, Union, overload
 
 from pedrank._engine.progress import progress as _progress
@@ -31,6 +27,7 @@ from pedrank.workflow.entry import (
     score_entry,
 )
 from pedrank.workflow.evaluate import BASELINE_PREFIX, check_baseline
+from pedrank.workflow.io.scores import write_csv_records, write_json
 
 if TYPE_CHECKING:
     import numpy as np
@@ -150,10 +147,7 @@ class RankTable(list):
 
     def to_json(self, path: PathLike | None = None, *, indent: int | None = 2) -> str:
         """The records as a JSON list (best first); also written to ``path`` when given."""
-        text = json.dumps(self.to_records(), indent=indent)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
+        return write_json(self.to_records(), path, indent=indent)
 
     def _csv_columns(self) -> list[str]:
         columns = ["rank", "model", "score"]
@@ -171,17 +165,7 @@ class RankTable(list):
 
     def to_csv(self, path: PathLike | None = None) -> str:
         """The records as CSV with a header row (best first); also written to ``path`` when given."""
-        records = self.to_records()
-        columns = self._csv_columns()
-        buffer = _stringio.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in records:
-            writer.writerow({key: ("" if row.get(key) is None else row[key]) for key in columns})
-        text = buffer.getvalue()
-        if path is not None:
-            Path(path).write_text(text)
-        return text
+        return write_csv_records(self.to_records(), self._csv_columns(), path)
 
     def to_string(self) -> str:
         """A fixed-width text table, best first (after a bootstrap, a line with the top-1 stability; then one

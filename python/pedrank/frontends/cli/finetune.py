@@ -50,8 +50,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def run(args: argparse.Namespace) -> int:
     """Run ``pedrank finetune``; returns the exit status."""
-    import numpy as np
-
     from pedrank.workflow.finetune import (
         DEFAULT_LEARNING_RATES,
         DEFAULT_WEIGHT_DECAYS,
@@ -59,22 +57,10 @@ def run(args: argparse.Namespace) -> int:
         write_accuracies,
         write_curves,
     )
-    from pedrank.workflow.io import FeatureFileError
+    from pedrank.workflow.io import read_finetune_data
 
     data_path = Path(args.data)
-    if not data_path.is_file():
-        raise FeatureFileError(data_path, "no such file")
-    try:
-        with np.load(data_path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as exc:
-        raise FeatureFileError(data_path, f"not a readable .npz ({exc})") from exc
-    missing = [key for key in ("inputs", "labels") if key not in arrays]
-    if missing:
-        raise FeatureFileError(data_path, f"missing {missing}; found keys {sorted(arrays)}, expected 'inputs' and "
-                                          "'labels' (and optionally 'test_inputs', 'test_labels')")
-    if ("test_inputs" in arrays) != ("test_labels" in arrays):
-        raise FeatureFileError(data_path, "found only one of 'test_inputs' and 'test_labels'; expected both or neither")
+    arrays = read_finetune_data(data_path)
     from pedrank.workflow.select import load_callable
 
     models: dict[str, Any] = {}

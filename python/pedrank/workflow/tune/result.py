@@ -4,7 +4,6 @@ folds (:func:`choose` on the other datasets), the setting chosen on all of them 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from pedrank.workflow.io.config import write_ped_config
+from pedrank.workflow.io.scores import write_json
 from pedrank.workflow.tune.settings import CONFIG_FORMAT, PathLike, Setting, setting_label, setting_options
 
 __all__ = ["Fold", "TuneResult", "choose", "weighted_tau"]
@@ -133,9 +134,7 @@ class TuneResult:
 
     def write_config(self, path: PathLike) -> Path:
         """Write the chosen settings as JSON for ``rank(..., ped=FILE)`` / ``pedrank rank --ped-config FILE``."""
-        path = Path(path)
-        path.write_text(json.dumps(self.config(), indent=2) + "\n")
-        return path
+        return write_ped_config(path, self.config())
 
     def to_dict(self) -> dict[str, Any]:
         def cell(value: float) -> float | None:
@@ -164,10 +163,7 @@ class TuneResult:
         }
 
     def to_json(self, path: PathLike | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=1)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
+        return write_json(self.to_dict(), path, indent=1)
 
     def to_string(self) -> str:
         lines = [f"PED tuned on {len(self.datasets)} datasets ({', '.join(self.datasets)}), "

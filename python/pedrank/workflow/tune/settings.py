@@ -6,13 +6,12 @@ defaults, a grid turned into its list of settings, the settings' labels, and the
 from __future__ import annotations
 
 import itertools
-import json
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, Union
 
 from pedrank._engine.validation import PedrankValueError
+from pedrank.workflow.io.config import read_ped_config as read_ped_config
 
 __all__ = ["PathLike", "PED_DEFAULTS", "GRID_OPTIONS", "DEFAULT_GRID", "CONFIG_FORMAT", "Setting", "setting_key",
            "grid_settings", "setting_label", "setting_options", "read_ped_config"]
@@ -161,43 +160,3 @@ def setting_options(setting: Setting) -> dict[str, Any] | bool:
     dict or bool
     """
     return False if setting is None else dict(setting)
-
-
-def read_ped_config(path: PathLike, metric: str) -> dict[str, Any] | bool:
-    """The ``ped=`` value a config file gives ``metric``: False (PED off), True (defaults) or a dict of options.
-
-    The file is JSON: either what :meth:`TuneResult.write_config` writes (``{"metrics": {metric: false | {...}}}``;
-    a metric it does not list is an error) or a plain dict of PED options used for every metric.
-    """
-    from pedrank.scores.scoring import ped_options
-    from pedrank.workflow.io import FeatureFileError
-
-    path = Path(path)
-    if not path.is_file():
-        raise FeatureFileError(path, "no such PED config file")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FeatureFileError(path, f"not a JSON PED config ({exc})") from exc
-    if isinstance(data, Mapping) and "metrics" in data:
-        table = data["metrics"]
-        if not isinstance(table, Mapping):
-            raise FeatureFileError(path, "'metrics' must map score names to false or a dict of PED options")
-        if metric not in table:
-            raise FeatureFileError(path, f"no PED setting for metric {metric!r}; it has {sorted(table)}")
-        value = table[metric]
-    else:
-        value = data
-    if value is None:
-        value = False
-    try:
-        ped_options(value)
-    except PedrankValueError as exc:
-        raise FeatureFileError(path, f"metric {metric!r}: {exc}") from exc
-    if isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(GRID_OPTIONS))
-        if unknown:
-            raise FeatureFileError(path, f"metric {metric!r}: unknown PED option(s) {unknown}; expected some of "
-                                         f"{list(GRID_OPTIONS)}")
-        return dict(value)
-    return bool(value)

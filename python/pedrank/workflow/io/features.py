@@ -1,4 +1,4 @@
-"""Reading feature files, reference statistics, score tables and ground-truth CSVs from disk.
+"""Feature files and PED's reference statistics: reading them, and finding a pool's files in a folder.
 
 Feature files, one model each:
 
@@ -20,32 +20,26 @@ file's path.
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
-from pedrank._engine.validation import PedrankValueError, to_numpy
+from pedrank._engine.validation import to_numpy
+from pedrank.workflow.io.common import FeatureFileError, PathLike
 
 __all__ = [
-    "FeatureFileError",
     "FeatureSource",
+    "find_authors_layout",
     "find_features",
     "known_datasets",
     "load_features",
     "load_reference",
-    "read_accuracies",
-    "read_scores",
     "split_authors_name",
 ]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 FEATURE_SUFFIX = "_feature.npy"
 LABEL_SUFFIX = "_label.npy"
@@ -74,28 +68,6 @@ MULTI_WORD_DATASETS = (
     "cub_200",
     "cub_200_2011",
 )
-
-
-class FeatureFileError(PedrankValueError):
-    """A feature, label, reference, score or ground-truth file that cannot be used.
-
-    Attributes
-    ----------
-    path : pathlib.Path
-        The offending file (or directory).
-    reason : str
-        What is wrong with it.
-    """
-
-    def __init__(self, path: PathLike, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-
-#: A column named ``baseline_<name>`` (truth files, ``pedrank rank --baseline`` output) holds the baseline ``<name>``
-#: (e.g. ``baseline_probe``): a trivial ranker judged beside the score, never an accuracy.
-BASELINE_PREFIX = "baseline_"
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -465,98 +437,3 @@ def find_authors_layout(directory: PathLike) -> dict[tuple[str, str | None], Fea
         source = _source_for_file(path, None)
         found[(source.model, source.dataset)] = source
     return found
-
-
-# ---------------------------------------------------------------------------------------------- tables
-
-
-def parse_float(text: str) -> float:
-    text = text.strip()
-    return math.nan if text == "" or text.lower() in {"nan", "na", "none", "null"} else float(text)
-
-
-def read_accuracies(path: PathLike, dataset: str | None = None) -> dict[str, float]:
-    """Read a ground-truth CSV: ``{model: accuracy}``, empty cells left out.
-
-    The same reader as :func:`pedrank.workflow.evaluate.read_truth` (this returns its ``accuracies``), so the two accept
-    the same files: a ``model`` column and one accuracy column per dataset (``dataset`` picks it; it may be
-    omitted when there is a single one), or a plain layout, a model column and exactly one numeric column under
-    any names (``model,accuracy``), used whatever ``dataset`` says. The baseline columns ``params``,
-    ``source_accuracy`` and ``baseline_<name>`` are never accuracies.
-
-    Raises
-    ------
-    pedrank.workflow.evaluate.TruthFileError
-        A :class:`FeatureFileError` whose message starts with the file's path: no such file, not a CSV, no
-        numeric column, several and ``dataset`` names none of them (the columns found are listed), a non-number
-        (with its line), a model listed twice.
-    """
-    from pedrank.workflow.evaluate import read_truth  # evaluate imports this module
-
-    return read_truth(path, dataset).accuracies
-
-
-def read_scores(path: PathLike) -> tuple[dict[str, float], dict[str, Any]]:
-    """Read the scores that ``pedrank rank --json/--csv`` wrote.
-
-    Accepts a JSON list of records (each with ``model`` and ``score``), a JSON object ``{model: score}``, or a
-    CSV with ``model`` and ``score`` columns.
-
-    Returns
-    -------
-    scores : dict
-        ``{model: score}`` in file order.
-    info : dict
-        ``metric`` and ``dataset`` when every record agrees on them; ``baselines`` ``{name: {model: value}}`` when
-        the records have ``baseline_<name>`` columns (``pedrank rank --baseline``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FeatureFileError(path, "no such file")
-    records: list[Mapping[str, Any]]
-    try:
-        if path.suffix.lower() == ".csv":
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                records = list(csv.DictReader(handle))
-        else:
-            content = json.loads(path.read_text())
-            if isinstance(content, Mapping):
-                records = [{"model": key, "score": value} for key, value in content.items()]
-            elif isinstance(content, list):
-                records = content
-            else:
-                raise FeatureFileError(path, f"expected a list of records or an object, found {type(content).__name__}")
-    except (OSError, UnicodeDecodeError, csv.Error, json.JSONDecodeError) as exc:
-        raise FeatureFileError(path, f"not a readable scores file ({exc})") from exc
-    scores: dict[str, float] = {}
-    for index, record in enumerate(records):
-        if not isinstance(record, Mapping) or "model" not in record or "score" not in record:
-            raise FeatureFileError(path, f"record {index} has no 'model' and 'score': {record!r}")
-        value = record["score"]
-        try:
-            scores[str(record["model"])] = math.nan if value is None else parse_float(str(value))
-        except ValueError as exc:
-            raise FeatureFileError(path, f"record {index}: score is not a number ({value!r})") from exc
-    info: dict[str, Any] = {}
-    for key in ("metric", "dataset"):
-        values = {record.get(key) for record in records if isinstance(record, Mapping)}
-        if len(values) == 1 and None not in values and values != {""}:
-            info[key] = values.pop()
-    # `pedrank rank --baseline NAME=CSV` writes baseline_NAME columns: trivial rankers to judge beside the score.
-    baselines: dict[str, dict[str, float]] = {}
-    names = [key for key in (records[0] if records and isinstance(records[0], Mapping) else {})
-             if str(key).startswith(BASELINE_PREFIX) and len(str(key)) > len(BASELINE_PREFIX)]
-    for key in names:
-        column: dict[str, float] = {}
-        for index, record in enumerate(records):
-            value = record.get(key)
-            if value is None or value == "":
-                continue
-            try:
-                column[str(record["model"])] = parse_float(str(value))
-            except ValueError as exc:
-                raise FeatureFileError(path, f"record {index}: {key} is not a number ({value!r})") from exc
-        baselines[str(key)[len(BASELINE_PREFIX):]] = column
-    if baselines:
-        info["baselines"] = baselines
-    return scores, info
