@@ -389,7 +389,7 @@ def run_finetune(args):
 
 def collect():
     """Every finished run: {(seed, target, model): chosen run record}, read from the committed run files."""
-    from pedrank.workflow.finetune import _choose
+    from pedrank.workflow.finetune import choose_run
 
     runs = {}
     for path in sorted(RUNS.glob("seed*/*/*.json")):
@@ -399,7 +399,7 @@ def collect():
                   "n_classes": key["n_classes"]}
         runs.setdefault((key["seed"], key["dataset"], key["model"]), []).append(record)
     complete = len(FINETUNE["learning_rates"]) * len(FINETUNE["weight_decays"])
-    return {unit: dict(_choose(records)) for unit, records in runs.items() if len(records) == complete}
+    return {unit: dict(choose_run(records)) for unit, records in runs.items() if len(records) == complete}
 
 
 def write_accuracies():

@@ -214,13 +214,13 @@ def measure(args):
     """Seconds per training iteration (batch args.batch_size, forward + backward + step) of each model."""
     torch = _torch()
     torch.set_num_threads(args.threads)
-    from pedrank.workflow.finetune import _attach_head
+    from pedrank.workflow.finetune import attach_head
 
     images = torch.rand(args.batch_size, 28, 28)
     labels = torch.randint(0, 10, (args.batch_size,))
     for name in args.models:
         build, head = POOL[name]
-        net = _attach_head(name, build(), head, 10, images[:2])
+        net = attach_head(name, build(), head, 10, images[:2])
         opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
         net.train()
         times = []

@@ -24,13 +24,11 @@ after training on the training part minus the validation split is the ground tru
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
 import os
 import tempfile
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +37,11 @@ from typing import Any, Union
 import numpy as np
 
 from pedrank._engine.progress import progress as _progress
-from pedrank._engine.validation import MissingDependencyError, PedrankValueError
+from pedrank._engine.validation import PedrankValueError
+from pedrank.workflow.finetune.training import as_tensors, torch_module, train_one
+from pedrank.workflow.finetune.training import attach_head as attach_head
+from pedrank.workflow.finetune.training import fingerprint as data_fingerprint
+from pedrank.workflow.finetune.training import last_linear as last_linear
 from pedrank.workflow.io.finetune import CURVE_COLUMNS as CURVE_COLUMNS
 from pedrank.workflow.io.finetune import SCORE_COLUMNS as SCORE_COLUMNS
 from pedrank.workflow.io.finetune import read_curves as read_curves
@@ -70,12 +72,6 @@ _CACHE_FORMAT = 1
 _SCHEDULES = ("cosine", "constant")
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - exercised only without torch
-        raise MissingDependencyError("pedrank.finetune needs torch (pip install torch)") from exc
-    return torch
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -174,193 +170,6 @@ def stratified_split(labels: Any, fraction: float, seed: int, *,
     return kept, held_rows
 
 
-def _as_tensors(inputs: Any, labels: Any, name: str):
-    """(inputs, labels) or a torch Dataset -> float32 input tensor (n, ...) and int64 labels (n,) on the CPU.
-
-    The caller's arrays are copied, never changed."""
-    torch = _torch()
-    if labels is None:
-        if not (hasattr(inputs, "__getitem__") and hasattr(inputs, "__len__")):
-            raise PedrankValueError(f"{name}: found {type(inputs).__name__} without labels; expected "
-                                    "inputs and labels, or a torch Dataset of (input, label) pairs")
-        items = [inputs[i] for i in range(len(inputs))]
-        if not items:
-            raise PedrankValueError(f"{name}: found an empty dataset; expected at least 2 samples")
-        x = torch.stack([torch.as_tensor(np.asarray(item[0]) if not torch.is_tensor(item[0]) else item[0])
-                         for item in items])
-        y = torch.as_tensor([int(item[1]) for item in items])
-    else:
-        x = inputs.detach().cpu().clone() if torch.is_tensor(inputs) else torch.as_tensor(np.array(inputs))
-        y = labels.detach().cpu().clone() if torch.is_tensor(labels) else torch.as_tensor(np.array(labels))
-    x = x.to(torch.float32)
-    if y.ndim != 1:
-        raise PedrankValueError(f"{name} labels: found shape {tuple(y.shape)}; expected one label per sample (n,)")
-    if x.ndim < 1 or x.shape[0] != y.shape[0]:
-        raise PedrankValueError(f"{name}: found {x.shape[0] if x.ndim else 0} inputs and {y.shape[0]} labels; "
-                                "expected one label per input")
-    if y.dtype.is_floating_point:
-        if not torch.all(y == torch.round(y)):
-            raise PedrankValueError(f"{name} labels: found non-integer values; expected class indices")
-    y = y.to(torch.int64)
-    if not torch.isfinite(x).all():
-        raise PedrankValueError(f"{name} inputs: found NaN or infinite values; expected finite numbers")
-    return x, y
-
-
-def _fingerprint(*tensors) -> str:
-    digest = hashlib.sha1()
-    for t in tensors:
-        array = np.ascontiguousarray(t.numpy())
-        digest.update(str((array.dtype.str, array.shape)).encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()[:16]
-
-
-# ------------------------------------------------------------------------------------------ models
-
-
-def _instantiate(name: str, spec: Any):
-    torch = _torch()
-    if isinstance(spec, torch.nn.Module):
-        return copy.deepcopy(spec)  # the caller's module is never trained
-    if callable(spec):
-        model = spec()
-        if not isinstance(model, torch.nn.Module):
-            raise PedrankValueError(f"models[{name!r}]: its factory returned {type(model).__name__}; "
-                                    "expected a torch.nn.Module")
-        return model
-    raise PedrankValueError(f"models[{name!r}]: found {type(spec).__name__}; expected a torch.nn.Module or a "
-                            "zero-argument callable returning one")
-
-
-def last_linear(model):
-    torch = _torch()
-    found = None
-    for qualified, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear):
-            found = qualified
-    return found
-
-
-def _attach_head(name: str, model, head: str, n_classes: int, sample):
-    """The model with a fresh linear head of ``n_classes`` outputs (replacing its last nn.Linear, or appended)."""
-    torch = _torch()
-    if head == "replace":
-        qualified = last_linear(model)
-        if qualified is None:
-            raise PedrankValueError(
-                f"models[{name!r}]: found no torch.nn.Linear layer to replace with a fresh head; expected a "
-                "classifier ending in nn.Linear, or pass head='append' for a feature extractor")
-        parent_name, _, child = qualified.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        old = getattr(parent, child)
-        setattr(parent, child, torch.nn.Linear(old.in_features, n_classes, bias=True))
-        return model
-    if head == "append":
-        model.eval()
-        with torch.no_grad():
-            out = model(sample)
-        if not torch.is_tensor(out) or out.ndim < 2:
-            raise PedrankValueError(f"models[{name!r}]: its output is not a (batch, features) tensor; expected a "
-                                    "feature extractor for head='append'")
-        width = int(np.prod(out.shape[1:]))
-        return torch.nn.Sequential(model, torch.nn.Flatten(), torch.nn.Linear(width, n_classes))
-    raise PedrankValueError(f"head: found {head!r}; expected 'replace' or 'append'")
-
-
-# ------------------------------------------------------------------------------------------ training
-
-
-def _accuracy_and_loss(model, x, y, device, batch_size: int) -> tuple[float, float]:
-    torch = _torch()
-    model.eval()
-    correct, loss = 0, 0.0
-    with torch.no_grad():
-        for start in range(0, len(y), batch_size):
-            xb = x[start:start + batch_size].to(device)
-            yb = y[start:start + batch_size].to(device)
-            logits = model(xb)
-            loss += float(torch.nn.functional.cross_entropy(logits, yb, reduction="sum"))
-            correct += int((logits.argmax(1) == yb).sum())
-    return correct / len(y), loss / len(y)
-
-
-def _batches(n: int, batch_size: int, iterations: int, generator):
-    """``iterations`` index batches: shuffled epochs, a new permutation when one runs out (seeded)."""
-    torch = _torch()
-    order = torch.zeros(0, dtype=torch.int64)
-    for _ in range(iterations):
-        if len(order) < batch_size:
-            order = torch.cat([order, torch.randperm(n, generator=generator)])
-        batch, order = order[:batch_size], order[batch_size:]
-        yield batch
-
-
-def _train_one(name, spec, data, setting, protocol, device):
-    """One fine-tuning run; returns its record (without the cache bookkeeping).
-
-    Runs inside ``torch.random.fork_rng``: the caller's global random state is left as it was."""
-    torch = _torch()
-    device = torch.device(device)
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        return _train_one_seeded(name, spec, data, setting, protocol, device)
-
-
-def _train_one_seeded(name, spec, data, setting, protocol, device):
-    torch = _torch()
-    x_train, y_train, x_val, y_val, x_test, y_test, n_classes = data
-    seed = protocol["seed"]
-    torch.manual_seed(seed)  # a factory's random init and the head's init
-    model = _instantiate(name, spec)
-    model = _attach_head(name, model, protocol["head"], n_classes, x_train[:2])
-    model.to(device)
-    lr, wd = setting
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr,
-                                momentum=protocol["momentum"], weight_decay=wd)
-    iterations = protocol["iterations"]
-    if protocol["schedule"] == "cosine":
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * step / iterations)))
-    else:
-        scheduler = None
-    generator = torch.Generator().manual_seed(seed)
-    checkpoints = set(protocol["checkpoints"])
-    eval_batch = protocol["eval_batch_size"]
-    curve, losses = {}, []
-    start = time.perf_counter()
-    for iteration, rows in enumerate(_batches(len(y_train), protocol["batch_size"], iterations, generator), 1):
-        model.train()
-        xb, yb = x_train[rows].to(device), y_train[rows].to(device)
-        loss = torch.nn.functional.cross_entropy(model(xb), yb)
-        if not torch.isfinite(loss):
-            losses.append(math.inf)
-            break  # diverged: the setting is recorded with its accuracies so far (val at the end)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        losses.append(float(loss.detach()))
-        if iteration in checkpoints:
-            curve[iteration] = _accuracy_and_loss(model, x_test, y_test, device, eval_batch)[0]
-    val_accuracy, val_loss = _accuracy_and_loss(model, x_val, y_val, device, eval_batch)
-    test_accuracy = _accuracy_and_loss(model, x_test, y_test, device, eval_batch)[0]
-    for iteration in checkpoints:  # a diverged run stays at its final accuracy for the later checkpoints
-        curve.setdefault(iteration, test_accuracy)
-    tail = losses[-max(1, len(losses) // 10):]
-    return {
-        "val_accuracy": val_accuracy,
-        "val_loss": val_loss if math.isfinite(val_loss) else None,
-        "test_accuracy": test_accuracy,
-        "curve": {str(k): curve[k] for k in sorted(curve)},
-        "train_loss": float(np.mean(tail)) if all(math.isfinite(v) for v in tail) else None,
-        "iterations_done": len(losses),
-        "diverged": not math.isfinite(losses[-1]) if losses else False,
-        "seconds": time.perf_counter() - start,
-    }
-
-
 def _checkpoint_list(checkpoints: Any, iterations: int) -> list[int]:
     if isinstance(checkpoints, (int, np.integer)):
         if checkpoints < 1:
@@ -396,7 +205,7 @@ def _safe(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
 
 
-def _choose(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+def choose_run(records: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """Best validation accuracy among the runs that did not diverge (all of them if every run diverged);
     ties: lower validation loss, then the first in the grid's order."""
     def diverged(record):
@@ -498,7 +307,7 @@ def finetune(
     ImportError
         torch is not installed.
     """
-    torch = _torch()
+    torch = torch_module()
     if not isinstance(models, Mapping) or not models:
         raise PedrankValueError(f"models: found {type(models).__name__} of size "
                                 f"{len(models) if hasattr(models, '__len__') else '?'}; expected a non-empty "
@@ -523,11 +332,11 @@ def finetune(
             raise PedrankValueError(f"head[{name!r}]: found {choice!r}; expected 'replace' or 'append'")
     points = _checkpoint_list(checkpoints, int(iterations))
 
-    x, y = _as_tensors(inputs, labels, "inputs")
+    x, y = as_tensors(inputs, labels, "inputs")
     if test_inputs is not None or test_labels is not None:
         if test_inputs is None or (test_labels is None and not hasattr(test_inputs, "__getitem__")):
             raise PedrankValueError("test_inputs/test_labels: found only one of them; expected both or neither")
-        x_test, y_test = _as_tensors(test_inputs, test_labels, "test_inputs")
+        x_test, y_test = as_tensors(test_inputs, test_labels, "test_inputs")
         if tuple(x_test.shape[1:]) != tuple(x.shape[1:]):
             raise PedrankValueError(f"test_inputs: found samples of shape {tuple(x_test.shape[1:])}; expected "
                                     f"{tuple(x.shape[1:])} like inputs")
@@ -552,7 +361,7 @@ def finetune(
                                     "per class or another fraction")
     n_classes = int(max(int(y.max()), int(y_test.max()))) + 1
     data = (x[train], y[train], x[val], y[val], x_test, y_test, n_classes)
-    fingerprint = _fingerprint(*data[:6])
+    fingerprint = data_fingerprint(*data[:6])
 
     protocol = {"iterations": int(iterations), "batch_size": int(batch_size), "momentum": float(momentum),
                 "schedule": schedule, "checkpoints": points, "seed": int(seed), "val_size": float(val_size),
@@ -578,7 +387,7 @@ def finetune(
             except (OSError, ValueError, KeyError, TypeError):
                 record = None  # unreadable: train again and overwrite
         if record is None:
-            result = _train_one(name, models[name], data, setting, {**protocol, "head": heads[name]},
+            result = train_one(name, models[name], data, setting, {**protocol, "head": heads[name]},
                                 torch.device(device))
             if path is not None:
                 _write_json_atomically(path, {"key": key, "result": result, "device": str(device),
@@ -588,7 +397,7 @@ def finetune(
                   **{k: v for k, v in protocol.items() if k != "eval_batch_size"}, **record}
         records[name].append(record)
         all_runs.append(record)
-    chosen = {name: dict(_choose(runs)) for name, runs in records.items()}
+    chosen = {name: dict(choose_run(runs)) for name, runs in records.items()}
     return FinetuneResult(dataset=dataset, runs=tuple(all_runs), chosen=chosen)
 
 
