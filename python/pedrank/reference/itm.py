@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pedrank._engine.validation import PedrankValueError, check_classification, check_int, check_positive, to_numpy
+from pedrank.reference.lead import standardise  # the same standardisation as LEAD's
 
 
 def _options(batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state):
@@ -22,16 +23,6 @@ def _options(batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, hol
     if checked[7] >= 1:
         raise PedrankValueError(f"holdout: expected a fraction in (0, 1), found {holdout!r}")
     return checked
-
-
-def _standardise(x):
-    out = np.empty_like(x)
-    for j in range(x.shape[1]):
-        column = x[:, j]
-        centred = column - column.mean()
-        sd = centred.std()
-        out[:, j] = centred / sd if sd > 1e-12 * np.abs(column).max() else centred
-    return out
 
 
 def _plan(z, y, k, batch_size, n_iter, holdout, random_state):
@@ -108,7 +99,7 @@ def itm_terms(features, labels, *, batch_size=256, n_iter=500, eval_every=100, e
     batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state = _options(
         batch_size, n_iter, eval_every, eta, n_steps, lr, weight_decay, holdout, random_state)
     features, y, classes = check_classification(features, labels)
-    z = _standardise(np.array(to_numpy(features), dtype=np.float64))
+    z = standardise(np.array(to_numpy(features), dtype=np.float64))
     k = classes.shape[0]
     renamed, held, weights, batches = _plan(z, y, k, batch_size, n_iter, holdout, random_state)
 

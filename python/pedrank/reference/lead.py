@@ -13,7 +13,8 @@ from pedrank._engine.validation import check_classification, to_numpy
 from pedrank.scores.lead import check_lead_options
 
 
-def _standardise(x):
+def standardise(x):
+    """Columns to mean 0, variance 1 (population); a column constant to rounding is only centred."""
     out = np.empty_like(x)
     for j in range(x.shape[1]):
         column = x[:, j]
@@ -86,7 +87,7 @@ def lead(features, labels, *, t=1.0, eta=1.0, n_per_class=64, hidden=(1024, 2048
     t, eta, n_per_class, hidden, classifier, C, random_state = check_lead_options(
         t, eta, n_per_class, hidden, classifier, C, random_state)
     features, y, classes = check_classification(features, labels)
-    z = _standardise(np.array(to_numpy(features), dtype=np.float64))
+    z = standardise(np.array(to_numpy(features), dtype=np.float64))
     n, d = z.shape
     k = classes.shape[0]
     start = _initial_logits(z, y, k, classifier, C, random_state)
