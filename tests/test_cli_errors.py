@@ -111,3 +111,14 @@ def test_an_internal_error_exits_1_and_says_it_is_a_bug(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert "internal error, a bug in pedrank (ValueError: shapes (3,) and (4,) not aligned)" in err
     assert "PEDRANK_DEBUG=1" in err and "Traceback" not in err
+
+
+def test_python_dash_m_pedrank_is_the_command():
+    import subprocess
+    import sys
+
+    shown = subprocess.run([sys.executable, "-m", "pedrank", "--help"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and shown.stdout.startswith("usage: pedrank"), shown.stderr[-1000:]
+    refused = subprocess.run([sys.executable, "-m", "pedrank", "rank", "--no-such-option"], capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "pedrank rank: error:" in refused.stderr

@@ -23,7 +23,7 @@ LAYERS = {
 }
 ORDER = list(LAYERS)
 #: the package's own plumbing: it re-exports (``__init__``) and serves the old import paths (``_aliases``)
-PACKAGE_LEVEL = {"pedrank", "pedrank._aliases"}
+PACKAGE_LEVEL = {"pedrank", "pedrank._aliases", "pedrank.__main__"}
 
 
 def _layer(module: str) -> str:
