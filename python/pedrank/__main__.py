@@ -1,5 +1,6 @@
 """``python -m pedrank``: the ``pedrank`` command (the same as the console script)."""
 
-from pedrank.frontends.cli import main
+from pedrank.frontends.cli.dispatch import entry
 
-raise SystemExit(main())
+if __name__ == "__main__":  # importing this module (pkgutil walks, docs) runs nothing
+    entry()
