@@ -31,7 +31,7 @@ __all__ = [
 
 
 def write_accuracy_table(path: PathLike, results: Sequence[Any], *,
-                     extra_columns: Mapping[str, Mapping[str, float]] | None = None) -> Path:
+                         extra_columns: Mapping[str, Mapping[str, float]] | None = None) -> Path:
     """Write the ground truth as the CSV that ``pedrank evaluate --truth`` reads.
 
     Layout: a ``model`` column and one column per dataset holding the chosen setting's test accuracy (empty
