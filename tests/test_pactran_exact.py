@@ -89,3 +89,41 @@ def test_the_solver_option_is_checked():
         pedrank.pactran(features, labels, solver="bfgs")
     with pytest.raises(pedrank.PedrankValueError, match=r"solver: 'newton' applies to prior='gaussian' only"):
         pedrank.pactran(features, labels, prior="dirichlet", solver="newton")
+
+
+def _converged_problem(seed=239):
+    # found by search: Newton reaches the optimum to the last bits (gradient ~1e-12) before its stopping test
+    # fires, and the next conjugate-gradient solve divided 0 by 0 (before the fix: theta all NaN, then an
+    # endless retry in the logits' cache, a RecursionError; seen first on PED-moved MiniLM features)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 200))
+    d = int(rng.integers(2, 60))
+    c = int(rng.integers(2, 8))
+    labels = np.arange(n) % c
+    scale = 10 ** rng.uniform(-2, 1)
+    features = rng.normal(size=(n, d)) * scale + np.eye(c)[labels] @ rng.normal(size=(c, d)) * scale * rng.uniform(0, 3)
+    if rng.random() < 0.3:
+        features[:, d // 2:] = 0
+    return features - features.mean(axis=0), labels
+
+
+@pytest.mark.parametrize("seed", [239, 0, 1, 2])
+def test_newton_stays_finite_when_it_reaches_the_optimum_exactly(seed):
+    centred, labels = _converged_problem(seed)
+    onehot = np.eye(labels.max() + 1)[labels]
+    ldas2 = 1.0 * centred.shape[0]
+    theta = pactran_module._newton_optimum(centred, onehot, ldas2)
+    assert np.all(np.isfinite(theta))
+    value, gradient = pactran_module._SoftmaxObjective(centred, onehot, ldas2)(theta)
+    assert np.linalg.norm(gradient) <= 1e-5 * max(1.0, abs(value))
+    np.testing.assert_allclose(pedrank.score(centred, labels, "pactran:exact"),
+                               pedrank.reference.pactran(centred, labels, solver="newton"), rtol=1e-8)
+
+
+def test_the_cached_logits_never_recurse_on_a_non_finite_theta():
+    features, labels = _problem(60, 5, 3, 1.0)
+    onehot = np.eye(3)[labels]
+    objective = pactran_module._SoftmaxObjective(features - features.mean(axis=0), onehot, 60.0)
+    theta = np.full(6 * 3, np.nan)  # NaN != NaN: a cache keyed on equality never hits
+    logits, loss = objective.logits_and_loss(theta)
+    assert logits.shape == (60, 3) and np.isnan(loss)

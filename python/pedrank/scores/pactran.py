@@ -203,10 +203,9 @@ class _SoftmaxObjective:
 
     def logits_and_loss(self, theta):
         """``(features @ w + b, loss)`` at ``theta``: the last evaluation's when it was made at ``theta``."""
-        if self.last is not None and np.array_equal(theta, self.last[0]):
-            return self.last[1], self.last[2]
-        self(theta)  # not after L-BFGS-B, whose answer is the point it evaluated last
-        return self.logits_and_loss(theta)
+        if self.last is None or not np.array_equal(theta, self.last[0]):
+            self(theta)  # not after L-BFGS-B, whose answer is the point it evaluated last
+        return self.last[1], self.last[2]
 
 
 def _logsumexp_rows(logits, top, shifted_exp):
@@ -286,6 +285,8 @@ def _newton_optimum(centred, onehot, ldas2):
         gradient_w = rotated.T @ residual + w / ldas2
         gradient_b = residual.sum(axis=0)
         gradient_norm = np.sqrt(np.sum(gradient_w**2) + np.sum(gradient_b**2))
+        if not gradient_norm > 0:  # at the optimum to the last bit: no direction left to solve for
+            break
         diagonal_w, diagonal_b = diagonal(probabilities)
         # inexact Newton: conjugate gradients on H d = -g to a relative residual that tightens near the optimum
         tolerance = min(0.5, np.sqrt(gradient_norm)) * gradient_norm
@@ -308,22 +309,26 @@ def _newton_optimum(centred, onehot, ldas2):
                 break
             solved_w, solved_b = preconditioned(diagonal_w, diagonal_b, rest_w, rest_b)
             rho_next = np.sum(rest_w * solved_w) + np.sum(rest_b * solved_b)
+            if not rho_next > 0:  # the residual vanished below rounding (near the optimum): the step is solved
+                break
             search_w = solved_w + (rho_next / rho) * search_w
             search_b = solved_b + (rho_next / rho) * search_b
             rho = rho_next
         predicted = -(np.sum(gradient_w * step_w) + np.sum(gradient_b * step_b))  # -g.d = the Newton decrement^2
-        if predicted <= 0:  # no descent left at this precision
+        if not predicted > 0:  # no descent left at this precision
             break
         if predicted / 2 <= NEWTON_TOLERANCE * max(1.0, abs(loss)):
             w, b = w + step_w, b + step_b
             break
         step = 1.0
-        while True:
+        while step >= 1e-10:
             trial_w, trial_b = w + step * step_w, b + step * step_b
             trial_loss, trial_probabilities = loss_and_probabilities(trial_w, trial_b)
-            if trial_loss <= loss - 1e-4 * step * predicted or step < 1e-10:
+            if trial_loss <= loss - 1e-4 * step * predicted:  # False for a non-finite trial
                 break
             step /= 2
+        else:  # no sufficient decrease along the step: rounding dominates, the current point is the optimum
+            break
         w, b, loss, probabilities = trial_w, trial_b, trial_loss, trial_probabilities
     return np.concatenate([rotation @ w, b[None, :]], axis=0).ravel()
 
