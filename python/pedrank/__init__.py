@@ -16,6 +16,7 @@ from pedrank._engine.memory import InsufficientMemoryError
 from pedrank._engine.validation import (
     MissingDependencyError,
     NonFiniteScoreError,
+    PedLeakageWarning,
     PedrankError,
     PedrankValueError,
     UninformativeFeaturesError,
@@ -54,6 +55,7 @@ __all__ = [
     "MissingDependencyError",
     "NonFiniteScoreError",
     "PEDResult",
+    "PedLeakageWarning",
     "PedrankError",
     "PedrankValueError",
     "RECOMMENDED",

@@ -90,6 +90,14 @@ class NonFiniteScoreError(PedrankValueError):
     """A score (or one of its terms) came out NaN or infinite on these features; the message says why."""
 
 
+class PedLeakageWarning(UserWarning):
+    """PED was combined with a score that measures held-out accuracy on the features' own rows (k-NN's
+    leave-one-out, ITM's held-out split). PED moves every row by its class's displacement, so the held-out rows
+    carry their own labels into the features the score then classifies: the accuracy is inflated (on pure noise
+    features, 6 classes, k-NN rose from 0.15 to 0.24 and ITM from 0.22 to 0.39, chance 0.17) and a weak model
+    gains the most. Judged against fine-tuned accuracy, ITM + PED is far below ITM (benchmarks/zoo/evidence.md)."""
+
+
 class MissingDependencyError(PedrankError, ImportError):
     """An optional dependency (torch, matplotlib) that the call needs is not installed; the message says how to
     install it."""

@@ -292,4 +292,4 @@ def itm(features: Any, labels: Any, *, batch_size: int = 256, n_iter: int = 500,
                      backend=backend)["score"]
 
 
-register(ScoreEntry(name="itm", function=itm, reference="pedrank.reference.itm:itm", order=16))
+register(ScoreEntry(name="itm", function=itm, reference="pedrank.reference.itm:itm", order=16, held_out=True))

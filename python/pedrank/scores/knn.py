@@ -302,4 +302,5 @@ def _memory(n_samples, n_features, n_classes, *, dtype_size=8, implementation="c
     return int(8 * (2 * block * n_samples + n_samples * (n_features + n_classes + 3)))
 
 
-register(ScoreEntry(name="knn", function=knn, reference="pedrank.reference.knn:knn", memory=_memory, order=14))
+register(ScoreEntry(name="knn", function=knn, reference="pedrank.reference.knn:knn", memory=_memory, order=14,
+                    held_out=True))

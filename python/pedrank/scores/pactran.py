@@ -203,9 +203,12 @@ class _SoftmaxObjective:
 
     def logits_and_loss(self, theta):
         """``(features @ w + b, loss)`` at ``theta``: the last evaluation's when it was made at ``theta``."""
-        if self.last is None or not np.array_equal(theta, self.last[0]):
+        last = self.last
+        if last is None or not np.array_equal(theta, last[0]):
             self(theta)  # not after L-BFGS-B, whose answer is the point it evaluated last
-        return self.last[1], self.last[2]
+            last = self.last
+            assert last is not None  # set by every evaluation
+        return last[1], last[2]
 
 
 def _logsumexp_rows(logits, top, shifted_exp):

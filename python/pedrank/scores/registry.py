@@ -74,6 +74,10 @@ class ScoreEntry:
         unscaled value.
     order : int
         Position in listings such as :data:`pedrank.METRICS` (ties broken by name).
+    held_out : bool
+        The score is an accuracy on held-out rows of the features it is given (k-NN's leave-one-out, ITM's
+        split): PED, which moves each row by its own class's displacement, leaks those rows' labels into it, so
+        combining the two warns (:class:`pedrank.PedLeakageWarning`).
     """
 
     name: str
@@ -86,6 +90,7 @@ class ScoreEntry:
     forms: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     pool: Callable[..., Any] | None = None
     order: int = 1000
+    held_out: bool = False
 
     def reference_function(self) -> Callable[..., Any]:
         """The reference implementation (imported on first use)."""

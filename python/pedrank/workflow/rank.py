@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence, Union, overload
 from pedrank._engine.progress import progress as _progress
 from pedrank._engine.validation import PedrankValueError
 from pedrank.scores.scoring import ped_options as parse_ped_options
-from pedrank.scores.scoring import refuse_ped_on_predictions
+from pedrank.scores.scoring import refuse_ped_on_predictions, warn_ped_on_held_out
 from pedrank.workflow.entry import (
     ERRORS,
     RankRecord,
@@ -459,6 +459,7 @@ def rank(
     if ped is True or isinstance(ped, Mapping):
         for name in ([metric] if isinstance(metric, str) else list(metric)):
             refuse_ped_on_predictions(resolve_metric(name)[0])
+            warn_ped_on_held_out(resolve_metric(name)[0])
     seed = _check_seed(random_state)
     # an integer seed also reaches a metric that takes one (as before rank had a random_state); a Generator cannot
     metric_seed = seed if random_state is not None and not hasattr(random_state, "integers") else None
@@ -482,6 +483,8 @@ def rank(
         from pedrank.workflow.tune import read_ped_config
 
         ped = read_ped_config(ped, metric)
+        if ped is not False and ped is not None:
+            warn_ped_on_held_out(entry)
     if entry.pool is not None:
         # The authors' number depends on the whole pool (each term scaled over the models): their pool step.
         table = entry.pool(pool, labels, ped=ped, backend=backend, references=references, dataset=dataset,

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from pedrank._engine.validation import PedrankValueError
+from pedrank.scores.scoring import warn_ped_on_held_out
 from pedrank.workflow.tune.inputs import find_datasets, read_truths
 from pedrank.workflow.tune.result import Fold, TuneResult, choose, weighted_tau
 from pedrank.workflow.tune.settings import CONFIG_FORMAT as CONFIG_FORMAT
@@ -256,6 +257,7 @@ def tune(
                 f"metrics: {metric}'s number is normalised over the pool (the authors' pool step), which tune "
                 "does not run; tune scores each model on its own"
             )
+        warn_ped_on_held_out(entry)
     metric_options = {m: dict((metric_options or {}).get(m, {})) for m in metrics}
     unknown = sorted(set(metric_options) - set(metrics))
     if unknown:
