@@ -166,3 +166,15 @@ def test_a_consensus_is_a_candidate_only_when_it_beats_every_single_score():
     above = [{**row, "kind": "consensus"} for row in _rows("finetuned", "consensus: a, b", [0.6, 0.6])]
     assert "consensus: a, b" not in _recommendation.candidates(evidence + below)
     assert "consensus: a, b" in _recommendation.candidates(evidence + above)
+
+
+def test_ped_on_a_held_out_accuracy_score_is_never_a_candidate():
+    # knn+PED and itm+PED lead here, but PED leaks the held-out rows' labels into them (PedLeakageWarning):
+    # knn and itm without PED, and logme with PED, stay candidates
+    evidence = []
+    for variant, tau in (("knn+PED", 0.9), ("itm+PED", 0.9), ("knn", 0.2), ("itm", 0.2), ("logme+PED", 0.5)):
+        evidence += _rows("finetuned", variant, [tau, tau]) + _rows("probe", variant, [tau])
+    for row in evidence:
+        row["failed"] = 0
+    assert _recommendation.candidates(evidence) == ["itm", "knn", "logme+PED"]
+    assert recommend(evidence).variant == "logme+PED"

@@ -13,7 +13,9 @@ The rule (:func:`recommend`), stated so that anyone can rerun it on the committe
    tau against fine-tuned accuracy (the full scoring rows, measured, mean over the fine-tuned datasets). A tau
    that is undefined (a score that ties every model) counts as 0, no information. A variant that *failed*
    on a unit (it refused a model or gave it a non-finite value: the ``failed`` column counts those models) is not
-   a candidate: a default must score every model of a real pool. Its means are over the units it scored.
+   a candidate: a default must score every model of a real pool. Its means are over the units it scored. Nor is
+   PED combined with a score that measures held-out accuracy on the rows PED moves (k-NN, ITM: PED's per-class
+   displacement leaks those rows' labels, :class:`pedrank.PedLeakageWarning`).
 3. The fine-tuned zoo is small, so every candidate whose mean is within the combined resample noise of the best's
    is kept (best - candidate <= sqrt(std_best^2 + std_candidate^2), each std that of the dataset mean over the
    resamples of the scoring rows), and among them the one with the highest mean weighted tau against the linear
@@ -129,14 +131,28 @@ def failures(evidence: Iterable[Mapping[str, Any]], truth: str | None = None) ->
     return out
 
 
+def _leaks(variant: str) -> bool:
+    """PED on a held-out-accuracy score (the registry's ``held_out``): the labels leak, not a candidate."""
+    from pedrank.scores.registry import resolve_metric
+
+    parsed = parse_variant(variant)
+    if not parsed.ped:
+        return False
+    try:
+        entry, _ = resolve_metric(parsed.metric)
+    except ValueError:  # a row name that is no metric (a consensus, a baseline)
+        return False
+    return bool(entry.held_out)
+
+
 def candidates(evidence: Iterable[Mapping[str, Any]]) -> list[str]:
     """The score rows ``pedrank.rank`` can compute (the raw sums of pool scores left out) that never failed on a
-    model of the zoo, sorted; a consensus row (the mean rank over several scores) only when its mean against
+    model of the zoo, and not PED on a held-out-accuracy score (:func:`_leaks`), sorted; a consensus row (the mean rank over several scores) only when its mean against
     fine-tuned accuracy beats every single score's."""
     evidence = list(evidence)
     failed = failures(evidence)
     names = {row["variant"] for row in evidence if row["kind"] == "score"}
-    kept = [n for n in names if parse_variant(n).metric not in POOL_SCORES and n not in failed]
+    kept = [n for n in names if parse_variant(n).metric not in POOL_SCORES and n not in failed and not _leaks(n)]
     consensus = {row["variant"] for row in evidence if row["kind"] == "consensus"} - set(failed)
     if consensus:
         finetuned = summary(evidence, "finetuned")
