@@ -133,7 +133,7 @@ def run(args):
     for shape in args.shapes:
         for task in names:
             previous = done.get((task, shape))
-            if previous and (previous["status"] == "ok" or not args.retry):
+            if previous and not args.force and (previous["status"] == "ok" or not args.retry):
                 continue
             row = {"task": task, "shape": shape, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
             if (task, shape) in CAPS:
@@ -192,6 +192,7 @@ def main():
     parser.add_argument("--results", default=str(DEFAULT_RESULTS))
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--retry", action="store_true", help="rerun timed-out and failed calls")
+    parser.add_argument("--force", action="store_true", help="rerun the chosen tasks even where they have a row")
     parser.add_argument("--table", action="store_true")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()

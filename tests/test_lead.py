@@ -9,7 +9,7 @@ from scipy.integrate import solve_ivp
 
 import pedrank
 from pedrank import reference
-from pedrank.scores.lead import lead_terms
+from pedrank.scores.lead import lead_terms, ntk_diagonal, standardise, standardised_float64
 
 
 def _problem(seed, n=60, d=6, k=3, separation=1.0):
@@ -101,6 +101,71 @@ def test_the_ntk_eigenvalue_is_the_mean_squared_gradient_of_the_head():
 
     expected = [np.mean([squared_gradient(x) for x in z[labels == c]]) for c in (0, 1)]
     np.testing.assert_allclose(terms["eigenvalues"], expected, rtol=1e-6)
+
+
+def _plain_ntk_diagonal(rows, layers, output):
+    # The NTK diagonal written plainly (every activation kept, a new array per step): the fast form must give
+    # these values bitwise, since it runs the same operations in the same order in fewer buffers.
+    activations, gates = [rows], []
+    for weights in layers:
+        pre = np.sqrt(2.0 / weights.shape[0]) * (activations[-1] @ weights)
+        gates.append(pre > 0)
+        activations.append(np.maximum(pre, 0.0))
+    width, n_classes = output.shape
+    diagonal = np.einsum("ij,ij->i", activations[-1], activations[-1]) / width
+    if not layers:
+        return diagonal
+    delta = gates[-1] * (output.sum(axis=1) / np.sqrt(width * n_classes))
+    for index in range(len(layers) - 1, -1, -1):
+        gain = 2.0 / layers[index].shape[0]
+        below = activations[index]
+        diagonal += gain * np.einsum("ij,ij->i", below, below) * np.einsum("ij,ij->i", delta, delta)
+        if index > 0:
+            delta = gates[index - 1] * (np.sqrt(gain) * (delta @ layers[index].T))
+    return diagonal / (len(layers) + 1)
+
+
+@pytest.mark.parametrize("hidden", [(), (7,), (9, 5), (6, 8, 4)])
+def test_the_ntk_diagonal_is_the_plain_forms_bitwise_and_leaves_its_rows(hidden):
+    rng = np.random.default_rng(len(hidden))
+    rows = rng.normal(size=(13, 6))
+    widths = (6,) + hidden
+    layers = [rng.normal(size=shape) for shape in zip(widths[:-1], widths[1:])]
+    output = rng.normal(size=(widths[-1], 3))
+    kept = rows.copy()
+    np.testing.assert_array_equal(ntk_diagonal(rows, layers, output), _plain_ntk_diagonal(rows, layers, output))
+    np.testing.assert_array_equal(rows, kept)
+
+
+def test_standardise_matches_the_two_pass_form_and_writes_only_what_it_may():
+    rng = np.random.default_rng(14)
+    features = rng.normal(size=(300, 5)) * np.array([1e3, 1e-3, 5.0, 1.0, 2.0]) + 7.0
+    features[:, 3] = 4.0  # a constant column: only centred
+    kept = features.copy()
+    expected = (features - features.mean(0)) / np.where(np.arange(5) == 3, 1.0, features.std(0))
+    np.testing.assert_allclose(standardise(features), expected, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(features, kept)  # not written
+    np.testing.assert_array_equal(standardised_float64(features), standardise(features))
+    np.testing.assert_array_equal(features, kept)  # a float64 array is the caller's: not written
+    single = features.astype(np.float32)
+    single_kept = single.copy()
+    np.testing.assert_array_equal(standardised_float64(single), standardise(single.astype(np.float64)))
+    np.testing.assert_array_equal(single, single_kept)
+    copy = features.copy()
+    assert standardise(copy, overwrite=True) is copy
+    np.testing.assert_array_equal(copy, standardise(features))
+
+
+def test_the_callers_features_are_left_as_they_were():
+    features, labels = _problem(15, n=60, d=5, k=3)
+    kept = features.copy()
+    for classifier in ("logistic", "least_squares"):
+        lead_terms(features, labels, hidden=(8,), classifier=classifier)
+        np.testing.assert_array_equal(features, kept)
+    torch = pytest.importorskip("torch")
+    tensor = torch.from_numpy(features)
+    assert pedrank.lead(tensor, labels, hidden=(8,)) == pedrank.lead(features, labels, hidden=(8,))
+    np.testing.assert_array_equal(tensor.numpy(), kept)
 
 
 @pytest.mark.parametrize("classifier", ["logistic", "least_squares"])

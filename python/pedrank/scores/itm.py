@@ -15,10 +15,13 @@ accuracy of the evolved held-out embeddings over the evaluations. Higher is bett
 docs/itm.md gives every step, each default and where it comes from (the paper's text could not be read here: its
 description comes from published summaries and a third-party port of the authors' code; docs/itm.md says which).
 
-The optimiser is torch's (``torch.optim.AdamW``, autograd for the gradients): ITM needs torch
-(``pip install 'pedrank[torch]'``). Every random draw (row order, split, initial weights, mini-batches) comes
-from ``numpy.random.default_rng(random_state)`` in a documented order, so the pure-NumPy reference
-(:mod:`pedrank.reference.itm`) retraces the same run.
+Two engines run the same training. On the CPU (NumPy arrays, lists, tensors on the CPU) the NumPy engine
+(:func:`_train_numpy`): the gradients written out, AdamW as torch's CPU update; it needs no torch. A tensor on
+another device (a GPU), or ``backend="torch"``, trains with torch (``torch.optim.AdamW``, autograd for the
+gradients; ``pip install 'pedrank[torch]'``). Their iterates agree to rounding (about 1e-15 relative; issue 26:
+the NumPy engine is the faster on the CPU, with no torch import). Every random draw (row order, split, initial
+weights, mini-batches) comes from ``numpy.random.default_rng(random_state)`` in a documented order, so the
+pure-NumPy reference (:mod:`pedrank.reference.itm`) retraces the same run.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from pedrank._engine.config import follows_thread_policy
+from pedrank._engine.config import blas_on_policy, follows_thread_policy
 from pedrank._engine.kernels import select_kernels
 from pedrank._engine.validation import (
     MissingDependencyError,
@@ -37,9 +40,8 @@ from pedrank._engine.validation import (
     check_positive,
     finite_score,
     is_torch_tensor,
-    to_numpy,
 )
-from pedrank.scores.lead import standardise  # the same standardisation as LEAD's (a score's helper)
+from pedrank.scores.lead import standardise, standardised_float64  # LEAD's standardisation (a score's helper)
 from pedrank.scores.registry import ScoreEntry, register
 
 __all__ = ["itm", "itm_terms", "check_itm_options", "standardise", "draw_plan", "evolve"]
@@ -51,6 +53,9 @@ LR_HORIZON = 10_000
 #: AdamW's moment decay rates and denominator floor (torch's defaults, the port's setting).
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
+
+#: Rows a block when the canonical order's keys are summed (a 1,024 x D temporary instead of N x D).
+KEY_BLOCK = 1024
 
 #: Rows of ``E W + b`` are divided by ``max(|row|, NORMALISE_EPS)`` (``torch.nn.functional.normalize``).
 NORMALISE_EPS = 1e-12
@@ -101,7 +106,10 @@ def draw_plan(standardised: np.ndarray, encoded: np.ndarray, n_classes: int, *, 
     n_samples, n_features = standardised.shape
     rng = np.random.default_rng(random_state)
     direction = rng.standard_normal(n_features)
-    canonical = np.argsort((standardised * direction).sum(axis=1), kind="stable")
+    # (Z * r).sum(axis=1) a block of rows at a time: each row's sum is the same (bitwise), no N x D temporary
+    keys = np.concatenate([(standardised[start:start + KEY_BLOCK] * direction).sum(axis=1)
+                           for start in range(0, n_samples, KEY_BLOCK)])
+    canonical = np.argsort(keys, kind="stable")
     order = canonical[rng.permutation(n_samples)]
     _, first = np.unique(encoded[order], return_index=True)
     renamed = np.empty(n_classes, dtype=np.int64)
@@ -144,6 +152,117 @@ def _torch() -> Any:
         raise MissingDependencyError("itm trains its map with torch (autograd and torch.optim.AdamW): "
                                      "pip install 'pedrank[torch]'") from exc
     return torch
+
+
+def _adamw_step(parameters: list[np.ndarray], gradients: list[np.ndarray], first: list[np.ndarray],
+                second: list[np.ndarray], scratch: list[tuple[np.ndarray, np.ndarray]], *, rate: float, step: int,
+                weight_decay: float) -> None:
+    """One AdamW step in place, in the operations and order of ``torch.optim.AdamW``'s single-tensor CPU update
+    (decoupled decay ``p *= 1 - rate wd``; ``m.lerp_(g, 1 - beta1)``; ``v.mul_(beta2).addcmul_(g, g, 1 - beta2)``;
+    ``p.addcdiv_(m, sqrt(v) / sqrt(1 - beta2^t) + eps, value=-rate / (1 - beta1^t))``), so that the NumPy engine
+    retraces the torch engine's iterates to rounding."""
+    beta1, beta2 = ADAM_BETAS
+    correction1, correction2 = 1 - beta1 ** step, 1 - beta2 ** step
+    step_size, correction2_sqrt = rate / correction1, correction2 ** 0.5
+    decay = 1 - rate * weight_decay
+    for parameter, gradient, mean, square, (work, denominator) in zip(parameters, gradients, first, second, scratch):
+        if weight_decay != 0:
+            parameter *= decay
+        np.subtract(gradient, mean, out=work)  # lerp with weight < 0.5: m + w (g - m)
+        work *= 1 - beta1
+        mean += work
+        square *= beta2
+        np.multiply(gradient, 1 - beta2, out=work)  # addcmul: v + (value g) g
+        work *= gradient
+        square += work
+        np.sqrt(square, out=denominator)
+        denominator /= correction2_sqrt
+        denominator += ADAM_EPS
+        np.multiply(mean, -step_size, out=work)  # addcdiv: p + (value m) / denominator
+        work /= denominator
+        parameter += work
+
+
+def _train_numpy(standardised: np.ndarray, plan: dict[str, Any], n_classes: int, *, eval_every: int, eta: float,
+                 n_steps: int, lr: float, weight_decay: float, batch_size: int) -> dict[str, Any]:
+    """The NumPy engine: the torch engine's run (:func:`_train`) with the gradients written out (cross-entropy,
+    linear head, the closed form with K held fixed, the row normalisation, the linear map) and AdamW as torch's
+    CPU update (:func:`_adamw_step`). Same draws, same operations up to their rounding: the iterates agree with the
+    torch engine's to about 1e-15 relative (docs/itm.md). The BLAS runs on the thread policy for one batch."""
+    labels = plan["labels"]
+    train, held_out = plan["train"], plan["held_out"]
+    parameters = [np.array(w, dtype=np.float64) for w in plan["weights"]]  # copies: the plan's arrays stay as drawn
+    weight, bias, head, head_bias = parameters
+    first = [np.zeros_like(p) for p in parameters]
+    second = [np.zeros_like(p) for p in parameters]
+    scratch = [(np.empty_like(p), np.empty_like(p)) for p in parameters]
+    # the batch's rows and their map are gathered into buffers reused by every step (no 2 MB allocation a step)
+    most = min(batch_size, max(train.shape[0], held_out.shape[0]))
+    rows_buffer = np.empty((most, standardised.shape[1]))
+    mapped_buffer = np.empty((most, n_classes))
+    d_weight = np.empty_like(weight)
+
+    def forward(rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        size = rows.shape[0]
+        batch = np.take(standardised, rows, axis=0, out=rows_buffer[:size], mode="clip")  # rows are valid
+        mapped = np.matmul(batch, weight, out=mapped_buffer[:size])
+        mapped += bias
+        norms = np.sqrt(np.einsum("ij,ij->i", mapped, mapped))
+        clamped = np.maximum(norms, NORMALISE_EPS)
+        theta = mapped / clamped[:, None]
+        targets = labels[rows]
+        moved = theta.copy()
+        moved[np.arange(rows.shape[0]), targets] -= 1.0  # theta - P, P one-hot
+        step_scale = eta / rows.shape[0]
+        for _ in range(n_steps):
+            moved -= step_scale * (theta @ (theta.T @ moved))
+        moved[np.arange(rows.shape[0]), targets] += 1.0
+        logits = moved @ head
+        logits += head_bias
+        return batch, norms, clamped, theta, moved, logits
+
+    n_iter = len(plan["batches"])
+    losses = np.empty(n_iter)
+    checkpoints, accuracies = [], []
+    for iteration, batch_rows in enumerate(plan["batches"]):
+        rows = train[batch_rows]
+        size = rows.shape[0]
+        batch, norms, clamped, theta, moved, logits = forward(rows)
+        targets = labels[rows]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exponentials = np.exp(shifted)
+        totals = exponentials.sum(axis=1)
+        losses[iteration] = -np.mean(shifted[np.arange(size), targets] - np.log(totals))
+        d_logits = exponentials / totals[:, None]  # softmax - onehot, over the batch
+        d_logits[np.arange(size), targets] -= 1.0
+        d_logits /= size
+        d_head = moved.T @ d_logits
+        d_head_bias = d_logits.sum(axis=0)
+        d_theta = d_logits @ head.T
+        step_scale = eta / size
+        for _ in range(n_steps):  # (I - eta K)^m is symmetric: its transpose is the same m steps
+            d_theta -= step_scale * (theta @ (theta.T @ d_theta))
+        # theta = u / max(|u|, eps): d_u = (d - theta (theta . d)) / |u|, or d / eps where the floor holds
+        d_mapped = d_theta - theta * np.einsum("ij,ij->i", theta, d_theta)[:, None]
+        floored = norms <= NORMALISE_EPS
+        if floored.any():
+            d_mapped[floored] = d_theta[floored]
+        d_mapped /= clamped[:, None]
+        np.matmul(batch.T, d_mapped, out=d_weight)
+        d_bias = d_mapped.sum(axis=0)
+        _adamw_step(parameters, [d_weight, d_bias, d_head, d_head_bias], first, second, scratch,
+                    rate=lr * max(0.0, 1.0 - iteration / LR_HORIZON), step=iteration + 1,
+                    weight_decay=weight_decay)
+        if (iteration + 1) % eval_every == 0 or iteration + 1 == n_iter:
+            hits = 0
+            for start in range(0, held_out.shape[0], batch_size):
+                rows_held = held_out[start:start + batch_size]
+                hits += int(np.count_nonzero(forward(rows_held)[-1].argmax(axis=1) == labels[rows_held]))
+            checkpoints.append(iteration + 1)
+            accuracies.append(hits)
+    return {"losses": losses, "checkpoints": np.array(checkpoints),
+            "accuracies": np.array(accuracies, dtype=np.float64) / held_out.shape[0],
+            "weights": tuple(parameters)}
 
 
 def _run(standardised: np.ndarray, plan: dict[str, Any], n_classes: int, *, eval_every: int, eta: float,
@@ -217,19 +336,26 @@ def itm_terms(features: Any, labels: Any, *, batch_size: int = 256, n_iter: int 
     features, encoded, classes = check_classification(features, labels)
     select_kernels(features, backend)  # validates the backend
     device = features.device if is_torch_tensor(features) else "cpu"
-    # On the CPU each step works on one batch (B x D): torch runs on the thread policy for that size (one thread
-    # below 2e6 entries; spinning workers made small calls 25x slower on a busy machine), which the compiled core
-    # states. On a GPU torch's setting is left alone.
-    threads = None
-    if str(device) == "cpu":
-        core = select_kernels(np.empty((0, 0)), "numpy")
-        threads = int(core.call_threads(min(batch_size, encoded.shape[0]), features.shape[1]))
-    standardised = standardise(to_numpy(features, np.float64))
+    use_torch = (isinstance(backend, str) and backend == "torch") or str(device) != "cpu"
+    # Each step works on one batch (B x D): on the CPU the BLAS (NumPy's, or torch's) runs on the thread policy for
+    # that size (one thread below 2e6 entries; spinning workers made small calls 25x slower on a busy machine),
+    # which the compiled core states. On a GPU torch's setting is left alone.
+    batch_shape = (min(batch_size, encoded.shape[0]), features.shape[1])
+    standardised = standardised_float64(features)
     n_classes = classes.shape[0]
     plan = draw_plan(standardised, encoded, n_classes, batch_size=batch_size, n_iter=n_iter, holdout=holdout,
                      random_state=random_state)
-    run = _run(standardised, plan, n_classes, eval_every=eval_every, eta=eta, n_steps=n_steps, lr=lr,
-               weight_decay=weight_decay, batch_size=batch_size, device=device, threads=threads)
+    if use_torch:
+        threads = None
+        if str(device) == "cpu":
+            core = select_kernels(np.empty((0, 0)), "numpy")
+            threads = int(core.call_threads(*batch_shape))
+        run = _run(standardised, plan, n_classes, eval_every=eval_every, eta=eta, n_steps=n_steps, lr=lr,
+                   weight_decay=weight_decay, batch_size=batch_size, device=device, threads=threads)
+    else:
+        with blas_on_policy(*batch_shape):
+            run = _train_numpy(standardised, plan, n_classes, eval_every=eval_every, eta=eta, n_steps=n_steps,
+                               lr=lr, weight_decay=weight_decay, batch_size=batch_size)
     return {"score": float(run["accuracies"].max()), **run, "plan": plan}
 
 
@@ -266,8 +392,9 @@ def itm(features: Any, labels: Any, *, batch_size: int = 256, n_iter: int = 500,
     random_state : int, default=0
         Seeds the row order, the split, the initial weights and the mini-batches (:func:`draw_plan`).
     backend : {"auto", "numpy", "torch"}, default="auto"
-        Accepted for a uniform signature; ITM always trains with torch (on the tensor's device for a tensor,
-        else on the CPU), in float64.
+        Which engine trains, in float64: "auto" and "numpy" the NumPy engine for features on the CPU, and torch
+        on the tensor's device for a tensor on another device ("auto"); "torch" the torch engine always (on the
+        CPU for an array). The two retrace one run to rounding.
 
     Returns
     -------
@@ -277,7 +404,7 @@ def itm(features: Any, labels: Any, *, batch_size: int = 256, n_iter: int = 500,
     Raises
     ------
     MissingDependencyError
-        When torch is not installed.
+        When the torch engine is asked for (``backend="torch"``) and torch is not installed.
 
     Notes
     -----
