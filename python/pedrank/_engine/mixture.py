@@ -24,9 +24,10 @@ stopping rule, so the two agree to rounding (tests/test_nleep_em.py). Three thin
   half a ``gemm``'s work) with its inverse; the covariances by ``syrk`` (half again). The last E-step is not
   repeated for ``predict_proba``.
 
-This runs on NumPy/SciPy on the host: the per-component gathers and the BLAS calls are not written over the array
-namespace (``pedrank.backend``), so there is no torch path; :func:`pedrank.nleep` moves tensors to the host as it
-did for scikit-learn.
+This runs on NumPy/SciPy on the host. The per-component gathers and the BLAS calls on in-place Fortran views are
+not written over the array namespace (``pedrank.backend``): torch tensors (features on a GPU, or ``backend="torch"``)
+are fitted by :mod:`pedrank._engine.mixture_torch`, the same EM batched over blocks of components, which shares
+this module's constants, initialisation, bound and stopping rule.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.linalg.blas import dsyrk, dtrmm, dtrsm
@@ -41,7 +43,11 @@ from scipy.linalg.lapack import dpotrf, dtrtri
 
 from pedrank._engine.validation import PedrankValueError
 
-__all__ = ["GaussianMixtureFit", "MixtureFitError", "fit_gaussian_mixture", "PRUNE_MARGIN"]
+__all__ = [
+    "BOUND_SHRINK", "GaussianMixtureFit", "LOG_2PI", "MAX_ITER", "MIN_DIM_TO_PRUNE", "MixtureFitError",
+    "PRUNE_MARGIN", "REG_COVAR", "SKETCH_RANK", "TOL", "USELESS_SHARE", "checked_component_count",
+    "fit_gaussian_mixture", "kmeans_labels", "sketch_basis", "warn_not_converged",
+]
 
 #: scikit-learn's GaussianMixture defaults, which NLEEP uses unchanged (n_init = 1, init_params = "kmeans").
 REG_COVAR = 1e-6
@@ -53,20 +59,20 @@ MAX_ITER = 100
 PRUNE_MARGIN = 800.0
 #: The bound's Mahalanobis term is shrunk by this relative amount before use, far more than its rounding (~1e-13
 #: relative at these magnitudes), so that the computed bound cannot exceed the exact term.
-_BOUND_SHRINK = 1e-6
+BOUND_SHRINK = 1e-6
 #: Columns of the random sketch U; the bound costs about SKETCH_RANK / d of a dense E-step.
 SKETCH_RANK = 8
 #: Below this PCA dimension the sketch would cost a large share of a dense E-step: every pair is computed.
-_MIN_DIM_TO_PRUNE = 4 * SKETCH_RANK
+MIN_DIM_TO_PRUNE = 4 * SKETCH_RANK
 #: A component holding more than this share of the rows is accumulated over all of them in the M-step (no gather).
 _DENSE_SHARE = 0.5
 #: A bounded E-step that still evaluates this share of the pairs costs about as much as a dense one (the bound and
 #: the gathers on top): the later E-steps of the fit are dense.
-_USELESS_SHARE = 0.75
+USELESS_SHARE = 0.75
 #: Rows per block in the dense passes: bounds the (rows, d) and (rows, K * r) temporaries to ~8 MiB.
 _BLOCK_BYTES = 8 << 20
 
-_LOG_2PI = math.log(2.0 * math.pi)
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 class MixtureFitError(PedrankValueError):
@@ -77,6 +83,10 @@ class MixtureFitError(PedrankValueError):
 @dataclass(frozen=True)
 class GaussianMixtureFit:
     """The fitted mixture, named as scikit-learn's attributes (K components, d dimensions, N samples).
+
+    NumPy arrays from :func:`fit_gaussian_mixture`; float64 torch tensors on the features' device from
+    :func:`pedrank._engine.mixture_torch.fit_gaussian_mixture_torch` (``lower_bound``, ``n_iter`` and
+    ``converged`` are Python numbers either way).
 
     Attributes
     ----------
@@ -104,12 +114,20 @@ class GaussianMixtureFit:
 
     @property
     def precisions_cholesky(self):
-        """ndarray of shape (K, d, d): scikit-learn's ``precisions_cholesky_``, upper triangular ``L_k^{-T}``
-        (computed on request: NLEEP needs only the posteriors)."""
+        """ndarray (or torch.Tensor, for a fit on torch) of shape (K, d, d): scikit-learn's
+        ``precisions_cholesky_``, upper triangular ``L_k^{-T}`` (computed on request: NLEEP needs only the
+        posteriors)."""
+        if not isinstance(self.cholesky_factors, np.ndarray):  # a torch fit (pedrank._engine.mixture_torch)
+            import torch
+
+            factors = self.cholesky_factors
+            identity = torch.eye(factors.shape[-1], dtype=factors.dtype, device=factors.device)
+            return torch.linalg.solve_triangular(factors, identity.expand_as(factors), upper=False).mT.contiguous()
         return np.ascontiguousarray(_inverse_factors(self.cholesky_factors).transpose(0, 2, 1))
 
 
-def fit_gaussian_mixture(features, n_components, *, random_state=0, prune=None):
+def fit_gaussian_mixture(features: Any, n_components: int, *, random_state: Any = 0,
+                         prune: bool | None = None) -> GaussianMixtureFit:
     """Fit NLEEP's Gaussian mixture as scikit-learn's ``GaussianMixture(covariance_type="full")`` does.
 
     Parameters
@@ -141,34 +159,26 @@ def fit_gaussian_mixture(features, n_components, *, random_state=0, prune=None):
     sklearn.exceptions.ConvergenceWarning
         After ``MAX_ITER`` iterations without convergence, with scikit-learn's message.
     """
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.utils import check_random_state
-
     X = np.ascontiguousarray(features, dtype=np.float64)
     n_samples, n_features = X.shape
-    if not 1 <= int(n_components) <= n_samples:
-        raise PedrankValueError(
-            f"n_components: expected an integer between 1 and the {n_samples} samples, found {n_components!r}"
-        )
-    n_components = int(n_components)
+    n_components = checked_component_count(n_components, n_samples)
     if prune is None:
-        prune = n_features >= _MIN_DIM_TO_PRUNE and n_components > 1
+        prune = n_features >= MIN_DIM_TO_PRUNE and n_components > 1
 
-    labels = KMeans(n_clusters=n_components, n_init=1, random_state=check_random_state(random_state)).fit(X).labels_
+    labels = kmeans_labels(X, n_components, random_state)
     # One-hot responsibilities, stored component-major (K, N) like every responsibility here.
     resp = np.zeros((n_components, n_samples))
     resp[labels, np.arange(n_samples)] = 1.0
     buffers = _Buffers(n_samples, n_components, n_features)
     params = _m_step(X, resp, buffers, normalise_weights=False)
-    sketch = _sketch_basis(n_features) if prune else None
+    sketch = sketch_basis(n_features) if prune else None
 
     lower_bound = -np.inf
     converged = False
     for n_iter in range(1, MAX_ITER + 1):
         previous = lower_bound
         log_norm, resp, evaluated = _e_step(X, params, sketch, buffers)
-        if evaluated > _USELESS_SHARE:
+        if evaluated > USELESS_SHARE:
             # The components overlap too much for the bound to skip pairs: it would only add its own cost.
             sketch = None
         params = _m_step(X, resp, buffers, normalise_weights=True)
@@ -177,13 +187,7 @@ def fit_gaussian_mixture(features, n_components, *, random_state=0, prune=None):
             converged = True
             break
     if not converged:
-        # scikit-learn's warning, word for word, so that callers filtering it keep working.
-        warnings.warn(
-            "Best performing initialization did not converge. Try different init parameters, or increase "
-            "max_iter, tol, or check for degenerate data.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        warn_not_converged(stacklevel=2)
     _, resp, _ = _e_step(X, params, sketch, buffers)
     weights, means, covariances, factors = params
     upper = np.triu_indices(n_features, 1)
@@ -201,9 +205,83 @@ def fit_gaussian_mixture(features, n_components, *, random_state=0, prune=None):
     )
 
 
-def _sketch_basis(n_features):
-    """Orthonormal U of shape (d, r), fixed: which pairs are skipped never depends on the caller's random state
-    (and the fit does not depend on U at all, only the time it takes)."""
+def checked_component_count(n_components: Any, n_samples: int) -> int:
+    """``n_components`` as an int, refused (:class:`PedrankValueError`) outside 1..``n_samples``.
+
+    Parameters
+    ----------
+    n_components : int
+        K, the mixture's components.
+    n_samples : int
+        N, the rows the mixture is fitted on.
+
+    Returns
+    -------
+    int
+    """
+    if not 1 <= int(n_components) <= n_samples:
+        raise PedrankValueError(
+            f"n_components: expected an integer between 1 and the {n_samples} samples, found {n_components!r}"
+        )
+    return int(n_components)
+
+
+def kmeans_labels(features: np.ndarray, n_components: int, random_state: Any) -> np.ndarray:
+    """scikit-learn's ``GaussianMixture`` initialisation (``init_params="kmeans"``): the labels of
+    ``KMeans(n_clusters=K, n_init=1, random_state=check_random_state(random_state)).fit(features)``.
+
+    Parameters
+    ----------
+    features : ndarray of shape (N, d), float64, on the host
+    n_components : int
+        K.
+    random_state : int, numpy.random.RandomState or None
+        As ``GaussianMixture`` takes it (a ``RandomState`` is advanced, None uses NumPy's global state).
+
+    Returns
+    -------
+    ndarray of shape (N,), int
+        Each sample's cluster, 0..K-1.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.utils import check_random_state
+
+    return KMeans(n_clusters=n_components, n_init=1, random_state=check_random_state(random_state)).fit(
+        features).labels_
+
+
+def warn_not_converged(stacklevel: int = 2) -> None:
+    """scikit-learn's warning after ``MAX_ITER`` iterations, word for word, so that callers filtering it keep
+    working.
+
+    Parameters
+    ----------
+    stacklevel : int, default=2
+        Counted from the caller of this function (2: the fit's caller).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.warn(
+        "Best performing initialization did not converge. Try different init parameters, or increase "
+        "max_iter, tol, or check for degenerate data.",
+        ConvergenceWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+def sketch_basis(n_features: int) -> np.ndarray:
+    """The E-step bound's orthonormal U, fixed: which pairs are skipped never depends on the caller's random state
+    (and the fit does not depend on U at all, only the time it takes).
+
+    Parameters
+    ----------
+    n_features : int
+        d, the PCA's dimension.
+
+    Returns
+    -------
+    ndarray of shape (d, SKETCH_RANK), float64
+    """
     gaussian = np.random.default_rng(0x5EED).standard_normal((n_features, SKETCH_RANK))
     return np.linalg.qr(gaussian)[0]
 
@@ -362,7 +440,7 @@ def _e_step(X, params, sketch, buffers):
     # log det of scikit-learn's P_k = L_k^{-T}.
     log_det = -np.sum(np.log(factors.reshape(n_components, -1)[:, :: n_features + 1]), axis=1)
     log_weights = np.log(weights)
-    constant = n_features * _LOG_2PI
+    constant = n_features * LOG_2PI
     if sketch is None:
         if buffers.inverses is None:
             buffers.inverses = np.empty_like(factors)
@@ -422,7 +500,7 @@ def _upper_bounds(X, means, factors, sketch, offsets, constant):
         block = (X[start:start + step] @ columns).reshape(-1, n_components, rank)
         block -= projected_means
         bounds[:, start:start + step] = np.einsum("nkr,nkr->kn", block, block)
-    bounds *= 1.0 - _BOUND_SHRINK
+    bounds *= 1.0 - BOUND_SHRINK
     return offsets[:, None] - 0.5 * (constant + bounds)
 
 

@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from pedrank._engine.backend import to_numpy
+from pedrank._engine.array_kernels import TorchKernels
+from pedrank._engine.backend import is_torch_tensor, to_numpy
 from pedrank._engine.config import follows_thread_policy
 from pedrank._engine.kernels import select_kernels
 from pedrank._engine.memory import check_memory, nleep_bytes
 from pedrank._engine.mixture import fit_gaussian_mixture
+from pedrank._engine.mixture_torch import fit_gaussian_mixture_torch, pca_reduce
 from pedrank._engine.validation import PedrankValueError, check_classification, check_int, finite_score
 from pedrank.scores.leep import expected_empirical_prediction
 from pedrank.scores.registry import ScoreEntry, register
@@ -48,30 +50,39 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
 
     Parameters
     ----------
-    features : ndarray of shape (n_samples, n_features), float64
+    features : ndarray or torch.Tensor of shape (n_samples, n_features), float64
+        A tensor is reduced and fitted by torch on its device (:mod:`pedrank._engine.mixture_torch`), an
+        ndarray on the host (scikit-learn's PCA, :mod:`pedrank._engine.mixture`): the same numbers to rounding.
     n_classes : int
         C; the mixture has ``components_per_class * C`` components, at most n_samples.
 
     Returns
     -------
-    ndarray of shape (n_samples, n_components)
+    ndarray or torch.Tensor (as ``features``) of shape (n_samples, n_components)
     """
     check_nleep_options(components_per_class, variance_kept)
-    if not np.ptp(features, axis=0).any():
+    on_torch = is_torch_tensor(features)
+    spread = features.amax(dim=0) - features.amin(dim=0) if on_torch else np.ptp(features, axis=0)
+    if not bool(spread.any()):
         raise PedrankValueError(
             "features: every column is constant (zero variance); NLEEP's PCA and mixture "
             "need features that vary across samples"
         )
-    # scikit-learn is imported here, not at module level: it adds ~2 s to `import pedrank`.
-    from sklearn.decomposition import PCA
+    if on_torch:
+        reduced = pca_reduce(features, variance_kept)
+        fit = fit_gaussian_mixture_torch
+    else:
+        # scikit-learn is imported here, not at module level: it adds ~2 s to `import pedrank`.
+        from sklearn.decomposition import PCA
 
-    reduced = PCA(n_components=variance_kept, svd_solver="full").fit_transform(features)
+        reduced = PCA(n_components=variance_kept, svd_solver="full").fit_transform(features)
+        fit = fit_gaussian_mixture
     # More components than samples cannot be fitted; C close to N caps the mixture at N.
     n_components = min(components_per_class * n_classes, features.shape[0])
     check_nleep_memory(features.shape[0], features.shape[1], n_components, reduced.shape[1])
     try:
         # scikit-learn's GaussianMixture(covariance_type="full") fit, iterate for iterate (pedrank._mixture).
-        mixture = fit_gaussian_mixture(reduced, n_components, random_state=random_state)
+        mixture = fit(reduced, n_components, random_state=random_state)
     except ValueError as error:
         # scikit-learn's covariance regularisation (1e-6) is absolute: a component that
         # collapses onto a few samples of large-magnitude features has a singular covariance.
@@ -81,6 +92,38 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
             "samples); standardise or rescale the features, or lower components_per_class"
         ) from error
     return mixture.posteriors
+
+
+def mixture_device(features: Any, backend: Any, kernels: Any) -> Any:
+    """Where NLEEP's PCA and mixture run: a torch device, or None for the host.
+
+    torch for ``backend="torch"``, for a tensor with ``backend="auto"``, and for a torch kernel set passed as
+    ``backend`` (the mixture is float64 whatever that set's dtype): on the tensor's device, else on the kernel
+    set's device if it has one, else on the CPU.
+
+    Parameters
+    ----------
+    features : ndarray of shape (n_samples, n_features) or torch.Tensor
+        The validated features.
+    backend : str or kernel set
+        The score's ``backend`` argument.
+    kernels : kernel set
+        What :func:`~pedrank._engine.kernels.select_kernels` chose for them.
+
+    Returns
+    -------
+    torch.device, str or None
+    """
+    if isinstance(backend, str):
+        on_torch = backend == "torch" or (backend == "auto" and is_torch_tensor(features))
+    else:
+        kernel_backend = getattr(kernels, "backend", None)
+        on_torch = isinstance(kernels, TorchKernels) or getattr(kernel_backend, "name", None) == "torch"
+    if not on_torch:
+        return None
+    if is_torch_tensor(features):
+        return features.device
+    return getattr(getattr(kernels, "backend", None), "device", "cpu")
 
 
 @finite_score("nleep")
@@ -110,9 +153,15 @@ def nleep(
     log : bool, default=False
         False: mean of p(y_i | x_i), as the PED/SFDA authors' code (in (0, 1]).
         True: mean of log p(y_i | x_i), the form of the original NLEEP paper (<= 0).
-    backend : {"auto", "numpy", "torch"}, default="auto"
-        Kernels for the class sums of the soft assignments (the PCA, scikit-learn's,
-        and the mixture, :mod:`pedrank._engine.mixture`, run on the host).
+    backend : {"auto", "numpy", "torch"} or kernel set, default="auto"
+        Where the PCA and the mixture run. "auto" with a torch tensor, "torch" (on the CPU
+        for non-tensor features) or a torch kernel set: as torch operations in float64 on
+        the tensor's device (:mod:`pedrank._engine.mixture_torch`: scikit-learn's PCA
+        semantics, scikit-learn's k-means initialisation run on the host, then the EM on the
+        device). Otherwise scikit-learn's PCA and :mod:`pedrank._engine.mixture` on the
+        host. Both give the same score and posteriors to 1e-6 or better (tests/test_nleep_torch.py).
+        The torch path has only been run on CPU torch so far (no GPU was lent where it was
+        written): on the CPU it is slower than the host path (BENCHMARKS.md, "NLEEP on torch").
 
     Returns
     -------
@@ -142,20 +191,34 @@ def nleep(
     :func:`pedrank._engine.mixture.fit_gaussian_mixture`, which skips the pairs whose
     responsibility underflows to exactly 0: the same fit to rounding, 7-15x faster on
     the benchmark's mixtures of 100 and 200 components (BENCHMARKS.md, "NLEEP's mixture").
+    On torch, :func:`pedrank._engine.mixture_torch.fit_gaussian_mixture_torch` runs the
+    same EM (same initialisation, iterates, skipping and stopping rule) batched over
+    blocks of components.
     """
     checked, encoded, classes = check_classification(features, labels)
     check_nleep_options(components_per_class, variance_kept)
     n_samples, n_features = checked.shape
     check_nleep_memory(n_samples, n_features, min(components_per_class * classes.shape[0], n_samples))
     kernels = select_kernels(checked, backend)
+    device = mixture_device(checked, backend, kernels)
+    if device is not None:
+        import torch
+
+        if not is_torch_tensor(checked):  # a float64 copy (the host path makes one too): read-only arrays are fine
+            checked = torch.from_numpy(np.array(checked, dtype=np.float64))
+        host_or_device = checked.detach().to(device=device, dtype=torch.float64)
+    else:
+        host_or_device = np.asarray(to_numpy(checked), dtype=np.float64)
     posteriors = mixture_posteriors(
-        np.asarray(to_numpy(checked), dtype=np.float64),
+        host_or_device,
         classes.shape[0],
         components_per_class=components_per_class,
         variance_kept=variance_kept,
         random_state=random_state,
     )
-    predictions = expected_empirical_prediction(posteriors, encoded, classes.shape[0], kernels)
+    # The (N, K) posteriors come to the host (N x K, against the N x D features) for LEEP's class sums.
+    predictions = expected_empirical_prediction(
+        np.asarray(to_numpy(posteriors), dtype=np.float64), encoded, classes.shape[0], kernels)
     return float(np.mean(np.log(predictions)) if log else np.mean(predictions))
 
 
