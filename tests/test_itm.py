@@ -1,7 +1,8 @@
-"""ITM (Zheng et al., NeurIPS 2025): the closed-form update against its iterated and gradient-descent forms, the
-fast path (the NumPy engine, and the torch engine: autograd and AdamW) against the hand-derived NumPy reference and
-against each other, the invariances, and the behaviour a transferability score must have. Without torch the NumPy
-engine's tests run and the torch engine's refusal is tested; the tests that need torch take the ``torch`` fixture."""
+"""ITM (Zheng et al., NeurIPS 2025): the closed-form update against its iterated and gradient-descent forms; the
+engine's written-out gradients against torch's autograd and against finite differences; the engine (one, on an
+array namespace) on NumPy against the hand-derived NumPy reference, and on torch against its NumPy run; the
+invariances, and the behaviour a transferability score must have. Without torch the NumPy runs and the finite
+differences are tested, and ``backend="torch"``'s refusal; the tests that need torch take the ``torch`` fixture."""
 
 from __future__ import annotations
 
@@ -91,6 +92,99 @@ def test_evolve_on_torch_matches_numpy_and_passes_no_gradient_through_the_kernel
     np.testing.assert_allclose(tensor.grad.numpy(), transition.T @ np.ones((6, 3)), rtol=0, atol=1e-14)
 
 
+# --- the written-out gradients -----------------------------------------------------------------------------------
+
+def _tiny_step(seed, b=7, d=5, c=3, zero_rows=()):
+    """One batch and parameters, as the engine sees them (``Z_B``, labels, ``[W, b, H, c]``); the rows in
+    ``zero_rows`` are zero and ``b = 0`` there is not wanted, so the bias is zero when any row is zero."""
+    rng = np.random.default_rng(seed)
+    batch = rng.normal(size=(b, d))
+    targets = np.arange(b) % c
+    rng.shuffle(targets)
+    parameters = [rng.uniform(-0.5, 0.5, (d, c)), rng.uniform(-0.5, 0.5, c), rng.uniform(-0.6, 0.6, (c, c)),
+                  rng.uniform(-0.6, 0.6, c)]
+    if zero_rows:
+        batch[list(zero_rows)] = 0.0
+        parameters[1] = np.zeros(c)
+    return batch, targets, parameters
+
+
+def _autograd_loss_and_gradients(torch, batch, targets, parameters, *, eta, n_steps):
+    """The same loss built from torch's own pieces (``normalize``, :func:`evolve` with K detached,
+    ``cross_entropy``), differentiated by autograd: what the removed torch engine trained with."""
+    functional = torch.nn.functional
+    leaves = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in parameters]
+    weight, bias, head, head_bias = leaves
+    labels = torch.from_numpy(targets)
+    theta = functional.normalize(torch.from_numpy(batch) @ weight + bias, p=2.0, dim=1, eps=1e-12)
+    prototypes = torch.eye(weight.shape[1], dtype=torch.float64)[labels]
+    moved = evolve(theta, prototypes, eta=eta, n_steps=n_steps, kernel_rows=theta.detach())
+    loss = functional.cross_entropy(moved @ head + head_bias, labels)
+    loss.backward()
+    return float(loss.detach()), [leaf.grad.numpy() for leaf in leaves]
+
+
+@pytest.mark.parametrize("n_steps,eta,zero_rows", [(0, 0.5, ()), (1, 0.5, ()), (3, 1.3, ()), (2, 0.5, (0, 4))])
+def test_the_written_out_gradients_are_autograds(n_steps, eta, zero_rows, torch):
+    # One step's loss and gradients (the engine's backward pass, on the NumPy and on the torch namespace) against
+    # torch's autograd through normalize / evolve (K detached) / cross_entropy, on a tiny batch; with zero rows
+    # (u = 0: the norm takes the 1e-12 floor, no gradient through the clamp, d_u = d / 1e-12).
+    from pedrank.scores.itm import _loss_and_gradients, _NumpyArrays, _TorchArrays
+
+    batch, targets, parameters = _tiny_step(30 + n_steps, zero_rows=zero_rows)
+    expected_loss, expected = _autograd_loss_and_gradients(torch, batch, targets, parameters, eta=eta,
+                                                           n_steps=n_steps)
+    loss, gradients = _loss_and_gradients(_NumpyArrays(), batch, targets, [p.copy() for p in parameters], eta=eta,
+                                          n_steps=n_steps)
+    xp = _TorchArrays(torch, "cpu")
+    on_torch_loss, on_torch = _loss_and_gradients(xp, torch.from_numpy(batch), torch.from_numpy(targets),
+                                                  [torch.from_numpy(p.copy()) for p in parameters], eta=eta,
+                                                  n_steps=n_steps)
+    assert loss == pytest.approx(expected_loss, rel=1e-14)
+    assert float(on_torch_loss) == pytest.approx(expected_loss, rel=1e-14)
+    for got, got_torch, reference_gradient in zip(gradients, on_torch, expected):
+        scale = np.abs(reference_gradient).max()
+        np.testing.assert_allclose(got, reference_gradient, rtol=1e-12, atol=1e-13 * scale)
+        np.testing.assert_allclose(got_torch.numpy(), reference_gradient, rtol=1e-12, atol=1e-13 * scale)
+    if zero_rows:  # the floor is taken: the zero rows' gradient is d / 1e-12, huge against the others
+        assert np.abs(gradients[1]).max() > 1e6
+
+
+@pytest.mark.parametrize("n_steps", [0, 1, 2])
+def test_the_written_out_gradients_match_finite_differences(n_steps):
+    # Without torch: central differences of the loss (K held fixed at the unperturbed Theta, as in the method) on
+    # every parameter entry, against the backward pass.
+    from pedrank.scores.itm import _backward, _forward, _NumpyArrays
+
+    xp = _NumpyArrays()
+    batch, targets, parameters = _tiny_step(40 + n_steps)
+    eta = 0.7
+    cache = _forward(xp, batch, targets, parameters, eta=eta, n_steps=n_steps)
+    _, gradients = _backward(xp, batch, targets, [p.copy() for p in parameters], cache, eta=eta, n_steps=n_steps)
+    fixed_theta = cache[2]
+
+    def loss_at(values):
+        weight, bias, head, head_bias = values
+        mapped = batch @ weight + bias
+        theta = mapped / np.linalg.norm(mapped, axis=1, keepdims=True)
+        prototypes = np.eye(head.shape[0])[targets]
+        moved = evolve(theta, prototypes, eta=eta, n_steps=n_steps, kernel_rows=fixed_theta)
+        logits = moved @ head + head_bias
+        logits = logits - logits.max(axis=1, keepdims=True)
+        return -np.mean(logits[np.arange(len(targets)), targets] - np.log(np.exp(logits).sum(axis=1)))
+
+    step = 1e-6
+    for which, gradient in enumerate(gradients):
+        numeric = np.empty_like(gradient)
+        for index in np.ndindex(gradient.shape):
+            up = [p.copy() for p in parameters]
+            down = [p.copy() for p in parameters]
+            up[which][index] += step
+            down[which][index] -= step
+            numeric[index] = (loss_at(up) - loss_at(down)) / (2 * step)
+        np.testing.assert_allclose(gradient, numeric, rtol=1e-6, atol=1e-8)
+
+
 # --- parity ------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("seed,options", [
@@ -115,36 +209,59 @@ def test_fast_path_matches_the_reference(seed, options):
     assert pedrank.itm(features, labels, **merged) == score
 
 
-@pytest.mark.parametrize("seed,options", [
-    (0, dict()),
-    (1, dict(batch_size=50, n_steps=0)),
-    (2, dict(batch_size=7, n_steps=3, eta=1.2, weight_decay=0.0, holdout=0.35)),
-    (3, dict(batch_size=1000, lr=0.02, eval_every=7)),
+def _largest_relative_difference(got, expected):
+    return max(float(np.abs(g - e).max() / np.abs(e).max()) for g, e in zip(got, expected))
+
+
+@pytest.mark.parametrize("seed,options,redrawn", [
+    (0, dict(), False),
+    (1, dict(batch_size=50, n_steps=0), False),
+    (2, dict(batch_size=7, n_steps=3, eta=1.2, weight_decay=0.0, holdout=0.35), True),
+    (3, dict(batch_size=1000, lr=0.02, eval_every=7), False),
+    (4, dict(n_steps=2, eval_every=13), True),
 ])
-def test_the_numpy_engine_retraces_the_torch_engine(seed, options, torch):
-    # The CPU default (NumPy, gradients written out, torch's AdamW update in NumPy) against the torch engine
-    # (autograd, torch.optim.AdamW; what a tensor on a GPU trains with, and backend="torch"): the same iterates to
-    # rounding (measured: losses 5e-16, weights 1e-13 relative), the same accuracies.
+def test_the_engine_on_torch_retraces_its_run_on_numpy(seed, options, redrawn, torch):
+    # One engine, two array namespaces: NumPy (the CPU default) and torch (backend="torch", and a tensor on another
+    # device). The same score and accuracies, the losses and trained weights to rounding (measured: 5e-16 and
+    # 2e-14 relative to each weight array's largest). "redrawn": half the labels redrawn at random, a harder run.
     rng = np.random.default_rng(300 + seed)
     n, d, k = int(rng.integers(60, 200)), int(rng.integers(2, 40)), int(rng.integers(2, 7))
     features, labels = _problem(seed, n=n, d=d, k=k)
+    if redrawn:
+        half = rng.random(n) < 0.5
+        labels[half] = rng.integers(0, k, int(half.sum()))
     merged = {**QUICK, **options, "random_state": seed}
     on_numpy = itm_terms(features, labels, **merged)
     on_torch = itm_terms(features, labels, backend="torch", **merged)
+    assert on_torch["score"] == on_numpy["score"]
     np.testing.assert_array_equal(on_numpy["accuracies"], on_torch["accuracies"])
     np.testing.assert_array_equal(on_numpy["checkpoints"], on_torch["checkpoints"])
-    np.testing.assert_allclose(on_numpy["losses"], on_torch["losses"], rtol=1e-12, atol=0)
-    for got, expected in zip(on_numpy["weights"], on_torch["weights"]):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
-    # a tensor on the CPU trains on NumPy (the same run as its array)
-    tensor_terms = itm_terms(torch.from_numpy(features), labels, **merged)
+    np.testing.assert_allclose(on_torch["losses"], on_numpy["losses"], rtol=1e-12, atol=0)
+    assert _largest_relative_difference(on_torch["weights"], on_numpy["weights"]) <= 1e-12
+    # a tensor trains on its own values: with backend="torch" the same run as its array's; on the CPU with "auto"
+    # the NumPy namespace (bitwise the array's run)
+    tensor = torch.from_numpy(features)
+    features_copy = features.copy()
+    tensor_on_torch = itm_terms(tensor, labels, backend="torch", **merged)
+    np.testing.assert_array_equal(tensor.numpy(), features_copy)  # the caller's values and the drawn plan unwritten
+    for name in ("order", "labels", "train", "held_out"):
+        np.testing.assert_array_equal(on_torch["plan"][name], on_numpy["plan"][name])
+    for returned, drawn in zip(on_torch["plan"]["weights"], on_numpy["plan"]["weights"]):
+        np.testing.assert_array_equal(returned, drawn)
+    np.testing.assert_array_equal(tensor_on_torch["losses"], on_torch["losses"])
+    for got, expected in zip(tensor_on_torch["weights"], on_torch["weights"]):
+        np.testing.assert_array_equal(got, expected)
+    tensor_terms = itm_terms(tensor, labels, **merged)
     np.testing.assert_array_equal(tensor_terms["losses"], on_numpy["losses"])
+    for got, expected in zip(tensor_terms["weights"], on_numpy["weights"]):
+        np.testing.assert_array_equal(got, expected)
 
 
-def test_a_row_mapped_to_zero_takes_the_floor_in_both_engines(torch):
+def test_a_row_mapped_to_zero_takes_the_floor_on_both_namespaces(torch):
     # normalise divides by max(|u|, 1e-12): a row with u = 0 (a zero row of Z with b = 0) takes the floor, where the
-    # gradient is d / 1e-12 (torch's clamp passes none through the norm). Both engines, on the same crafted plan.
-    from pedrank.scores.itm import _run, _train_numpy
+    # gradient is d / 1e-12 (torch's clamp passes none through the norm; the gradient test above checks it against
+    # autograd). The whole run on both namespaces, on the same crafted plan.
+    from pedrank.scores.itm import _NumpyArrays, _TorchArrays, _train
 
     features, labels = _problem(22, n=40, d=4, k=2)
     z = standardise(features)
@@ -153,12 +270,11 @@ def test_a_row_mapped_to_zero_takes_the_floor_in_both_engines(torch):
     plan = draw_plan(z, labels, 2, batch_size=8, n_iter=12, holdout=0.25, random_state=0)
     weight, _, head, head_bias = plan["weights"]
     plan["weights"] = (weight, np.zeros_like(plan["weights"][1]), head, head_bias)
-    on_numpy = _train_numpy(z, plan, 2, **options)
-    on_torch = _run(z, plan, 2, device="cpu", threads=1, **options)
+    on_numpy = _train(_NumpyArrays(), z, plan, 2, **options)
+    on_torch = _train(_TorchArrays(torch, "cpu"), z, plan, 2, **options)
     np.testing.assert_array_equal(on_numpy["accuracies"], on_torch["accuracies"])
     np.testing.assert_allclose(on_numpy["losses"], on_torch["losses"], rtol=1e-12, atol=0)
-    for got, expected in zip(on_numpy["weights"], on_torch["weights"]):
-        np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12 * np.abs(expected).max())
+    assert _largest_relative_difference(on_torch["weights"], on_numpy["weights"]) <= 1e-12
 
 
 def test_the_callers_arrays_and_the_drawn_plan_are_left_as_they_were():
@@ -296,7 +412,7 @@ def test_bad_shapes_are_refused_by_name():
         pedrank.itm(features, np.zeros(20, dtype=int))
 
 
-def test_without_torch_the_numpy_engine_runs_and_the_torch_engine_is_refused(monkeypatch):
+def test_without_torch_the_numpy_run_works_and_backend_torch_is_refused(monkeypatch):
     features, labels = _problem(18, n=20, d=3, k=2)
     expected = itm_terms(features, labels, **QUICK)
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError

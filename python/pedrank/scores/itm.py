@@ -15,13 +15,18 @@ accuracy of the evolved held-out embeddings over the evaluations. Higher is bett
 docs/itm.md gives every step, each default and where it comes from (the paper's text could not be read here: its
 description comes from published summaries and a third-party port of the authors' code; docs/itm.md says which).
 
-Two engines run the same training. On the CPU (NumPy arrays, lists, tensors on the CPU) the NumPy engine
-(:func:`_train_numpy`): the gradients written out, AdamW as torch's CPU update; it needs no torch. A tensor on
-another device (a GPU), or ``backend="torch"``, trains with torch (``torch.optim.AdamW``, autograd for the
-gradients; ``pip install 'pedrank[torch]'``). Their iterates agree to rounding (about 1e-15 relative; issue 26:
-the NumPy engine is the faster on the CPU, with no torch import). Every random draw (row order, split, initial
-weights, mini-batches) comes from ``numpy.random.default_rng(random_state)`` in a documented order, so the
-pure-NumPy reference (:mod:`pedrank.reference.itm`) retraces the same run.
+One engine trains (:func:`_train`): the forward pass, the backward pass written out (cross-entropy, linear head,
+the closed form with K held fixed, the row normalisation, the linear map) and AdamW in the operations of torch's
+update, written once against a small array namespace, :class:`_NumpyArrays` or :class:`_TorchArrays` (matmul into
+reused buffers, row gathers, row dot products, exp, log, sqrt, a floor, row reductions, argmax, in-place updates).
+That is the project's design rule (POT's): one public function per method, a backend layer that runs the same code
+on NumPy or torch, no per-backend copies of the math. On the CPU (NumPy arrays, lists, tensors on the CPU) it runs
+on NumPy and needs no torch. A tensor on another device (a GPU), or ``backend="torch"``, runs it on torch on the
+tensor's device (``pip install 'pedrank[torch]'``), in float64 too: the iterates agree to rounding (about 1e-13
+relative), and so far the score has been the same in every run compared. The torch path was only run on the CPU
+here (no GPU was available). Every random draw (row order, split, initial weights, mini-batches) comes from
+``numpy.random.default_rng(random_state)`` on the host, in a documented order, so the pure-NumPy reference
+(:mod:`pedrank.reference.itm`) retraces the same run.
 """
 
 from __future__ import annotations
@@ -149,18 +154,243 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError as exc:
-        raise MissingDependencyError("itm trains its map with torch (autograd and torch.optim.AdamW): "
-                                     "pip install 'pedrank[torch]'") from exc
+        raise MissingDependencyError("itm: the torch backend needs torch: pip install 'pedrank[torch]'") from exc
     return torch
 
 
-def _adamw_step(parameters: list[np.ndarray], gradients: list[np.ndarray], first: list[np.ndarray],
-                second: list[np.ndarray], scratch: list[tuple[np.ndarray, np.ndarray]], *, rate: float, step: int,
-                weight_decay: float) -> None:
-    """One AdamW step in place, in the operations and order of ``torch.optim.AdamW``'s single-tensor CPU update
+class _NumpyArrays:
+    """The engine's array namespace on NumPy (the host): each method is the NumPy call the engine makes, with the
+    same arguments, so the NumPy run is the one the engine has always made (bitwise)."""
+
+    name = "numpy"
+
+    def asarray(self, values: np.ndarray) -> np.ndarray:
+        """A plan's array (host, NumPy), as it is: read, never written."""
+        return values
+
+    def parameter(self, values: np.ndarray) -> np.ndarray:
+        """A float64 copy to train (the plan's arrays stay as drawn)."""
+        return np.array(values, dtype=np.float64)
+
+    def empty(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.empty(shape)
+
+    def empty_like(self, values: np.ndarray) -> np.ndarray:
+        return np.empty_like(values)
+
+    def zeros_like(self, values: np.ndarray) -> np.ndarray:
+        return np.zeros_like(values)
+
+    def arange(self, stop: int) -> np.ndarray:
+        return np.arange(stop)
+
+    def take_rows(self, source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.take(source, rows, axis=0, out=out, mode="clip")  # the rows are valid indices
+
+    def matmul(self, left: np.ndarray, right: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.matmul(left, right, out=out)
+
+    def row_dots(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """``sum_j left_ij right_ij`` per row, without a product temporary."""
+        return np.einsum("ij,ij->i", left, right)
+
+    def clamp_min(self, values: np.ndarray, floor: float) -> np.ndarray:
+        return np.maximum(values, floor)
+
+    def exp(self, values: np.ndarray) -> np.ndarray:
+        return np.exp(values)
+
+    def log(self, values: np.ndarray) -> np.ndarray:
+        return np.log(values)
+
+    def sqrt(self, values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.sqrt(values, out=out)
+
+    def subtract(self, left: np.ndarray, right: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.subtract(left, right, out=out)
+
+    def multiply(self, left: np.ndarray, right: Any, out: np.ndarray) -> np.ndarray:
+        return np.multiply(left, right, out=out)
+
+    def row_max(self, values: np.ndarray) -> np.ndarray:
+        return values.max(axis=1, keepdims=True)
+
+    def row_sum(self, values: np.ndarray) -> np.ndarray:
+        return values.sum(axis=1)
+
+    def column_sum(self, values: np.ndarray) -> np.ndarray:
+        return values.sum(axis=0)
+
+    def mean(self, values: np.ndarray) -> Any:
+        return np.mean(values)
+
+    def argmax_rows(self, values: np.ndarray) -> np.ndarray:
+        return values.argmax(axis=1)  # the first index on ties
+
+    def copy(self, values: np.ndarray) -> np.ndarray:
+        return values.copy()
+
+    def count_nonzero(self, values: np.ndarray) -> int:
+        return int(np.count_nonzero(values))
+
+    def to_numpy(self, values: np.ndarray) -> np.ndarray:
+        return values
+
+
+class _TorchArrays:
+    """The engine's array namespace on torch, on one device, in float64: the same operations as
+    :class:`_NumpyArrays` (torch's own kernels: the run agrees with NumPy's to rounding)."""
+
+    name = "torch"
+
+    def __init__(self, torch: Any, device: Any) -> None:
+        self.torch = torch
+        self.device = torch.device(device)
+
+    def asarray(self, values: np.ndarray) -> Any:
+        """A plan's array on the device (shares the host memory on the CPU)."""
+        return self.torch.from_numpy(np.ascontiguousarray(values)).to(self.device)
+
+    def parameter(self, values: np.ndarray) -> Any:
+        return self.torch.tensor(values, dtype=self.torch.float64, device=self.device)
+
+    def empty(self, shape: tuple[int, ...]) -> Any:
+        return self.torch.empty(shape, dtype=self.torch.float64, device=self.device)
+
+    def empty_like(self, values: Any) -> Any:
+        return self.torch.empty_like(values)
+
+    def zeros_like(self, values: Any) -> Any:
+        return self.torch.zeros_like(values)
+
+    def arange(self, stop: int) -> Any:
+        return self.torch.arange(stop, device=self.device)
+
+    def take_rows(self, source: Any, rows: Any, out: Any) -> Any:
+        return self.torch.index_select(source, 0, rows, out=out)
+
+    def matmul(self, left: Any, right: Any, out: Any = None) -> Any:
+        return self.torch.matmul(left, right) if out is None else self.torch.matmul(left, right, out=out)
+
+    def row_dots(self, left: Any, right: Any) -> Any:
+        return self.torch.einsum("ij,ij->i", left, right)
+
+    def clamp_min(self, values: Any, floor: float) -> Any:
+        return self.torch.clamp_min(values, floor)
+
+    def exp(self, values: Any) -> Any:
+        return self.torch.exp(values)
+
+    def log(self, values: Any) -> Any:
+        return self.torch.log(values)
+
+    def sqrt(self, values: Any, out: Any = None) -> Any:
+        return self.torch.sqrt(values) if out is None else self.torch.sqrt(values, out=out)
+
+    def subtract(self, left: Any, right: Any, out: Any) -> Any:
+        return self.torch.sub(left, right, out=out)
+
+    def multiply(self, left: Any, right: Any, out: Any) -> Any:
+        return self.torch.mul(left, right, out=out)
+
+    def row_max(self, values: Any) -> Any:
+        return values.amax(dim=1, keepdim=True)
+
+    def row_sum(self, values: Any) -> Any:
+        return values.sum(dim=1)
+
+    def column_sum(self, values: Any) -> Any:
+        return values.sum(dim=0)
+
+    def mean(self, values: Any) -> Any:
+        return values.mean()
+
+    def argmax_rows(self, values: Any) -> Any:
+        return values.argmax(dim=1)  # the first index on ties, as NumPy's
+
+    def copy(self, values: Any) -> Any:
+        return values.clone()
+
+    def count_nonzero(self, values: Any) -> int:
+        return int(self.torch.count_nonzero(values).item())
+
+    def to_numpy(self, values: Any) -> np.ndarray:
+        return values.cpu().numpy()
+
+
+def _forward(xp: Any, batch: Any, targets: Any, parameters: list[Any], *, eta: float, n_steps: int,
+             mapped_out: Any = None) -> tuple[Any, ...]:
+    """One batch's forward pass: ``(norms, clamped norms, Theta, E, logits)``, for the backward pass.
+
+    ``Theta = normalise(Z_B W + b)`` (rows over ``max(|row|, eps)``), ``E = P + (I - eta K)^m (Theta - P)`` with
+    ``K E = Theta (Theta^T E) / B`` (K held fixed), logits ``E H + c``. ``Z_B W`` is written into ``mapped_out``
+    when given (a reused buffer)."""
+    weight, bias, head, head_bias = parameters
+    size = batch.shape[0]
+    mapped = xp.matmul(batch, weight, out=mapped_out)
+    mapped += bias
+    norms = xp.sqrt(xp.row_dots(mapped, mapped))
+    clamped = xp.clamp_min(norms, NORMALISE_EPS)
+    theta = mapped / clamped[:, None]
+    index = xp.arange(size)
+    moved = xp.copy(theta)
+    moved[index, targets] -= 1.0  # theta - P, P one-hot
+    step_scale = eta / size
+    for _ in range(n_steps):
+        moved -= step_scale * (theta @ (theta.T @ moved))
+    moved[index, targets] += 1.0
+    logits = moved @ head
+    logits += head_bias
+    return norms, clamped, theta, moved, logits
+
+
+def _backward(xp: Any, batch: Any, targets: Any, parameters: list[Any], cache: tuple[Any, ...], *, eta: float,
+              n_steps: int, d_weight: Any = None) -> tuple[Any, list[Any]]:
+    """The batch's mean cross-entropy and its gradients ``[dW, db, dH, dc]``, written out (``dW`` into
+    ``d_weight`` when given): softmax minus one-hot, the head, the closed form's transpose (K fixed), the row
+    normalisation (``d_u = (d - Theta (Theta . d)) / |u|``, or ``d / eps`` where the floor holds: no gradient
+    through a clamped norm, as torch's ``normalize``), the linear map."""
+    head = parameters[2]
+    norms, clamped, theta, moved, logits = cache
+    size = batch.shape[0]
+    index = xp.arange(size)
+    shifted = logits - xp.row_max(logits)
+    exponentials = xp.exp(shifted)
+    totals = xp.row_sum(exponentials)
+    loss = -xp.mean(shifted[index, targets] - xp.log(totals))
+    d_logits = exponentials / totals[:, None]  # softmax - onehot, over the batch
+    d_logits[index, targets] -= 1.0
+    d_logits /= size
+    d_head = moved.T @ d_logits
+    d_head_bias = xp.column_sum(d_logits)
+    d_theta = d_logits @ head.T
+    step_scale = eta / size
+    for _ in range(n_steps):  # (I - eta K)^m is symmetric: its transpose is the same m steps
+        d_theta -= step_scale * (theta @ (theta.T @ d_theta))
+    d_mapped = d_theta - theta * xp.row_dots(theta, d_theta)[:, None]
+    floored = norms <= NORMALISE_EPS
+    if floored.any():
+        d_mapped[floored] = d_theta[floored]
+    d_mapped /= clamped[:, None]
+    d_weight = xp.matmul(batch.T, d_mapped, out=d_weight)
+    d_bias = xp.column_sum(d_mapped)
+    return loss, [d_weight, d_bias, d_head, d_head_bias]
+
+
+def _loss_and_gradients(xp: Any, batch: Any, targets: Any, parameters: list[Any], *, eta: float,
+                        n_steps: int) -> tuple[Any, list[Any]]:
+    """One batch's loss and written-out gradients (fresh arrays): what tests/test_itm.py checks against torch's
+    autograd and finite differences."""
+    cache = _forward(xp, batch, targets, parameters, eta=eta, n_steps=n_steps)
+    return _backward(xp, batch, targets, parameters, cache, eta=eta, n_steps=n_steps)
+
+
+def _adamw_step(xp: Any, parameters: list[Any], gradients: list[Any], first: list[Any], second: list[Any],
+                scratch: list[tuple[Any, Any]], *, rate: float, step: int, weight_decay: float) -> None:
+    """One AdamW step in place, in the operations and order of ``torch.optim.AdamW``'s single-tensor update
     (decoupled decay ``p *= 1 - rate wd``; ``m.lerp_(g, 1 - beta1)``; ``v.mul_(beta2).addcmul_(g, g, 1 - beta2)``;
-    ``p.addcdiv_(m, sqrt(v) / sqrt(1 - beta2^t) + eps, value=-rate / (1 - beta1^t))``), so that the NumPy engine
-    retraces the torch engine's iterates to rounding."""
+    ``p.addcdiv_(m, sqrt(v) / sqrt(1 - beta2^t) + eps, value=-rate / (1 - beta1^t))``), each into the step's
+    scratch arrays (no allocation)."""
     beta1, beta2 = ADAM_BETAS
     correction1, correction2 = 1 - beta1 ** step, 1 - beta2 ** step
     step_size, correction2_sqrt = rate / correction1, correction2 ** 0.5
@@ -168,157 +398,65 @@ def _adamw_step(parameters: list[np.ndarray], gradients: list[np.ndarray], first
     for parameter, gradient, mean, square, (work, denominator) in zip(parameters, gradients, first, second, scratch):
         if weight_decay != 0:
             parameter *= decay
-        np.subtract(gradient, mean, out=work)  # lerp with weight < 0.5: m + w (g - m)
+        xp.subtract(gradient, mean, out=work)  # lerp with weight < 0.5: m + w (g - m)
         work *= 1 - beta1
         mean += work
         square *= beta2
-        np.multiply(gradient, 1 - beta2, out=work)  # addcmul: v + (value g) g
+        xp.multiply(gradient, 1 - beta2, out=work)  # addcmul: v + (value g) g
         work *= gradient
         square += work
-        np.sqrt(square, out=denominator)
+        xp.sqrt(square, out=denominator)
         denominator /= correction2_sqrt
         denominator += ADAM_EPS
-        np.multiply(mean, -step_size, out=work)  # addcdiv: p + (value m) / denominator
+        xp.multiply(mean, -step_size, out=work)  # addcdiv: p + (value m) / denominator
         work /= denominator
         parameter += work
 
 
-def _train_numpy(standardised: np.ndarray, plan: dict[str, Any], n_classes: int, *, eval_every: int, eta: float,
-                 n_steps: int, lr: float, weight_decay: float, batch_size: int) -> dict[str, Any]:
-    """The NumPy engine: the torch engine's run (:func:`_train`) with the gradients written out (cross-entropy,
-    linear head, the closed form with K held fixed, the row normalisation, the linear map) and AdamW as torch's
-    CPU update (:func:`_adamw_step`). Same draws, same operations up to their rounding: the iterates agree with the
-    torch engine's to about 1e-15 relative (docs/itm.md). The BLAS runs on the thread policy for one batch."""
-    labels = plan["labels"]
-    train, held_out = plan["train"], plan["held_out"]
-    parameters = [np.array(w, dtype=np.float64) for w in plan["weights"]]  # copies: the plan's arrays stay as drawn
-    weight, bias, head, head_bias = parameters
-    first = [np.zeros_like(p) for p in parameters]
-    second = [np.zeros_like(p) for p in parameters]
-    scratch = [(np.empty_like(p), np.empty_like(p)) for p in parameters]
-    # the batch's rows and their map are gathered into buffers reused by every step (no 2 MB allocation a step)
+def _train(xp: Any, standardised: np.ndarray, plan: dict[str, Any], n_classes: int, *, eval_every: int,
+           eta: float, n_steps: int, lr: float, weight_decay: float, batch_size: int) -> dict[str, Any]:
+    """The engine: ``n_iter`` steps of the forward pass, the written-out backward pass and AdamW, with the
+    held-out evaluations, on the array namespace ``xp`` (:class:`_NumpyArrays`, or :class:`_TorchArrays` on a
+    device), in float64. The plan's draws come from the host (NumPy); the batch's rows and their map are gathered
+    into buffers reused by every step (no N x D temporary, no 2 MB allocation a step)."""
+    features = xp.asarray(standardised)
+    labels = xp.asarray(plan["labels"])
+    train, held_out = xp.asarray(plan["train"]), xp.asarray(plan["held_out"])
+    parameters = [xp.parameter(w) for w in plan["weights"]]  # copies: the plan's arrays stay as drawn
+    first = [xp.zeros_like(p) for p in parameters]
+    second = [xp.zeros_like(p) for p in parameters]
+    scratch = [(xp.empty_like(p), xp.empty_like(p)) for p in parameters]
     most = min(batch_size, max(train.shape[0], held_out.shape[0]))
-    rows_buffer = np.empty((most, standardised.shape[1]))
-    mapped_buffer = np.empty((most, n_classes))
-    d_weight = np.empty_like(weight)
+    rows_buffer = xp.empty((most, standardised.shape[1]))
+    mapped_buffer = xp.empty((most, n_classes))
+    d_weight = xp.empty_like(parameters[0])
 
-    def forward(rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    def forward(rows: Any) -> tuple[Any, Any, tuple[Any, ...]]:
         size = rows.shape[0]
-        batch = np.take(standardised, rows, axis=0, out=rows_buffer[:size], mode="clip")  # rows are valid
-        mapped = np.matmul(batch, weight, out=mapped_buffer[:size])
-        mapped += bias
-        norms = np.sqrt(np.einsum("ij,ij->i", mapped, mapped))
-        clamped = np.maximum(norms, NORMALISE_EPS)
-        theta = mapped / clamped[:, None]
+        batch = xp.take_rows(features, rows, out=rows_buffer[:size])
         targets = labels[rows]
-        moved = theta.copy()
-        moved[np.arange(rows.shape[0]), targets] -= 1.0  # theta - P, P one-hot
-        step_scale = eta / rows.shape[0]
-        for _ in range(n_steps):
-            moved -= step_scale * (theta @ (theta.T @ moved))
-        moved[np.arange(rows.shape[0]), targets] += 1.0
-        logits = moved @ head
-        logits += head_bias
-        return batch, norms, clamped, theta, moved, logits
+        return batch, targets, _forward(xp, batch, targets, parameters, eta=eta, n_steps=n_steps,
+                                        mapped_out=mapped_buffer[:size])
 
     n_iter = len(plan["batches"])
-    losses = np.empty(n_iter)
+    losses = xp.empty((n_iter,))
     checkpoints, accuracies = [], []
     for iteration, batch_rows in enumerate(plan["batches"]):
-        rows = train[batch_rows]
-        size = rows.shape[0]
-        batch, norms, clamped, theta, moved, logits = forward(rows)
-        targets = labels[rows]
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        exponentials = np.exp(shifted)
-        totals = exponentials.sum(axis=1)
-        losses[iteration] = -np.mean(shifted[np.arange(size), targets] - np.log(totals))
-        d_logits = exponentials / totals[:, None]  # softmax - onehot, over the batch
-        d_logits[np.arange(size), targets] -= 1.0
-        d_logits /= size
-        d_head = moved.T @ d_logits
-        d_head_bias = d_logits.sum(axis=0)
-        d_theta = d_logits @ head.T
-        step_scale = eta / size
-        for _ in range(n_steps):  # (I - eta K)^m is symmetric: its transpose is the same m steps
-            d_theta -= step_scale * (theta @ (theta.T @ d_theta))
-        # theta = u / max(|u|, eps): d_u = (d - theta (theta . d)) / |u|, or d / eps where the floor holds
-        d_mapped = d_theta - theta * np.einsum("ij,ij->i", theta, d_theta)[:, None]
-        floored = norms <= NORMALISE_EPS
-        if floored.any():
-            d_mapped[floored] = d_theta[floored]
-        d_mapped /= clamped[:, None]
-        np.matmul(batch.T, d_mapped, out=d_weight)
-        d_bias = d_mapped.sum(axis=0)
-        _adamw_step(parameters, [d_weight, d_bias, d_head, d_head_bias], first, second, scratch,
-                    rate=lr * max(0.0, 1.0 - iteration / LR_HORIZON), step=iteration + 1,
-                    weight_decay=weight_decay)
+        batch, targets, cache = forward(train[xp.asarray(batch_rows)])
+        losses[iteration], gradients = _backward(xp, batch, targets, parameters, cache, eta=eta, n_steps=n_steps,
+                                                 d_weight=d_weight)
+        _adamw_step(xp, parameters, gradients, first, second, scratch,
+                    rate=lr * max(0.0, 1.0 - iteration / LR_HORIZON), step=iteration + 1, weight_decay=weight_decay)
         if (iteration + 1) % eval_every == 0 or iteration + 1 == n_iter:
             hits = 0
             for start in range(0, held_out.shape[0], batch_size):
-                rows_held = held_out[start:start + batch_size]
-                hits += int(np.count_nonzero(forward(rows_held)[-1].argmax(axis=1) == labels[rows_held]))
+                _, held_targets, held_cache = forward(held_out[start:start + batch_size])
+                hits += xp.count_nonzero(xp.argmax_rows(held_cache[-1]) == held_targets)
             checkpoints.append(iteration + 1)
             accuracies.append(hits)
-    return {"losses": losses, "checkpoints": np.array(checkpoints),
+    return {"losses": xp.to_numpy(losses), "checkpoints": np.array(checkpoints),
             "accuracies": np.array(accuracies, dtype=np.float64) / held_out.shape[0],
-            "weights": tuple(parameters)}
-
-
-def _run(standardised: np.ndarray, plan: dict[str, Any], n_classes: int, *, eval_every: int, eta: float,
-         n_steps: int, lr: float, weight_decay: float, batch_size: int, device: Any,
-         threads: int | None) -> dict[str, Any]:
-    """Train the map and the classifier on torch (float64) and evaluate the held-out rows, on ``threads`` CPU
-    threads when given (restored after)."""
-    torch = _torch()
-    previous = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
-        return _train(torch, standardised, plan, n_classes, eval_every=eval_every, eta=eta, n_steps=n_steps, lr=lr,
-                      weight_decay=weight_decay, batch_size=batch_size, device=device)
-    finally:
-        torch.set_num_threads(previous)
-
-
-def _train(torch: Any, standardised: np.ndarray, plan: dict[str, Any], n_classes: int, *, eval_every: int,
-           eta: float, n_steps: int, lr: float, weight_decay: float, batch_size: int, device: Any) -> dict[str, Any]:
-    functional = torch.nn.functional
-    features = torch.from_numpy(standardised).to(device)
-    labels = torch.from_numpy(plan["labels"]).to(device)
-    prototypes = torch.eye(n_classes, dtype=torch.float64, device=device)  # one-hot pseudo-cluster centres
-    parameters = [torch.tensor(w, dtype=torch.float64, device=device, requires_grad=True) for w in plan["weights"]]
-    weight, bias, head, head_bias = parameters
-    optimiser = torch.optim.AdamW(parameters, lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=weight_decay)
-
-    def logits_of(rows: Any) -> Any:
-        batch, batch_labels = features[rows], labels[rows]
-        theta = functional.normalize(batch @ weight + bias, p=2.0, dim=1, eps=NORMALISE_EPS)
-        moved = evolve(theta, prototypes[batch_labels], eta=eta, n_steps=n_steps, kernel_rows=theta.detach())
-        return moved @ head + head_bias
-
-    train = torch.from_numpy(plan["train"]).to(device)
-    held_out = torch.from_numpy(plan["held_out"]).to(device)
-    n_iter = len(plan["batches"])
-    losses, checkpoints, correct = [], [], []
-    for iteration, batch in enumerate(plan["batches"]):
-        for group in optimiser.param_groups:
-            group["lr"] = lr * max(0.0, 1.0 - iteration / LR_HORIZON)
-        rows = train[torch.from_numpy(batch).to(device)]
-        loss = functional.cross_entropy(logits_of(rows), labels[rows])
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.detach())
-        if (iteration + 1) % eval_every == 0 or iteration + 1 == n_iter:
-            with torch.no_grad():
-                hits = sum((logits_of(rows).argmax(dim=1) == labels[rows]).sum()
-                           for rows in torch.split(held_out, batch_size))
-            checkpoints.append(iteration + 1)
-            correct.append(hits)
-    accuracies = torch.stack(correct).double().cpu().numpy() / held_out.shape[0]
-    return {"losses": torch.stack(losses).cpu().numpy(), "checkpoints": np.array(checkpoints),
-            "accuracies": accuracies, "weights": tuple(p.detach().cpu().numpy() for p in parameters)}
+            "weights": tuple(xp.to_numpy(p) for p in parameters)}
 
 
 @follows_thread_policy
@@ -346,16 +484,20 @@ def itm_terms(features: Any, labels: Any, *, batch_size: int = 256, n_iter: int 
     plan = draw_plan(standardised, encoded, n_classes, batch_size=batch_size, n_iter=n_iter, holdout=holdout,
                      random_state=random_state)
     if use_torch:
-        threads = None
+        torch = _torch()
+        previous = torch.get_num_threads()
         if str(device) == "cpu":
             core = select_kernels(np.empty((0, 0)), "numpy")
-            threads = int(core.call_threads(*batch_shape))
-        run = _run(standardised, plan, n_classes, eval_every=eval_every, eta=eta, n_steps=n_steps, lr=lr,
-                   weight_decay=weight_decay, batch_size=batch_size, device=device, threads=threads)
+            torch.set_num_threads(int(core.call_threads(*batch_shape)))
+        try:
+            run = _train(_TorchArrays(torch, device), standardised, plan, n_classes, eval_every=eval_every, eta=eta,
+                         n_steps=n_steps, lr=lr, weight_decay=weight_decay, batch_size=batch_size)
+        finally:
+            torch.set_num_threads(previous)
     else:
         with blas_on_policy(*batch_shape):
-            run = _train_numpy(standardised, plan, n_classes, eval_every=eval_every, eta=eta, n_steps=n_steps,
-                               lr=lr, weight_decay=weight_decay, batch_size=batch_size)
+            run = _train(_NumpyArrays(), standardised, plan, n_classes, eval_every=eval_every, eta=eta,
+                         n_steps=n_steps, lr=lr, weight_decay=weight_decay, batch_size=batch_size)
     return {"score": float(run["accuracies"].max()), **run, "plan": plan}
 
 
@@ -392,9 +534,9 @@ def itm(features: Any, labels: Any, *, batch_size: int = 256, n_iter: int = 500,
     random_state : int, default=0
         Seeds the row order, the split, the initial weights and the mini-batches (:func:`draw_plan`).
     backend : {"auto", "numpy", "torch"}, default="auto"
-        Which engine trains, in float64: "auto" and "numpy" the NumPy engine for features on the CPU, and torch
-        on the tensor's device for a tensor on another device ("auto"); "torch" the torch engine always (on the
-        CPU for an array). The two retrace one run to rounding.
+        Which arrays the one engine runs on, in float64: "auto" and "numpy" NumPy for features on the CPU, and
+        torch on the tensor's device for a tensor on another device ("auto"); "torch" torch always (on the CPU for
+        an array). The two retrace one run to rounding (docs/itm.md).
 
     Returns
     -------
