@@ -66,7 +66,11 @@ sys.path.insert(0, str(HERE))
 
 CACHE = HERE / "cache" / "evidence"
 CAMPAIGN_FEATURES = HERE / "cache" / "campaign_features"
-SETS = ("probe", "finetuned", "campaign")
+SETS = ("probe", "finetuned", "campaign", "text_campaign")
+#: The fine-tuning campaigns (set name -> module): same interface (TARGETS, SEEDS, model_names, split, MANIFEST,
+#: ACCURACIES, write_accuracies); the image campaign's frozen features are extracted here (campaign_features), the
+#: text campaign's by its own ``features(target)``.
+CAMPAIGNS = {"campaign": "campaign", "text_campaign": "text_campaign"}
 EVIDENCE_CSV = HERE / "evidence.csv"
 EVIDENCE_MD = HERE / "evidence.md"
 EVIDENCE_SCORES = HERE / "evidence_scores.csv.gz"
@@ -151,15 +155,24 @@ def feature_sets(names=SETS):
                     pool[model] = (run_finetune.cached_features(dataset, model, images, labels), labels)
             sets["finetuned"][dataset] = {"models": list(VISION_MODELS), "features": pool, "train": train,
                                           "test": test}
-    if "campaign" in sets:
-        import campaign
-
-        for target in campaign.TARGETS:
-            pool = campaign_features(target)
+    for set_name in [s for s in CAMPAIGNS if s in sets]:
+        module = campaign_module(set_name)
+        if not module.ACCURACIES.exists():  # a campaign not begun on this machine: no truth to judge against
+            del sets[set_name]
+            continue
+        for target in module.TARGETS:
+            pool = campaign_features(target) if set_name == "campaign" else module.features(target)
             labels = next(iter(pool.values()))[1]
-            train, test = campaign.split(labels)
-            sets["campaign"][target] = {"models": list(pool), "features": pool, "train": train, "test": test}
+            train, test = module.split(labels)
+            sets[set_name][target] = {"models": list(pool), "features": pool, "train": train, "test": test}
     return sets
+
+
+def campaign_module(set_name):
+    """The campaign module of a campaign set (CAMPAIGNS)."""
+    import importlib
+
+    return importlib.import_module(CAMPAIGNS[set_name])
 
 
 def campaign_features(target):
@@ -205,16 +218,15 @@ def _controlled_features(model, images, batch=500):
     return torch.cat(parts).numpy().astype(np.float32)
 
 
-def campaign_runs(refresh=True, pending=None):
-    """The campaign's truth per run: ({target: {model: {seed: test accuracy}}} of the runs that trained,
+def campaign_runs(refresh=True, pending=None, set_name="campaign"):
+    """A campaign's truth per run (``set_name``: a key of CAMPAIGNS): ({target: {model: {seed: test accuracy}}} of the runs that trained,
     {target: {model: [seeds that did not train]}}), from campaign/accuracies.csv (rewritten first from the
     committed run files when ``refresh``).
 
     Only complete seeds count: a (target, seed) enters once every model of the zoo has its run (trained or not),
     so that each model's truth is the mean over the same seeds and a target is judged on its whole zoo. The
     others go to ``pending`` ({target: {seed: finished runs}}) when a dict is given."""
-    import campaign
-
+    campaign = campaign_module(set_name)
     if refresh:
         campaign.write_accuracies()
     trained, untrained, finished = {}, {}, {}
@@ -272,10 +284,10 @@ def truths(sets, refresh=True):
         out["probe"] = probes["probe"]
     if "finetuned" in sets:
         out["finetuned"] = {d: read_accuracies(run_finetune.ACCURACIES_CSV, d) for d in VISION}
-    if "campaign" in sets:
-        trained, _ = campaign_runs(refresh)
-        out["campaign"] = {target: {m: float(np.mean(list(seeds.values()))) for m, seeds in by_model.items()}
-                           for target, by_model in trained.items()}
+    for set_name in [s for s in CAMPAIGNS if s in sets]:
+        trained, _ = campaign_runs(refresh, set_name=set_name)
+        out[set_name] = {target: {m: float(np.mean(list(seeds.values()))) for m, seeds in by_model.items()}
+                         for target, by_model in trained.items()}
     return out, probes
 
 
@@ -353,7 +365,7 @@ def units(sets, resamples, campaign_resamples=None):
     for budget in ("full", "small"):
         for resample in [None, *range(resamples)]:
             for set_name, datasets in sets.items():
-                if set_name == "campaign" and resample is not None and campaign_resamples is not None \
+                if set_name in CAMPAIGNS and resample is not None and campaign_resamples is not None \
                         and resample >= campaign_resamples:
                     continue
                 for dataset, item in datasets.items():
@@ -451,9 +463,10 @@ def baseline_values(set_name, dataset, models, probes):
     import run_finetune
 
     out = {}
-    if set_name == "campaign":
-        manifest = _campaign_manifest()
-        out["parameters"] = [manifest[m]["parameters"] for m in models]
+    if set_name in CAMPAIGNS:
+        manifest = _campaign_manifest(set_name)
+        if all("parameters" in manifest.get(m, {}) for m in models):
+            out["parameters"] = [manifest[m]["parameters"] for m in models]
         out["linear probe"] = [probes[set_name][dataset][m] for m in models]
         return out
     if dataset in VISION:
@@ -465,11 +478,9 @@ def baseline_values(set_name, dataset, models, probes):
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _campaign_manifest():
-    import campaign
-
-    return json.loads(campaign.MANIFEST.read_text())
+@functools.lru_cache(maxsize=None)
+def _campaign_manifest(set_name="campaign"):
+    return json.loads(campaign_module(set_name).MANIFEST.read_text())
 
 
 @functools.lru_cache(maxsize=1)
@@ -492,7 +503,8 @@ def judge(args):
     the baselines' values and the truths, for the hierarchical bootstrap."""
     sets = feature_sets()
     truth_of, probes = truths(sets)
-    runs, _ = campaign_runs(refresh=False)  # truths() has just rewritten accuracies.csv
+    # truths() has just rewritten each campaign's accuracies.csv
+    runs = {name: campaign_runs(refresh=False, set_name=name)[0] for name in CAMPAIGNS if name in sets}
     rows = []
     long_rows = []
     found = [json.loads(path.read_text()) for path in sorted(CACHE.glob("*__*__*__*.json"))]
@@ -515,7 +527,7 @@ def judge(args):
             tag = "measured" if resample is None else resample
             for model in models:
                 # one accuracy row per fine-tuning seed (the campaign's that trained; the others' single run)
-                seeds = runs[dataset][model] if set_name == "campaign" else {0: truth[model]}
+                seeds = runs[set_name][dataset][model] if set_name in CAMPAIGNS else {0: truth[model]}
                 long_rows += [{"truth": set_name, "dataset": dataset, "resample": tag, "model": model,
                                "variant": "accuracy", "score": value, "seed": seed}
                               for seed, value in sorted(seeds.items())]
@@ -530,7 +542,8 @@ def judge(args):
         # the regime is the measured unit's (a resample keeps 80 % of the rows: mnist's 1,400 become 1,120, below
         # the EfficientNets' 1,280, but it resamples the same unit)
         unit_rows = len(sets[set_name][dataset]["train"]) if budget == "full" else SMALL_ROWS
-        common = {"truth": set_name, "dataset": dataset, "modality": "text" if dataset in TEXT else "vision",
+        text = dataset in TEXT if set_name == "probe" else set_name == "text_campaign"
+        common = {"truth": set_name, "dataset": dataset, "modality": "text" if text else "vision",
                   "budget": budget, "n_rows": n_rows, "regime": "N<=D" if unit_rows <= widest else "N>D",
                   "resample": "measured" if resample is None else resample, "models": len(models)}
         labels = list(unit["scores"][models[0]])
@@ -606,9 +619,9 @@ def read_scores_table(path=None):
 
 #: The truths of the bootstrap: each on its own, and "pooled", the fine-tuned datasets and the campaign's targets
 #: together (each a dataset of its own, drawn alike).
-BOOT_TRUTHS = ("finetuned", "campaign", "pooled", "probe")
-BOOT_LABELS = {"finetuned": "fine-tuned", "campaign": "campaign", "pooled": "pooled fine-tuned + campaign",
-               "probe": "probe"}
+BOOT_TRUTHS = ("finetuned", "campaign", "text_campaign", "pooled", "probe")
+BOOT_LABELS = {"finetuned": "fine-tuned", "campaign": "campaign", "text_campaign": "text campaign",
+               "pooled": "pooled fine-tuned + campaign", "probe": "probe"}
 
 
 def bootstrap_inputs(table, truth):
@@ -683,7 +696,7 @@ def bootstrap_section(evidence, n_boot, random_state=0):
                  f"{RECOMMENDED.variant} {verdict}. Not separated from {chosen} (it does not beat them in "
                  f"{CHALLENGE_PROBABILITY:.0%} of the draws): {len(tied) - 1} of {len(pool) - 1} other candidates, "
                  f"led by {', '.join(tied[1:6])}.")
-    for truth in ("campaign", "pooled"):
+    for truth in ("campaign", "text_campaign", "pooled"):
         if truth not in results:
             continue
         result = results[truth]
@@ -738,23 +751,23 @@ def ped_section(results, shown):
     return "\n".join(lines) + "\n"
 
 
-def campaign_section():
-    """Markdown: the campaign's truth: runs per seed, what was left out and why, the seed-to-seed spread of the
+def campaign_section(set_name="campaign"):
+    """Markdown: a campaign's truth: runs per seed, what was left out and why, the seed-to-seed spread of the
     accuracies, and how well one seed's ranking predicts another's (the truth's own noise)."""
     from scipy import stats
 
     pending = {}
-    runs, untrained = campaign_runs(refresh=False, pending=pending)
+    runs, untrained = campaign_runs(refresh=False, pending=pending, set_name=set_name)
     refused = {}
-    for path in sorted(CACHE.glob("campaign__*__full__*.json")):
+    for path in sorted(CACHE.glob(f"{set_name}__*__full__*.json")):
         unit = json.loads(path.read_text())
         refused.setdefault(unit["dataset"], set()).update(unit.get("refused", {}))
     if not runs and not untrained:
         return ""
-    import campaign
-
-    lines = ["### The campaign's truth: runs, left out, seed-to-seed spread",
-             "Trained runs per seed (of 48 models); runs that did not train (left out); models left out of the "
+    campaign = campaign_module(set_name)
+    size = len(campaign.model_names())
+    lines = [f"### The {BOOT_LABELS[set_name]}'s truth: runs, left out, seed-to-seed spread",
+             f"Trained runs per seed (of {size} models); runs that did not train (left out); models left out of the "
              "judged units: without a trained run, or with frozen features that pedrank refuses on the full rows or "
              "a resample of them (dead, or near-dead: more than 95 % identical rows; no score ranks them); the "
              "accuracy range of the judged models (mean over their seeds); the seed-to-seed spread: the std of a "
@@ -793,8 +806,8 @@ def campaign_section():
                      f"seeds; median {np.median(spreads):.2f}, max {np.max(spreads):.2f}) over {len(spreads)} "
                      "(target, model) pairs with >= 2 seeds.")
     if pending:
-        lines.append("Not judged yet (a seed enters once all 48 models have its run): "
-                     + "; ".join(f"{t} seed {', '.join(f'{s} ({n} of 48 runs)' for s, n in by_seed.items())}"
+        lines.append(f"Not judged yet (a seed enters once all {size} models have its run): "
+                     + "; ".join(f"{t} seed {', '.join(f'{s} ({n} of {size} runs)' for s, n in by_seed.items())}"
                                  for t, by_seed in pending.items()) + ".")
     dead_all = sorted({m for names in refused.values() for m in names})
     if dead_all:
@@ -856,11 +869,15 @@ def render(evidence):
             out.append(f"| {v} | {failed[v]} | {_first_reason(v)} |")
         out.append("")
     targets = sorted({r["dataset"] for r in evidence if r["truth"] == "campaign"})
+    text_targets = sorted({r["dataset"] for r in evidence if r["truth"] == "text_campaign"})
     columns = [("fine-tuned, 3 image datasets", summary(evidence, "finetuned")),
                (f"campaign, {len(targets)} image targets", summary(evidence, "campaign")),
+               (f"text campaign, {len(text_targets)} text targets", summary(evidence, "text_campaign")),
                ("probe, 3 image datasets", summary(evidence, "probe", modality="vision")),
                ("probe, 2 text datasets", summary(evidence, "probe", modality="text")),
                ("probe, all 5", summary(evidence, "probe"))]
+    if not text_targets:
+        del columns[2]
     if not targets:
         del columns[1]
     out.append(f"### Mean weighted tau, full scoring rows (measured +- std over {len(resamples)} resamples)")
@@ -874,9 +891,10 @@ def render(evidence):
                for units in [", ".join(sorted({f"{r['dataset']} {r['n_rows']}" for r in evidence
                                                if r["truth"] == truth and r["regime"] == regime
                                                and r["resample"] == "measured"}))]]
-    if targets:  # every campaign unit is N > D (D = 64): its two row budgets instead
-        regimes += [(f"campaign, {budget} rows", summary(evidence, "campaign", budget=budget))
-                    for budget in ("full", "small")]
+    # every campaign unit is N > D (D = 64): their two row budgets instead
+    regimes += [(f"{BOOT_LABELS[truth]}, {budget} rows", summary(evidence, truth, budget=budget))
+                for truth, present in (("campaign", targets), ("text_campaign", text_targets)) if present
+                for budget in ("full", "small")]
     out.append("\n### By regime: mean weighted tau over the units (dataset, rows) where N <= D for the widest model, "
                "and where N > D for every model (both row budgets); the campaign by row budget")
     out.append("| score | " + " | ".join(name for name, _ in regimes) + " |")
@@ -885,7 +903,7 @@ def render(evidence):
         out.append(f"| {v} | " + " | ".join(_cell(table.get(v)) for _, table in regimes) + " |")
     out.append("\n### Per dataset, full scoring rows, measured weighted tau")
     units = sorted({(r["truth"], r["dataset"]) for r in evidence if r["budget"] == "full"})
-    short = {"finetuned": "ft", "probe": "probe", "campaign": "camp"}
+    short = {"finetuned": "ft", "probe": "probe", "campaign": "camp", "text_campaign": "tcamp"}
     out.append("| score | " + " | ".join(f"{short[t]} {d}" for t, d in units) + " |")
     out.append("|---|" + "---|" * len(units))
     lookup = {(r["truth"], r["dataset"], r["variant"]): r["weighted_tau"] for r in evidence
@@ -907,7 +925,8 @@ def report(args):
     text += "\n" + _recommendation.explain(choice, evidence) + "\n"
     section, _ = bootstrap_section(evidence, args.boot)
     text += "\n" + section
-    text += "\n" + campaign_section()
+    for set_name in CAMPAIGNS:
+        text += "\n" + campaign_section(set_name)
     EVIDENCE_MD.write_text(text)
     print(text)
     return 0
