@@ -112,3 +112,28 @@ def test_the_default_changes_only_on_a_probable_win():
     assert challenge(both, "default", ["fast", "slow"], cost={"fast": 90.0, "slow": 60.0})[0] == "slow"
     with pytest.raises(PedrankValueError, match="incumbent"):
         challenge(both, "gone", ["fast"])
+
+
+def test_tied_challengers_go_by_cost_not_by_a_few_draws_of_probability():
+    from pedrank.workflow.recommendation import challenge
+
+    rng = np.random.default_rng(1)
+    base = rng.normal(0.3, 0.1, size=500)
+    noise = rng.normal(0.0, 0.05, size=500)
+    # both beat the default in every draw; "pricey" in slightly more draws than "cheap" against each other, but
+    # neither beats the other in 90 % of them: tied, so the cheaper wins, whatever the order of P
+    result = _result({"default": base, "cheap": base + 0.3 + noise, "pricey": base + 0.31 - noise})
+    assert result.p_beats("pricey", "cheap") < 0.9 and result.p_beats("cheap", "pricey") < 0.9
+    assert challenge(result, "default", ["cheap", "pricey"], cost={"cheap": 1.0, "pricey": 5.0})[0] == "cheap"
+    # a challenger that another challenger beats in >= 90 % of the draws is out, however cheap
+    dominated = _result({"default": base, "cheap": base + 0.2, "best": base + 0.5})
+    assert challenge(dominated, "default", ["cheap", "best"], cost={"cheap": 1.0, "best": 50.0})[0] == "best"
+
+
+def test_the_default_cost_table_prices_ped_and_forms():
+    from pedrank.workflow.recommendation import PED_RELATIVE_COST, relative_cost
+
+    assert relative_cost("logme") == 1.0
+    assert relative_cost("logme:exact+PED") == 1.0 + PED_RELATIVE_COST
+    assert relative_cost("ncti (pool)") == relative_cost("ncti")
+    assert relative_cost("consensus: pactran, sfda, logme") == float("inf")

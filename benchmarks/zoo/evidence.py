@@ -621,14 +621,16 @@ def read_scores_table(path=None):
 #: together (each a dataset of its own, drawn alike).
 BOOT_TRUTHS = ("finetuned", "campaign", "text_campaign", "pooled", "probe")
 BOOT_LABELS = {"finetuned": "fine-tuned", "campaign": "campaign", "text_campaign": "text campaign",
-               "pooled": "pooled fine-tuned + campaign", "probe": "probe"}
+               "pooled": "pooled fine-tuned (zoo + both campaigns)", "probe": "probe"}
 
 
 def bootstrap_inputs(table, truth):
     """(scores, accuracies) for :func:`pedrank.workflow.bootstrap.hierarchical_bootstrap` from the rows of
     evidence_scores.csv.gz: one truth, or "pooled" (datasets renamed ``truth/dataset``). One accuracy row per
     fine-tuning seed (the seed level of the bootstrap)."""
-    parts = ("finetuned", "campaign") if truth == "pooled" else (truth,)
+    from pedrank.workflow.recommendation import FINE_TUNED_TRUTHS
+
+    parts = FINE_TUNED_TRUTHS if truth == "pooled" else (truth,)
     scores, accuracies = [], []
     for row in table:
         if row["truth"] not in parts:
@@ -651,7 +653,7 @@ def bootstrap_results(n_boot, random_state=0):
     present = {r["truth"] for r in table}
     results = {}
     for truth in BOOT_TRUTHS:
-        if truth == "pooled" and not {"finetuned", "campaign"} <= present or truth != "pooled" and truth not in present:
+        if truth == "pooled" and "finetuned" not in present or truth != "pooled" and truth not in present:
             continue
         scores, accuracies = bootstrap_inputs(table, truth)
         results[truth] = hierarchical_bootstrap(scores, accuracies, n_boot=n_boot, random_state=random_state)
@@ -661,7 +663,7 @@ def bootstrap_results(n_boot, random_state=0):
 def bootstrap_section(evidence, n_boot, random_state=0):
     """Markdown: every variant's mean weighted tau with its 95 % interval over datasets, models, seeds and
     scoring rows, and P(it beats the default), against each truth; PED's effect per score; the rule."""
-    from pedrank.workflow.recommendation import CHALLENGE_PROBABILITY, RECOMMENDED, candidates, challenge
+    from pedrank.workflow.recommendation import CHALLENGE_PROBABILITY, INCUMBENT, RECOMMENDED, candidates, challenge
 
     results = bootstrap_results(n_boot, random_state)
     shown = [t for t in BOOT_TRUTHS if t in results]
@@ -670,7 +672,8 @@ def bootstrap_section(evidence, n_boot, random_state=0):
              "Mean weighted tau [95 % interval]; P(> default): the share of draws in which the variant's mean beats "
              f"the default's ({RECOMMENDED.variant}). The fine-tuned truth has one seed per model; the campaign's "
              "models have each seed that trained (the seed level draws one of them per drawn model); pooled: the "
-             "fine-tuned datasets and the campaign's targets drawn alike. Sorted by the campaign's mean.\n"]
+             "zoo's fine-tuned datasets and both campaigns' targets drawn alike (the truth the rule reads). Sorted by "
+             "the campaign's mean.\n"]
     names = [v for v in results[shown[0]].variants if all(v in results[t].variants for t in shown)]
     key = "campaign" if "campaign" in results else shown[0]
     names.sort(key=lambda v: -np.nan_to_num(results[key].measured[v], nan=-9))
@@ -688,28 +691,31 @@ def bootstrap_section(evidence, n_boot, random_state=0):
                  "probes and on the campaign's controlled networks.)\n")
     lines.append(ped_section(results, shown))
     pool = candidates(evidence)
-    cost = _seconds()
-    chosen, tied = challenge(results["finetuned"], RECOMMENDED.variant, pool, cost=cost)
+    rule = results["pooled"]
+    won, _ = challenge(rule, INCUMBENT.variant, pool)
+    chosen, tied = challenge(rule, RECOMMENDED.variant, pool)
     verdict = ("stays" if chosen == RECOMMENDED.variant else f"would change to {chosen}")
     lines.append(f"**The rule** (a challenger replaces the default only when it beats it in >= "
-                 f"{CHALLENGE_PROBABILITY:.0%} of the paired draws against fine-tuned accuracy): the default "
-                 f"{RECOMMENDED.variant} {verdict}. Not separated from {chosen} (it does not beat them in "
+                 f"{CHALLENGE_PROBABILITY:.0%} of the paired draws against the pooled fine-tuned truth): from stage "
+                 f"1's {INCUMBENT.variant}, the challenge gives {won} (P(beats {INCUMBENT.variant}) "
+                 f"{rule.p_beats(won, INCUMBENT.variant):.2f}); the committed default {RECOMMENDED.variant} {verdict} "
+                 f"under its own challenge. Not separated from {chosen} (it does not beat them in "
                  f"{CHALLENGE_PROBABILITY:.0%} of the draws): {len(tied) - 1} of {len(pool) - 1} other candidates, "
-                 f"led by {', '.join(tied[1:6])}.")
-    for truth in ("campaign", "text_campaign", "pooled"):
+                 f"led by {', '.join(tied[1:8])}.")
+    for truth in ("finetuned", "campaign", "text_campaign"):
         if truth not in results:
             continue
         result = results[truth]
-        chosen, tied = challenge(result, RECOMMENDED.variant, pool, cost=cost)
+        chosen, tied = challenge(result, RECOMMENDED.variant, pool)
         beaten = sorted((v for v in pool if v in result.variants and v != RECOMMENDED.variant
                          and result.p_beats(RECOMMENDED.variant, v) >= CHALLENGE_PROBABILITY))
         winners = sorted((v for v in pool if v in result.variants and v != RECOMMENDED.variant
                           and result.p_beats(v, RECOMMENDED.variant) >= CHALLENGE_PROBABILITY),
                          key=lambda v: -result.p_beats(v, RECOMMENDED.variant))
-        lines.append(f"\n**The same challenge against the {BOOT_LABELS[truth]} truth** (information: the rule itself "
-                     f"reads the fine-tuned truth): {RECOMMENDED.variant} "
+        lines.append(f"\n**The same challenge against the {BOOT_LABELS[truth]} truth alone** (information: the rule "
+                     f"reads them pooled): {RECOMMENDED.variant} "
                      + ("stays" if chosen == RECOMMENDED.variant
-                        else f"would give way to {chosen} (the highest P, then the cheapest)")
+                        else f"would give way to {chosen} (the cheapest of the winners that no other winner beats)")
                      + f". Beating {RECOMMENDED.variant} in >= {CHALLENGE_PROBABILITY:.0%} of the draws: "
                      + (", ".join(f"{v} ({result.p_beats(v, RECOMMENDED.variant):.2f})" for v in winners) or "none")
                      + f"; {RECOMMENDED.variant} beats {len(beaten)} of {len(pool) - 1} in >= "
@@ -813,15 +819,6 @@ def campaign_section(set_name="campaign"):
     if dead_all:
         lines.append(f"Dead frozen features (left out where refused): {', '.join(dead_all)}.")
     return "\n".join(lines) + "\n"
-
-
-def _seconds():
-    """{variant: seconds summed over the measured full-budget units}: the cost that breaks ties of the rule."""
-    seconds: dict = {}
-    for path in sorted(CACHE.glob("*__full__measured.json")):
-        for label, value in json.loads(path.read_text()).get("seconds", {}).items():
-            seconds[label] = seconds.get(label, 0.0) + value
-    return seconds
 
 
 @functools.lru_cache(maxsize=None)

@@ -10,10 +10,10 @@ best (the PED paper's Table 1 practice) is shown beside it as the optimistic bou
 
 The pools are evidence.py's: the training rows of each dataset (``full`` budget, the rows the scores see there),
 the models with a truth whose features pedrank accepts (dead features are left out, as there). Truths: the
-campaign (mean accuracy over the seeds that trained), the fine-tuned datasets, and the linear probe.
+image and text campaigns (mean accuracy over the seeds that trained), the fine-tuned datasets, and the linear probe.
 
     # resumable: tune's own disk cache per truth (cache/ped_tune/, git-ignored); writes ped_tune.json and ped_tune.md
-    OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 19 python benchmarks/zoo/ped_tune.py --sets campaign finetuned probe
+    OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 19 python benchmarks/zoo/ped_tune.py --metrics logme sfda gbc h_score regularized_h_score transrate
 """
 
 from __future__ import annotations
@@ -119,8 +119,8 @@ def render(results):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", nargs="+", default=["campaign", "finetuned", "probe"],
-                        choices=["campaign", "finetuned", "probe"])
+    parser.add_argument("--sets", nargs="+", default=["campaign", "text_campaign", "finetuned", "probe"],
+                        choices=["campaign", "text_campaign", "finetuned", "probe"])
     parser.add_argument("--metrics", nargs="+", default=list(METRICS))
     args = parser.parse_args(argv)
     results = json.loads(OUT_JSON.read_text()) if OUT_JSON.exists() else {}
