@@ -387,26 +387,28 @@ def run_finetune(args):
     return 0
 
 
-def collect():
-    """Every finished run: {(seed, target, model): chosen run record}, read from the committed run files."""
+def collect(runs_dir=RUNS, grid=FINETUNE):
+    """Every finished run: {(seed, target, model): chosen run record}, read from the committed run files under
+    ``runs_dir`` (a unit is finished when every setting of ``grid`` has its run). Shared with text_campaign.py."""
     from pedrank.workflow.finetune import choose_run
 
     runs = {}
-    for path in sorted(RUNS.glob("seed*/*/*.json")):
+    for path in sorted(runs_dir.glob("seed*/*/*.json")):
         stored = json.loads(path.read_text())
         key = stored["key"]
         record = {**stored["result"], "learning_rate": key["learning_rate"], "weight_decay": key["weight_decay"],
                   "n_classes": key["n_classes"]}
         runs.setdefault((key["seed"], key["dataset"], key["model"]), []).append(record)
-    complete = len(FINETUNE["learning_rates"]) * len(FINETUNE["weight_decays"])
+    complete = len(grid["learning_rates"]) * len(grid["weight_decays"])
     return {unit: dict(choose_run(records)) for unit, records in runs.items() if len(records) == complete}
 
 
-def write_accuracies():
-    """campaign/accuracies.csv: one row per (target, model, seed) whose grid is complete."""
-    chosen = collect()
-    ACCURACIES.parent.mkdir(parents=True, exist_ok=True)
-    with ACCURACIES.open("w", newline="") as handle:
+def write_accuracies(path=ACCURACIES, runs_dir=RUNS, grid=FINETUNE):
+    """campaign/accuracies.csv (or ``path``): one row per (target, model, seed) whose grid is complete. Shared with
+    text_campaign.py (its own runs, grid and table, the same columns)."""
+    chosen = collect(runs_dir, grid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["target", "model", "seed", "test_accuracy", "val_accuracy", "learning_rate",
                          "train_loss", "trained"])

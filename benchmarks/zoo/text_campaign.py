@@ -82,12 +82,10 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import gzip  # noqa: E402
 import hashlib  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
-import math  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -99,6 +97,10 @@ import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
+# the image campaign's reading of the run files, its accuracies table, work order and training check: shared
+import campaign  # noqa: E402
+from campaign import trained, work_order  # noqa: E402,F401  (trained: part of this module's interface)
 
 CAMPAIGN = HERE / "text_campaign"
 RUNS = CAMPAIGN / "runs"
@@ -495,11 +497,6 @@ def features(target, models=None):
 
 # --- fine-tuning ---------------------------------------------------------------------------------------------
 
-def work_order(models, targets, seeds):
-    """(seed, target, model) units, every model and target of seed 0 before seed 1: a whole truth early."""
-    return [(seed, target, model) for seed in seeds for target in targets for model in models]
-
-
 def finetune_unit(model, target, seed, data_cache):
     import torch
 
@@ -548,43 +545,14 @@ def run_finetune(args):
 
 
 def collect():
-    """Every finished run: {(seed, target, model): chosen run record}, read from the committed run files."""
-    from pedrank.workflow.finetune import choose_run
-
-    runs = {}
-    for path in sorted(RUNS.glob("seed*/*/*.json")):
-        stored = json.loads(path.read_text())
-        key = stored["key"]
-        record = {**stored["result"], "learning_rate": key["learning_rate"], "weight_decay": key["weight_decay"],
-                  "n_classes": key["n_classes"]}
-        runs.setdefault((key["seed"], key["dataset"], key["model"]), []).append(record)
-    complete = len(FINETUNE["learning_rates"]) * len(FINETUNE["weight_decays"])
-    return {unit: dict(choose_run(records)) for unit, records in runs.items() if len(records) == complete}
+    """Every finished run: {(seed, target, model): chosen run record} (campaign.py's reading of the run files)."""
+    return campaign.collect(RUNS, FINETUNE)
 
 
 def write_accuracies():
     """text_campaign/accuracies.csv: one row per (target, model, seed) whose grid is complete (campaign.py's
-    columns)."""
-    chosen = collect()
-    ACCURACIES.parent.mkdir(parents=True, exist_ok=True)
-    with ACCURACIES.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["target", "model", "seed", "test_accuracy", "val_accuracy", "learning_rate",
-                         "train_loss", "trained"])
-        for (seed, target, model), run in sorted(chosen.items(), key=lambda item: (item[0][1], item[0][2],
-                                                                                     item[0][0])):
-            writer.writerow([target, model, seed, f"{run['test_accuracy']:.6f}", f"{run['val_accuracy']:.6f}",
-                             run["learning_rate"], "" if run.get("train_loss") is None else
-                             f"{run['train_loss']:.6f}", int(trained(run))])
-    return chosen
-
-
-def trained(run):
-    """False for a run that did not learn: its training loss (mean of the last 10 % of steps) stayed within 5 % of
-    chance (log C) at every learning rate of the grid (the chosen one is the best). Such a run is left out of
-    the truth and said."""
-    loss = run.get("train_loss")
-    return loss is not None and loss < 0.95 * math.log(run["n_classes"])
+    columns, its writer)."""
+    return campaign.write_accuracies(ACCURACIES, RUNS, FINETUNE)
 
 
 def status(args):
