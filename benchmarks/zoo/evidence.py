@@ -219,9 +219,9 @@ def _controlled_features(model, images, batch=500):
 
 
 def campaign_runs(refresh=True, pending=None, set_name="campaign"):
-    """A campaign's truth per run (``set_name``: a key of CAMPAIGNS): ({target: {model: {seed: test accuracy}}} of the runs that trained,
-    {target: {model: [seeds that did not train]}}), from campaign/accuracies.csv (rewritten first from the
-    committed run files when ``refresh``).
+    """A campaign's truth per run (``set_name``: a key of CAMPAIGNS): ({target: {model: {seed: test accuracy}}} of
+    the runs that trained, {target: {model: [seeds that did not train]}}), from its accuracies.csv (rewritten first
+    from the committed run files when ``refresh``).
 
     Only complete seeds count: a (target, seed) enters once every model of the zoo has its run (trained or not),
     so that each model's truth is the mean over the same seeds and a target is judged on its whole zoo. The
@@ -626,23 +626,12 @@ BOOT_LABELS = {"finetuned": "fine-tuned", "campaign": "campaign", "text_campaign
 
 def bootstrap_inputs(table, truth):
     """(scores, accuracies) for :func:`pedrank.workflow.bootstrap.hierarchical_bootstrap` from the rows of
-    evidence_scores.csv.gz: one truth, or "pooled" (datasets renamed ``truth/dataset``). One accuracy row per
-    fine-tuning seed (the seed level of the bootstrap)."""
-    from pedrank.workflow.recommendation import FINE_TUNED_TRUTHS
+    evidence_scores.csv.gz: one truth, or "pooled" (every fine-tuned truth, the rule's); the rule's own reading
+    (:func:`pedrank.workflow.recommendation.pooled_bootstrap_inputs`: datasets named ``truth/dataset``, one
+    accuracy row per fine-tuning seed)."""
+    from pedrank.workflow.recommendation import FINE_TUNED_TRUTHS, pooled_bootstrap_inputs
 
-    parts = FINE_TUNED_TRUTHS if truth == "pooled" else (truth,)
-    scores, accuracies = [], []
-    for row in table:
-        if row["truth"] not in parts:
-            continue
-        dataset = f"{row['truth']}/{row['dataset']}" if truth == "pooled" else row["dataset"]
-        if row["variant"] == "accuracy":
-            if row["resample"] == "measured":
-                accuracies.append({"dataset": dataset, "model": row["model"], "seed": row.get("seed") or 0,
-                                   "accuracy": row["score"]})
-        else:
-            scores.append({**row, "dataset": dataset})
-    return scores, accuracies
+    return pooled_bootstrap_inputs(table, FINE_TUNED_TRUTHS if truth == "pooled" else (truth,))
 
 
 def bootstrap_results(n_boot, random_state=0):

@@ -2,18 +2,19 @@
 item 5).
 
 evidence.py answers "does PED's *default* setting help each score" with a bootstrap interval. This script answers
-the second half of the question the way a user can: for each score, :func:`pedrank.workflow.tune.tune` scores every dataset's
-pool at every setting of PED's default grid (18 settings: elastic k x radius coefficient) and PED off, chooses the
-setting on all datasets but one, and scores the held-out one with it. The leave-one-out mean weighted tau, set
-against PED off's, is the out-of-sample gain a user can expect from tuning PED on data like this; the in-sample
-best (the PED paper's Table 1 practice) is shown beside it as the optimistic bound.
+the second half of the question the way a user can: for each score, :func:`pedrank.workflow.tune.tune` scores every
+dataset's pool at every setting of PED's default grid (18 settings: elastic k x radius coefficient) and PED off,
+chooses the setting on all datasets but one, and scores the held-out one with it. The leave-one-out mean weighted
+tau, set against PED off's, is the out-of-sample gain a user can expect from tuning PED on data like this; the
+in-sample best (the PED paper's Table 1 practice) is shown beside it as the optimistic bound.
 
 The pools are evidence.py's: the training rows of each dataset (``full`` budget, the rows the scores see there),
 the models with a truth whose features pedrank accepts (dead features are left out, as there). Truths: the
 image and text campaigns (mean accuracy over the seeds that trained), the fine-tuned datasets, and the linear probe.
 
     # resumable: tune's own disk cache per truth (cache/ped_tune/, git-ignored); writes ped_tune.json and ped_tune.md
-    OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 19 python benchmarks/zoo/ped_tune.py --metrics logme sfda gbc h_score regularized_h_score transrate
+    OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 19 python benchmarks/zoo/ped_tune.py \
+        --metrics logme sfda gbc h_score regularized_h_score transrate
 """
 
 from __future__ import annotations
@@ -94,14 +95,15 @@ def render(results):
              "setting chosen on the other datasets and scored on the held-out one (leave-one-out: what a user can "
              "expect), and the in-sample best per dataset (the PED paper's Table 1 practice: optimistic). "
              "\"recommended\": tune's advice (the setting chosen on all datasets when its leave-one-out mean beats "
-             "PED off's, else off). The interval resamples the datasets (2,000 draws). Grid: elastic k in {0.6, 0.8, 1.0, 1.2, 1.5, 2.0} x radius coefficient in "
+             "PED off's, else off). The interval resamples the datasets (2,000 draws). "
+             "Grid: elastic k in {0.6, 0.8, 1.0, 1.2, 1.5, 2.0} x radius coefficient in "
              "{0.3, 0.6, 1.0}, plus off. Command: `python benchmarks/zoo/ped_tune.py` (module docstring).",
              ""]
     for set_name, result in results.items():
         datasets = result["datasets"]
         lines += [f"**{set_name}** ({len(datasets)} datasets: {', '.join(datasets)})", "",
-                  "| score | off | default | leave-one-out | LOO - off [95 % over datasets] | P(gain > 0) | in-sample best "
-                  "| recommended | LOO settings |",
+                  "| score | off | default | leave-one-out | LOO - off [95 % over datasets] | P(gain > 0) "
+                  "| in-sample best | recommended | LOO settings |",
                   "|---|---:|---:|---:|---|---:|---:|---|---|"]
         for metric, entry in result["metrics"].items():
             columns = entry["columns"]
