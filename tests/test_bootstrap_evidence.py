@@ -85,6 +85,58 @@ def test_bad_input_is_refused_with_the_reason():
         hierarchical_bootstrap(scores, accuracies, n_boot=0)
 
 
+def _two_families():
+    """Family "many": 11 datasets where variant "b" follows the accuracies and "a" is noise; family "few": 1 dataset
+    where "a" follows them and "b" is reversed."""
+    many_scores, many_accuracies = synthetic(n_datasets=11, n_models=8, noise={"a": 10.0, "b": 0.01}, seed=11)
+    few_scores, few_accuracies = synthetic(n_datasets=1, n_models=8, noise={"a": 0.01, "b": 0.01}, seed=12)
+    for row in few_scores:
+        row["dataset"] = "few0"
+        if row["variant"] == "b":
+            row["score"] = -row["score"]
+    for row in few_accuracies:
+        row["dataset"] = "few0"
+    strata = {**{f"d{d}": "many" for d in range(11)}, "few0": "few"}
+    return many_scores + few_scores, many_accuracies + few_accuracies, strata
+
+
+def test_strata_weigh_each_family_alike():
+    scores, accuracies, strata = _two_families()
+    plain = hierarchical_bootstrap(scores, accuracies, n_boot=200, random_state=7)
+    stratified = hierarchical_bootstrap(scores, accuracies, n_boot=200, random_state=7, strata=strata)
+    # pooled, the eleven "many" datasets carry b; per family, b's near 1 and its near -1 cancel, a's near 1 on "few"
+    # and its noise on "many" average to about +0.5
+    assert plain.p_beats("b", "a") > 0.95
+    per_dataset = {row["dataset"]: None for row in accuracies}
+    by_family = {}
+    for dataset in per_dataset:
+        alone = hierarchical_bootstrap([r for r in scores if r["dataset"] == dataset],
+                                       [r for r in accuracies if r["dataset"] == dataset], n_boot=1)
+        by_family.setdefault(strata[dataset], []).append(alone.measured)
+    for variant in ("a", "b"):
+        expected = np.mean([np.mean([m[variant] for m in family]) for family in by_family.values()])
+        assert stratified.measured[variant] == pytest.approx(expected, rel=1e-12)
+    assert stratified.measured["a"] > stratified.measured["b"]
+    assert stratified.p_beats("a", "b") > 0.9
+    # a draw keeps each family's size: "few" is drawn in every draw, so b never reaches its pooled mean
+    assert np.nanmax(stratified.draws[:, stratified.variants.index("b")]) < plain.measured["b"]
+
+
+def test_one_stratum_is_the_plain_bootstrap():
+    scores, accuracies = synthetic(n_datasets=4, n_models=6)
+    plain = hierarchical_bootstrap(scores, accuracies, n_boot=60, random_state=8)
+    single = hierarchical_bootstrap(scores, accuracies, n_boot=60, random_state=8,
+                                    strata={f"d{d}": "all" for d in range(4)})
+    np.testing.assert_array_equal(plain.draws, single.draws)
+    assert plain.measured == single.measured
+
+
+def test_a_dataset_without_a_stratum_is_refused():
+    scores, accuracies = synthetic(n_datasets=3, n_models=4)
+    with pytest.raises(PedrankValueError, match=r"strata: datasets \['d2'\] have no stratum"):
+        hierarchical_bootstrap(scores, accuracies, n_boot=5, strata={"d0": "x", "d1": "y"})
+
+
 def _result(columns):
     """A BootstrapResult with the given draws per variant (measured = the draws' mean)."""
     from pedrank.workflow.bootstrap import BootstrapResult

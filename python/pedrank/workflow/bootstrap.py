@@ -86,7 +86,8 @@ def _weighted_tau(scores: np.ndarray, accuracies: np.ndarray) -> float:
 
 def hierarchical_bootstrap(scores: Iterable[Mapping[str, Any]], accuracies: Iterable[Mapping[str, Any]], *,
                            n_boot: int = 1000, random_state: int = 0,
-                           variants: Iterable[str] | None = None) -> BootstrapResult:
+                           variants: Iterable[str] | None = None,
+                           strata: Mapping[str, str] | None = None) -> BootstrapResult:
     """Bootstrap every variant's mean weighted tau over datasets, models, fine-tuning seeds and scoring rows.
 
     Parameters
@@ -102,6 +103,11 @@ def hierarchical_bootstrap(scores: Iterable[Mapping[str, Any]], accuracies: Iter
         Seeds the draws: the same seed gives the same result.
     variants : iterable of str, optional
         The variants to bootstrap (default: every variant of ``scores``).
+    strata : mapping of str to str, optional
+        Dataset -> stratum (e.g. the family of truth it belongs to). Given, the mean weighted tau is the mean over
+        strata of each stratum's mean over its datasets, and a draw resamples the datasets within each stratum, so
+        that every stratum weighs the same however many datasets it has. Default: one stratum, every dataset
+        weighs the same. Every dataset must be named.
 
     Returns
     -------
@@ -150,6 +156,17 @@ def hierarchical_bootstrap(scores: Iterable[Mapping[str, Any]], accuracies: Iter
         datasets.append((dataset, models, seeds, values))
     if not datasets:
         raise PedrankValueError("scores/accuracies: no dataset has two models with both a score and an accuracy")
+    if strata is None:
+        groups = [np.arange(len(datasets))]
+    else:
+        unnamed = [item[0] for item in datasets if item[0] not in strata]
+        if unnamed:
+            raise PedrankValueError(f"strata: datasets {unnamed} have no stratum; expected every dataset named")
+        labels = [str(strata[item[0]]) for item in datasets]
+        groups = [np.flatnonzero(np.array(labels) == label) for label in sorted(set(labels))]
+    stratum_of = np.empty(len(datasets), dtype=int)
+    for g, members in enumerate(groups):
+        stratum_of[members] = g
 
     def mean_taus(picks: list[tuple[int, np.ndarray, np.ndarray, int]]) -> tuple[np.ndarray, np.ndarray]:
         taus = np.zeros((len(picks), len(chosen)))
@@ -162,7 +179,13 @@ def hierarchical_bootstrap(scores: Iterable[Mapping[str, Any]], accuracies: Iter
                     failed[j] = True
                 else:
                     taus[k, j] = _weighted_tau(values[j], accuracy)
-        return taus.mean(axis=0), failed
+        if len(groups) == 1:
+            return taus.mean(axis=0), failed
+        # each stratum's picks weigh 1 / (strata x its picks); a stratum without a pick leaves the others' mean
+        which = stratum_of[[d for d, *_ in picks]]
+        counts = np.bincount(which, minlength=len(groups))
+        weights = 1.0 / (np.count_nonzero(counts) * counts[which])
+        return weights @ taus, failed
 
     full = [(d, np.arange(len(item[1])), np.array([s.mean() for s in item[2]]), 0)
             for d, item in enumerate(datasets)]
@@ -171,7 +194,7 @@ def hierarchical_bootstrap(scores: Iterable[Mapping[str, Any]], accuracies: Iter
     failures = np.zeros(len(chosen), dtype=int)
     for b in range(n_boot):
         picks = []
-        for d in rng.integers(0, len(datasets), size=len(datasets)):
+        for d in np.concatenate([members[rng.integers(0, len(members), size=len(members))] for members in groups]):
             _, models, seeds, values = datasets[d]
             for _ in range(_MODEL_DRAW_ATTEMPTS):
                 drawn = rng.integers(0, len(models), size=len(models))
