@@ -43,8 +43,3 @@ def quiet():
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
-
-
-def load():
-    with open("/proc/loadavg") as handle:
-        return float(handle.read().split()[0])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import make_features  # noqa: E402
+from _timing import emit, load  # noqa: E402
 
 
 class Clock:
@@ -107,9 +107,7 @@ def main():
     knn = importlib.import_module("pedrank.scores.knn")
     X, _ = make_features(args.n, args.d, args.classes)
     result = {"n": args.n, "d": args.d, "classes": args.classes,
-              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    with open("/proc/loadavg") as handle:
-        result["loadavg"] = float(handle.read().split()[0])
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "loadavg": load()}
     for name, path in (("float64", float64_path), ("float32 filter", float32_path)):
         clock = Clock()
         extra = path(X, 3, 1024, clock)
@@ -124,11 +122,7 @@ def main():
         result[name + " neighbours"] = neighbours
     same = bool(np.array_equal(result.pop("float64 neighbours"), result.pop("float32 filter neighbours")))
     result["same neighbours"] = same
-    line = json.dumps(result)
-    print(line)
-    if args.json:
-        with open(args.json, "a") as handle:
-            handle.write(line + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ the 1-minute load is recorded before and after. One JSON line is printed (and ap
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import sys
 import time
 from pathlib import Path
@@ -31,14 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import make_features  # noqa: E402
-from _quiet import load, quiet  # noqa: E402
-
-
-def timed(call):
-    with quiet():
-        start = time.perf_counter()
-        value = call()
-        return time.perf_counter() - start, value
+from _quiet import quiet  # noqa: E402
+from _timing import emit, load, load_module, timed  # noqa: E402
 
 
 def main():
@@ -68,15 +60,7 @@ def main():
 
     calls = {"floor": floor, "floor_policy": floor_policy, "after": lambda: after.knn_neighbours(X, 3)}
     if args.before:
-        spec = importlib.util.spec_from_file_location("knn_before", args.before)
-        before = importlib.util.module_from_spec(spec)
-        from pedrank.scores import registry
-
-        register, registry.register = registry.register, lambda entry: entry  # knn is registered already
-        try:
-            spec.loader.exec_module(before)
-        finally:
-            registry.register = register
+        before = load_module("knn_before", args.before)  # not registered again: knn is registered already
         calls["before"] = lambda: before.knn_neighbours(X, 3)
     result = {"n": args.n, "d": args.d, "classes": args.classes, "k": 3,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_start": load(),
@@ -87,7 +71,8 @@ def main():
     for _ in range(args.repeats):
         for name, call in calls.items():
             threads[name].append(int(_core.call_threads(args.n, args.d)))
-            elapsed, values[name] = timed(call)
+            with quiet():
+                elapsed, _, values[name] = timed(call)
             seconds[name].append(round(elapsed, 3))
     result["policy_threads"] = threads
     result["load_end"] = load()
@@ -99,11 +84,7 @@ def main():
     if "before" in best:
         result["before / floor"] = round(best["before"] / best["floor"], 3)
         result["same_neighbours"] = bool(np.array_equal(values["before"], values["after"]))
-    line = json.dumps(result)
-    print(line)
-    if args.json:
-        with open(args.json, "a") as handle:
-            handle.write(line + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -34,8 +34,6 @@ its losses and trained weights (each weight array's difference over its largest 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import sys
 import time
 from pathlib import Path
@@ -44,40 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import make_features  # noqa: E402
-
-
-def load():
-    with open("/proc/loadavg") as handle:
-        return float(handle.read().split()[0])
-
-
-def timed(call):
-    """``(wall seconds, CPU seconds of this process, value)`` of ``call()``."""
-    start, cpu = time.perf_counter(), time.process_time()
-    value = call()
-    return time.perf_counter() - start, time.process_time() - cpu, value
-
-
-def load_module(name, path, replace=None):
-    """Execute an earlier copy of a score module without registering its score again; ``replace`` maps module
-    names to modules seen by its imports while it loads (so the earlier ITM imports the earlier LEAD's helpers)."""
-    from pedrank.scores import registry
-
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    register, registry.register = registry.register, lambda entry: entry
-    saved = {key: sys.modules.get(key) for key in (replace or {})}
-    sys.modules.update(replace or {})
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        registry.register = register
-        for key, value in saved.items():
-            if value is None:
-                sys.modules.pop(key, None)
-            else:
-                sys.modules[key] = value
-    return module
+from _timing import emit, load, load_module, timed  # noqa: E402
 
 
 def floors(X, y, n_classes):
@@ -202,11 +167,7 @@ def main():
         result["itm weights relative difference"] = max(relative(a, b) for a, b in zip(after["weights"],
                                                                                         before["weights"]))
     result["load_end"] = load()
-    line = json.dumps(result)
-    print(line)
-    if args.json:
-        with open(args.json, "a") as handle:
-            handle.write(line + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ def main():
     if args.child:
         child(args.child[0], int(args.child[1]), args.child[2] == "1")
         return
-    from _quiet import load, quiet
+    from _quiet import quiet
+    from _timing import load
 
     for n in args.n or [10_000]:
         for task in args.tasks.split(","):

@@ -125,7 +125,8 @@ def read(results):
 
 
 def run(args):
-    from _quiet import load, quiet
+    from _quiet import quiet
+    from _timing import load
 
     results = Path(args.results)
     done = read(results)

@@ -111,3 +111,50 @@ def make_problem(n_samples, n_features, n_classes, *, seed=0, separation=1.0, im
     centres = rng.normal(scale=separation, size=(n_classes, n_features))
     features = centres[labels] + rng.normal(size=(n_samples, n_features))
     return features.astype(dtype), labels
+
+
+def blobs(n_samples, n_features, n_classes, spread, seed):
+    """Balanced classes (sample i in class i % C) around Gaussian centres of scale ``spread``, unit noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n_samples) % n_classes
+    centres = rng.normal(scale=spread, size=(n_classes, n_features))
+    return centres[labels] + rng.normal(size=(n_samples, n_features)), labels
+
+
+def clustered(n_samples, n_features, n_clusters, spread, seed, *, relu=False):
+    """Blobs with per-dimension noise scales (so covariances are not multiples of the identity): NLEEP's mixtures."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_clusters, n_samples)
+    scales = rng.uniform(0.2, 2.0, size=n_features)
+    features = rng.normal(scale=spread, size=(n_clusters, n_features))[labels]
+    features += rng.normal(size=(n_samples, n_features)) * scales
+    return np.maximum(features, 0.0) if relu else features
+
+
+# clustered()'s arguments (n_samples, n_features, components, spread, relu) for the mixture tests (test_nleep_em,
+# test_nleep_torch): low dimensions (every pair evaluated), high dimensions with separated components (most pairs
+# skipped), overlapping ones (few skipped), post-ReLU features, soft mixtures.
+MIXTURE_PROBLEMS = [
+    (300, 3, 10, 1.0, False),
+    (400, 12, 15, 0.3, False),
+    (500, 8, 6, 5.0, True),
+    (400, 40, 10, 0.5, False),
+    (400, 40, 10, 2.0, True),
+    (300, 64, 30, 3.0, False),
+    (500, 40, 8, 0.1, False),
+    (200, 32, 40, 1.0, False),
+]
+
+
+def write_class_images(root, sizes, *, seed, name="{}.png", n_classes=3):
+    """An image folder: ``root/class{c}/`` holds one RGB PNG per (height, width) of ``sizes``, named
+    ``name.format(i)``, of noise whose brightness grows with the class. Returns ``root``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in range(n_classes):
+        (root / f"class{c}").mkdir(parents=True)
+        for i, (height, width) in enumerate(sizes):
+            pixels = (rng.random((height, width, 3)) * 90 + 60 * c).astype(np.uint8)
+            Image.fromarray(pixels).save(root / f"class{c}" / name.format(i))
+    return root

@@ -4,17 +4,11 @@ import numpy as np
 import pytest
 from sklearn.covariance import ledoit_wolf
 
+from conftest import blobs  # tests/ is on sys.path under pytest
 from pedrank import PedrankValueError, _core
 from pedrank.reference.hscore import h_score as reference_h_score
 from pedrank.reference.hscore import regularized_h_score as reference_regularized_h_score
 from pedrank.scores.hscore import h_score, ledoit_wolf_shrinkage, regularized_h_score
-
-
-def separable(n_samples, n_features, n_classes, seed, spread=2.0):
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n_samples) % n_classes
-    centres = rng.normal(scale=spread, size=(n_classes, n_features))
-    return centres[labels] + rng.normal(size=(n_samples, n_features)), labels
 
 
 def test_h_score_hand_computed_one_dimension():
@@ -26,7 +20,7 @@ def test_h_score_hand_computed_one_dimension():
 
 
 def test_h_score_bounds_and_random_features_near_zero():
-    features, labels = separable(300, 6, 4, 0)
+    features, labels = blobs(300, 6, 4, 2.0, 0)
     score = h_score(features, labels)
     assert 0.5 < score <= min(6, 4 - 1) + 1e-9
     rng = np.random.default_rng(1)
@@ -36,7 +30,7 @@ def test_h_score_bounds_and_random_features_near_zero():
 
 @pytest.mark.parametrize("shape", [(80, 5), (40, 12), (12, 30)])
 def test_h_scores_match_reference(shape):
-    features, labels = separable(*shape, 3, sum(shape))
+    features, labels = blobs(*shape, 3, 2.0, sum(shape))
     np.testing.assert_allclose(h_score(features, labels), reference_h_score(features, labels), rtol=1e-8)
     np.testing.assert_allclose(
         regularized_h_score(features, labels), reference_regularized_h_score(features, labels), rtol=1e-8
@@ -44,7 +38,7 @@ def test_h_scores_match_reference(shape):
 
 
 def test_h_score_singular_covariance_stays_bounded():
-    features, labels = separable(10, 40, 2, 3)
+    features, labels = blobs(10, 40, 2, 2.0, 3)
     features = np.hstack([features, features[:, :5], np.ones((10, 3))])
     score = h_score(features, labels)
     assert np.isfinite(score) and -1e-9 <= score <= 1 + 1e-6
@@ -64,21 +58,21 @@ def test_constant_features_are_refused_and_unrelated_features_score_near_zero():
 
 
 def test_ledoit_wolf_shrinkage_matches_scikit_learn():
-    features, _ = separable(50, 8, 3, 4)
+    features, _ = blobs(50, 8, 3, 2.0, 4)
     mean, covariance = _core.covariance(features)
     _, expected = ledoit_wolf(features)
     np.testing.assert_allclose(ledoit_wolf_shrinkage(features, mean, covariance), expected, rtol=1e-10)
 
 
 def test_regularized_h_score_below_h_score_and_equal_in_one_dimension():
-    features, labels = separable(60, 10, 3, 5, spread=0.5)
+    features, labels = blobs(60, 10, 3, 0.5, 5)
     assert 0 < regularized_h_score(features, labels) <= h_score(features, labels)
     column = features[:, :1]
     np.testing.assert_allclose(regularized_h_score(column, labels), h_score(column, labels), rtol=1e-12)
 
 
 def test_h_scores_invariant_to_relabelling_and_order_and_no_mutation():
-    features, labels = separable(60, 4, 3, 6)
+    features, labels = blobs(60, 4, 3, 2.0, 6)
     before = features.copy()
     for score in (h_score, regularized_h_score):
         expected = score(features, labels)
@@ -89,7 +83,7 @@ def test_h_scores_invariant_to_relabelling_and_order_and_no_mutation():
 
 
 def test_h_score_float32_and_fortran_order():
-    features, labels = separable(50, 4, 2, 7)
+    features, labels = blobs(50, 4, 2, 2.0, 7)
     single = features.astype(np.float32)
     expected = h_score(single.astype(np.float64), labels)
     np.testing.assert_allclose(h_score(single, labels), expected, rtol=1e-8)

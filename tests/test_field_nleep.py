@@ -5,15 +5,9 @@ import re
 import numpy as np
 import pytest
 
+from conftest import blobs  # tests/ is on sys.path under pytest
 from pedrank.reference.nleep import nleep as reference_nleep
 from pedrank.scores.nleep import nleep
-
-
-def blobs(n_samples, n_features, n_classes, spread, seed):
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n_samples) % n_classes
-    centres = rng.normal(scale=spread, size=(n_classes, n_features))
-    return centres[labels] + rng.normal(size=(n_samples, n_features)), labels
 
 
 def test_deterministic_given_random_state():

@@ -3,15 +3,9 @@
 import numpy as np
 import pytest
 
+from conftest import blobs  # tests/ is on sys.path under pytest
 from pedrank.reference.parc import parc as reference_parc
 from pedrank.scores.parc import parc
-
-
-def blobs(n_samples, n_features, n_classes, spread, seed):
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n_samples) % n_classes
-    centres = rng.normal(scale=spread, size=(n_classes, n_features))
-    return centres[labels] + rng.normal(size=(n_samples, n_features)), labels
 
 
 def test_separating_features_score_higher_than_noise():

@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 
 import pedrank
 import pedrank._engine.mixture as mixture_module
+from conftest import MIXTURE_PROBLEMS, clustered  # tests/ is on sys.path under pytest
 from pedrank._engine.mixture import MixtureFitError, fit_gaussian_mixture
 from pedrank._engine.validation import PedrankValueError
 from pedrank.reference.nleep import nleep as reference_nleep
@@ -59,16 +60,6 @@ def one_thread():
     # other processes for the cores; the numbers are the same on any thread count.
     with threadpool_limits(limits=1):
         yield
-
-
-def clustered(n_samples, n_features, n_clusters, spread, seed, *, relu=False):
-    """Blobs with per-dimension noise scales (so covariances are not multiples of the identity)."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, n_clusters, n_samples)
-    scales = rng.uniform(0.2, 2.0, size=n_features)
-    features = rng.normal(scale=spread, size=(n_clusters, n_features))[labels]
-    features += rng.normal(size=(n_samples, n_features)) * scales
-    return np.maximum(features, 0.0) if relu else features
 
 
 def scikit_fit(features, n_components, random_state=0, **options):
@@ -96,24 +87,10 @@ def assert_same_fit(fit, mixture, posteriors):
     assert not ((posteriors == 0) & (fit.posteriors > UNDERFLOW_SLACK)).any()
 
 
-# (n_samples, n_features, components, spread, relu): low dimensions (every pair evaluated), high dimensions with
-# separated components (most pairs skipped), overlapping ones (few skipped), post-ReLU features, soft mixtures.
-PROBLEMS = [
-    (300, 3, 10, 1.0, False),
-    (400, 12, 15, 0.3, False),
-    (500, 8, 6, 5.0, True),
-    (400, 40, 10, 0.5, False),
-    (400, 40, 10, 2.0, True),
-    (300, 64, 30, 3.0, False),
-    (500, 40, 8, 0.1, False),
-    (200, 32, 40, 1.0, False),
-]
-
-
 @pytest.mark.parametrize("prune", [None, True, False])
-@pytest.mark.parametrize("problem", range(len(PROBLEMS)))
+@pytest.mark.parametrize("problem", range(len(MIXTURE_PROBLEMS)))
 def test_equals_scikit_learn_on_random_problems(problem, prune):
-    n_samples, n_features, n_components, spread, relu = PROBLEMS[problem]
+    n_samples, n_features, n_components, spread, relu = MIXTURE_PROBLEMS[problem]
     features = clustered(n_samples, n_features, n_components, spread, seed=problem, relu=relu)
     mixture, posteriors = scikit_fit(features, n_components, random_state=problem)
     fit = fit_gaussian_mixture(features, n_components, random_state=problem, prune=prune)

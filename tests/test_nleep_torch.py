@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 
 import pedrank
 import pedrank._engine.mixture as mixture_module
+from conftest import MIXTURE_PROBLEMS, blobs, clustered  # tests/ is on sys.path under pytest
 from pedrank._engine import mixture_torch
 from pedrank._engine.array_kernels import ArrayKernels
 from pedrank._engine.backend import NumpyBackend, TorchBackend
@@ -64,25 +65,6 @@ def tensor(array):
     return torch.as_tensor(np.asarray(array), device=DEVICE)
 
 
-def clustered(n_samples, n_features, n_clusters, spread, seed, *, relu=False):
-    """Blobs with per-dimension noise scales (so covariances are not multiples of the identity)."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, n_clusters, n_samples)
-    scales = rng.uniform(0.2, 2.0, size=n_features)
-    features = rng.normal(scale=spread, size=(n_clusters, n_features))[labels]
-    features += rng.normal(size=(n_samples, n_features)) * scales
-    return np.maximum(features, 0.0) if relu else features
-
-
-def classes(n_samples, n_features, n_classes, spread, seed):
-    """Class-clustered features and their labels: ``spread`` small makes the mixture's components overlap."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n_samples) % n_classes
-    features = rng.normal(scale=spread, size=(n_classes, n_features))[labels] + rng.normal(size=(n_samples,
-                                                                                                n_features))
-    return features, labels
-
-
 def authors_case(name):
     with np.load(DATA / "authors_rank_deficient.npz") as data:
         return np.asarray(data[f"{name}__X"], dtype=np.float64), data[f"{name}__y"]
@@ -104,24 +86,10 @@ def assert_same_fit(ours, host):
     np.testing.assert_array_equal(posteriors == 0, host.posteriors == 0)
 
 
-# (n_samples, n_features, components, spread, relu), as tests/test_nleep_em.py: every pair evaluated (d < 32),
-# separated components (most pairs skipped), overlapping ones, post-ReLU features, soft mixtures.
-PROBLEMS = [
-    (300, 3, 10, 1.0, False),
-    (400, 12, 15, 0.3, False),
-    (500, 8, 6, 5.0, True),
-    (400, 40, 10, 0.5, False),
-    (400, 40, 10, 2.0, True),
-    (300, 64, 30, 3.0, False),
-    (500, 40, 8, 0.1, False),
-    (200, 32, 40, 1.0, False),
-]
-
-
 @pytest.mark.parametrize("prune", [None, True, False])
-@pytest.mark.parametrize("problem", range(len(PROBLEMS)))
+@pytest.mark.parametrize("problem", range(len(MIXTURE_PROBLEMS)))
 def test_the_torch_fit_is_the_host_fit(problem, prune):
-    n_samples, n_features, n_components, spread, relu = PROBLEMS[problem]
+    n_samples, n_features, n_components, spread, relu = MIXTURE_PROBLEMS[problem]
     features = clustered(n_samples, n_features, n_components, spread, seed=problem, relu=relu)
     host = fit_gaussian_mixture(features, n_components, random_state=problem, prune=prune)
     ours = fit_gaussian_mixture_torch(tensor(features), n_components, random_state=problem, prune=prune)
@@ -178,16 +146,15 @@ def test_nleep_on_torch_equals_the_host_on_random_problems(seed, log):
     # Noise-dominated features keep most of their 120 dimensions through the PCA: the bounded E-step runs.
     rng = np.random.default_rng(100 + seed)
     n_classes = int(rng.integers(3, 7))
-    features, labels = classes(240, 120, n_classes, 1.5, seed)
+    features, labels = blobs(240, 120, n_classes, 1.5, seed)
     host_value, torch_value, host_posteriors, torch_posteriors = nleep_both_ways(features, labels, log=log,
                                                                                  random_state=seed)
     np.testing.assert_allclose(torch_value, host_value, rtol=NLEEP_RTOL)
     np.testing.assert_allclose(torch_posteriors, host_posteriors, rtol=0, atol=POSTERIOR_ATOL)
 
 
-def test_overlapping_components_over_many_iterations(monkeypatch):
-    """Components that overlap: 28 EM iterations, the bounded E-step gives way to every pair, as on the host."""
-    features, labels = classes(1500, 50, 2, 0.5, seed=0)
+def record_e_step_shares(monkeypatch):
+    """The share of the K x N pairs each E-step of the torch fit evaluates, appended as the fits run."""
     shares = []
     exact = mixture_torch._e_step
 
@@ -197,6 +164,13 @@ def test_overlapping_components_over_many_iterations(monkeypatch):
         return result
 
     monkeypatch.setattr(mixture_torch, "_e_step", recording)
+    return shares
+
+
+def test_overlapping_components_over_many_iterations(monkeypatch):
+    """Components that overlap: 28 EM iterations, the bounded E-step gives way to every pair, as on the host."""
+    features, labels = blobs(1500, 50, 2, 0.5, seed=0)
+    shares = record_e_step_shares(monkeypatch)
     reduced = PCA(n_components=0.8, svd_solver="full").fit_transform(features)
     assert reduced.shape[1] >= mixture_module.MIN_DIM_TO_PRUNE  # the bound is tried first
     host = fit_gaussian_mixture(reduced, 10, random_state=0)
@@ -211,15 +185,7 @@ def test_overlapping_components_over_many_iterations(monkeypatch):
 
 def test_separated_components_skip_most_pairs(monkeypatch):
     features = clustered(300, 64, 30, 3.0, seed=5)
-    shares = []
-    exact = mixture_torch._e_step
-
-    def recording(*args):
-        result = exact(*args)
-        shares.append(result[2])
-        return result
-
-    monkeypatch.setattr(mixture_torch, "_e_step", recording)
+    shares = record_e_step_shares(monkeypatch)
     ours = fit_gaussian_mixture_torch(tensor(features), 30, random_state=5)
     assert max(shares) < 0.1
     assert_same_fit(ours, fit_gaussian_mixture(features, 30, random_state=5))
@@ -263,7 +229,7 @@ def test_constant_features_raise():
 
 
 def test_input_is_not_written_and_float32_or_grad_tensors_are_read():
-    features, labels = classes(240, 60, 4, 1.0, seed=7)
+    features, labels = blobs(240, 60, 4, 1.0, seed=7)
     single = tensor(features.astype(np.float32)).requires_grad_(True)
     before = single.detach().clone()
     value = pedrank.nleep(single, labels)
@@ -277,7 +243,7 @@ def test_input_is_not_written_and_float32_or_grad_tensors_are_read():
 
 
 def test_which_backend_runs_the_mixture_on_torch():
-    features, labels = classes(120, 40, 3, 1.0, seed=2)
+    features, labels = blobs(120, 40, 3, 1.0, seed=2)
     array, on_device = np.asarray(features), tensor(features)
     assert mixture_device(on_device, "auto", None) == on_device.device
     assert mixture_device(array, "torch", None) == "cpu"

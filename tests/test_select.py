@@ -17,6 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 PIL = pytest.importorskip("PIL.Image")
 
+from conftest import write_class_images  # noqa: E402 (tests/ is on sys.path under pytest)
 from pedrank.frontends.cli import main  # noqa: E402
 from pedrank.workflow.select import select  # noqa: E402
 
@@ -72,14 +73,7 @@ class Counted(torch.nn.Module):
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("data") / "shapes"
-    rng = np.random.default_rng(0)
-    for c in range(3):
-        (root / f"class{c}").mkdir(parents=True)
-        for i in range(8):
-            pixels = (rng.random((12, 12, 3)) * 90 + 60 * c).astype(np.uint8)
-            PIL.fromarray(pixels).save(root / f"class{c}" / f"{i}.png")
-    return root
+    return write_class_images(tmp_path_factory.mktemp("data") / "shapes", [(12, 12)] * 8, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -389,13 +383,7 @@ def test_a_model_failing_in_its_own_forward_is_told_apart_from_an_input_it_rejec
 @pytest.fixture(scope="module")
 def corrupt(tmp_path_factory) -> Path:
     """60 PNGs in 3 classes, two of them broken: class1/07.png truncated, class2/03.png not an image at all."""
-    root = tmp_path_factory.mktemp("data") / "broken"
-    rng = np.random.default_rng(4)
-    for c in range(3):
-        (root / f"class{c}").mkdir(parents=True)
-        for i in range(20):
-            pixels = (rng.random((8, 8, 3)) * 90 + 60 * c).astype(np.uint8)
-            PIL.fromarray(pixels).save(root / f"class{c}" / f"{i:02d}.png")
+    root = write_class_images(tmp_path_factory.mktemp("data") / "broken", [(8, 8)] * 20, seed=4, name="{:02d}.png")
     whole = (root / "class1" / "07.png").read_bytes()
     (root / "class1" / "07.png").write_bytes(whole[:len(whole) // 2])
     (root / "class2" / "03.png").write_bytes(b"not a png at all")

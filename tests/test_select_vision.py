@@ -31,6 +31,7 @@ import pytest
 torch = pytest.importorskip("torch")
 PIL = pytest.importorskip("PIL.Image")
 
+from conftest import write_class_images  # noqa: E402 (tests/ is on sys.path under pytest)
 from pedrank.frontends.cli import main  # noqa: E402
 from pedrank.workflow.select import select  # noqa: E402
 
@@ -62,15 +63,8 @@ def torchvision():
 @pytest.fixture(scope="module")
 def images(tmp_path_factory) -> Path:
     """3 classes x 6 small RGB images (different sizes: every model's preprocessing resizes them)."""
-    root = tmp_path_factory.mktemp("data") / "blobs"
-    rng = np.random.default_rng(0)
-    for c in range(3):
-        (root / f"class{c}").mkdir(parents=True)
-        for i in range(6):
-            side = 20 + 2 * i
-            pixels = (rng.random((side, side + 4, 3)) * 90 + 60 * c).astype(np.uint8)
-            PIL.fromarray(pixels).save(root / f"class{c}" / f"{i}.png")
-    return root
+    sizes = [(20 + 2 * i, 24 + 2 * i) for i in range(6)]
+    return write_class_images(tmp_path_factory.mktemp("data") / "blobs", sizes, seed=0)
 
 
 def _pixels(folder: Path) -> list:
