@@ -470,6 +470,15 @@ def check_labels(
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int((~np.isfinite(array)).sum())
         raise PedrankValueError(f"{name}: found {bad} NaN/inf label(s); expected a class for every sample")
+    missing = _missing_labels(array)
+    if missing.any():
+        # An object column (pandas, a list of mixed floats) or a datetime one holds its missing values as NaN or
+        # NaT, which sort without an error and would become a class of their own.
+        raise PedrankValueError(
+            f"{name}: found {int(missing.sum())} missing label(s) (NaN/inf/NaT, first at index "
+            f"{int(np.flatnonzero(missing)[0])}) in an array of dtype {array.dtype}; expected a class for every "
+            "sample"
+        )
     if array.dtype.kind == "c":
         raise PedrankValueError(f"{name}: found complex dtype {array.dtype}; expected class labels")
     try:
@@ -485,6 +494,22 @@ def check_labels(
             f"score needs at least {min_classes} classes"
         )
     return encoded.reshape(-1).astype(np.int64, copy=False), classes
+
+
+def _missing_labels(array: np.ndarray) -> np.ndarray:
+    """Mask of the labels that mark a missing value in an object or datetime array: float NaN/inf (Python or
+    NumPy), NaT. Other dtypes have none (a float array is checked for NaN/inf on its own)."""
+    if array.dtype.kind in "mM":
+        return np.isnat(array)
+    if array.dtype.kind != "O":
+        return np.zeros(array.shape, dtype=bool)
+
+    def missing(value: Any) -> bool:
+        if isinstance(value, (float, np.floating)):
+            return not math.isfinite(value)
+        return isinstance(value, (np.datetime64, np.timedelta64)) and bool(np.isnat(value))
+
+    return np.fromiter((missing(value) for value in array), dtype=bool, count=array.shape[0])
 
 
 def check_classification(

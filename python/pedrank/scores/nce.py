@@ -38,6 +38,15 @@ def encode_label_pair(source_labels, labels):
         source_labels, n_samples, name="source_labels", min_classes=1
     )
     target, target_classes = check_labels(labels, n_samples)
+    if source_classes.shape[0] == n_samples:
+        # Each sample alone in its source class determines its target label: NCE is 0, its maximum, whatever the
+        # labels (continuous values, such as the top probability or a logit, passed instead of class ids do this).
+        shown = ", ".join(repr(c) for c in source_classes.tolist()[:3])
+        raise PedrankValueError(
+            f"source_labels: found {n_samples} distinct values ({shown}, ...) for {n_samples} samples: every sample "
+            "is a source class of its own, so NCE would be 0 (its maximum) whatever the labels; expected the "
+            "source model's hard predictions (class ids, e.g. probabilities.argmax(axis=1)), some of them shared"
+        )
     return source, target, source_classes.shape[0], target_classes.shape[0]
 
 
@@ -63,6 +72,12 @@ def nce(source_labels: Any, labels: Any, *, backend: str = "auto") -> float:
         -H(Y | Z) = sum_{z,y} P(z, y) log P(y | z) with the empirical joint of source
         labels z and target labels y, in [-ln C, 0]. Higher is better: 0 when the source
         label determines the target label, -H(Y) when it says nothing about it.
+
+    Raises
+    ------
+    PedrankValueError
+        Invalid labels, or ``source_labels`` with as many distinct values as samples (every sample its own
+        source class: NCE would be 0 whatever the labels, e.g. for continuous values passed as predictions).
 
     Notes
     -----

@@ -44,12 +44,15 @@ from pedrank.scores.scoring import ped_options as parse_ped_options
 from pedrank.workflow.entry import (
     MetricCall,
     RankRecord,
+    Target,
     accepted_options,
     check_executor,
+    check_same_target,
     describe_entry,
     failure_reason,
     moved_features,
     resolve_entry,
+    target_of,
 )
 from pedrank.workflow.io.scores import read_ranking_records, write_csv_rows, write_json
 from pedrank.workflow.rank import SEPARATED_P_BEST, RankTable
@@ -137,6 +140,7 @@ class _ModelOutcome:
     resampled: np.ndarray  # (n_scorers, n_resamples)
     failures: np.ndarray  # (n_scorers,)
     labels_key: str | None = None
+    target: Target | None = None
 
 
 def _failed(name: str, entry: Any, exc: Exception, errors: str) -> str:
@@ -189,6 +193,8 @@ def _score_model(name: str, entry: Any, labels: Any, scorers: tuple[_Scorer, ...
             outcome.seconds[i] = ped_seconds + time.perf_counter() - begin
 
     live = [i for i in range(k) if outcome.errors[i] is None]
+    if live:
+        outcome.target = target_of(model_labels)
     if n_resamples == 0 or not live:
         return outcome
     encoded, _ = check_labels(model_labels, _n_rows(features))
@@ -446,6 +452,7 @@ def bootstrap_rank(pool: Mapping[str, Any], labels: Any, *, metric: str | Sequen
                 for future in futures:
                     future.cancel()
                 raise
+        check_same_target({name: o.target for name, o in outcomes.items()})
         if n_resamples:
             _same_labels({name: o.labels_key for name, o in outcomes.items()})
 

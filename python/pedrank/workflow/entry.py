@@ -17,10 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pedrank._engine.validation import PedrankValueError, with_context
+import numpy as np
 
-__all__ = ["ERRORS", "MetricCall", "RankRecord", "accepted_options", "check_executor", "describe_entry",
-           "evaluate_entry", "failure_reason", "moved_features", "resolve_entry", "score_entry"]
+from pedrank._engine.validation import PedrankValueError, check_labels, to_numpy, with_context
+
+__all__ = ["ERRORS", "MetricCall", "RankRecord", "Target", "accepted_options", "check_executor",
+           "check_model_names", "check_same_target", "describe_entry", "evaluate_entry", "failure_reason",
+           "moved_features", "resolve_entry", "score_entry", "target_of"]
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,21 @@ def describe_entry(name: str, entry: Any, error: Exception) -> str:
 ERRORS = ("raise", "row")
 
 
+def check_model_names(pool: Mapping[Any, Any]) -> None:
+    """Refuse a pool whose model names collide as text: the tables, files and :func:`pedrank.evaluate` name a model
+    by ``str(name)``, so keys such as ``1`` and ``"1"`` would become one model, the other's score lost or shown
+    twice."""
+    seen: dict[str, Any] = {}
+    for name in pool:
+        text = str(name)
+        if text in seen:
+            raise PedrankValueError(
+                f"pool: the model names {seen[text]!r} and {name!r} are both {text!r} as text; expected distinct "
+                "names (a model is named by str(name) in the table and its files)"
+            )
+        seen[text] = name
+
+
 class MetricCall:
     """``pedrank.score`` of one metric with fixed options: a picklable callable for executor tasks."""
 
@@ -121,16 +139,62 @@ class MetricCall:
         return float(pedrank.score(features, labels, self.metric, ped=False, backend=self.backend, **self.options))
 
 
+#: What a model was scored on, for :func:`check_same_target`: its number of rows and its class sizes, sorted.
+Target = tuple[int, tuple[int, ...]]
+
+
 def evaluate_entry(name: str, entry: Any, labels: Any, ped_options: dict[str, Any] | None,
-                    override: tuple[bool, Any], backend: str, compute: Any) -> tuple[Any, float, int | None]:
+                    override: tuple[bool, Any], backend: str,
+                    compute: Any) -> tuple[Any, float, int | None, Target]:
     """Read one pool entry (files here, where the task runs), move it with PED when asked, then
-    ``compute(features, labels)``: ``(value, seconds, ped_steps)``. The one path from a pool entry to its number,
-    for per-model scores and for the pool scores' raw terms alike."""
+    ``compute(features, labels)``: ``(value, seconds, ped_steps, target)``, ``target`` being
+    :func:`target_of` its labels. The one path from a pool entry to its number, for per-model scores and for the
+    pool scores' raw terms alike."""
     features, model_labels, file_reference = resolve_entry(name, entry, labels)
     start = time.perf_counter()
     features, steps = moved_features(features, model_labels, file_reference, ped_options, override, backend)
     value = compute(features, model_labels)
-    return value, time.perf_counter() - start, steps
+    seconds = time.perf_counter() - start
+    return value, seconds, steps, target_of(model_labels)
+
+
+def target_of(labels: Any) -> Target:
+    """The target data a model's labels describe, as far as a ranking must agree on it: ``(N, class sizes in
+    increasing order)``. The rows' order and the class names do not count (two extractions of the same images in
+    another order, or labelled 0..C-1 and 1..C, describe the same target). Regression targets (2-D) give
+    ``(N, ())``: only their number of rows is compared."""
+    array = to_numpy(labels)
+    n_rows = int(array.shape[0]) if array.ndim else 0
+    if array.ndim != 1:
+        return n_rows, ()
+    encoded, classes = check_labels(array, n_rows, min_classes=1)
+    return n_rows, tuple(sorted(np.bincount(encoded, minlength=classes.shape[0]).tolist()))
+
+
+def _describe_target(target: Target) -> str:
+    n_rows, sizes = target
+    shown = ", ".join(str(size) for size in sizes[:8]) + (", ..." if len(sizes) > 8 else "")
+    return f"{n_rows} rows in {len(sizes)} classes (sizes {shown})"
+
+
+def check_same_target(targets: Mapping[str, Target | None]) -> None:
+    """Refuse a pool whose models were scored on different target data (``None``: a model without a score).
+
+    A score depends on the target's size and classes (LogME, TransRate and H-score grow as N falls towards D), so
+    models scored on different rows cannot be ranked against each other: the table would order the data sets, not
+    the models. Raised whatever ``errors`` is, since no single model is at fault.
+    """
+    known = {name: target for name, target in targets.items() if target is not None}
+    if len(set(known.values())) <= 1:
+        return
+    first = next(iter(known))
+    other = next(name for name, target in known.items() if target != known[first])
+    raise PedrankValueError(
+        f"pool: models {first!r} and {other!r} were scored on different target data: {first!r} on "
+        f"{_describe_target(known[first])}, {other!r} on {_describe_target(known[other])}. Scores of different "
+        "data cannot be ranked against each other; expected every model's labels to be those of the same target "
+        "rows (their order may differ). Check each model's label file, or rank the data sets separately"
+    )
 
 
 def moved_features(features: Any, labels: Any, file_reference: Any, ped_options: dict[str, Any] | None,
@@ -159,21 +223,23 @@ def failure_reason(name: str, entry: Any, exc: Exception) -> str:
 
 
 def score_entry(name: str, entry: Any, labels: Any, metric: str, ped_options: dict[str, Any] | None,
-                 override: tuple[bool, Any], backend: str, metric_options: dict[str, Any], errors: str) -> RankRecord:
-    """One model of the pool: read its features, score them and return only its row. With ``errors="row"`` a
+                 override: tuple[bool, Any], backend: str, metric_options: dict[str, Any],
+                 errors: str) -> tuple[RankRecord, Target | None]:
+    """One model of the pool: read its features, score them and return only its row and its target
+    (:func:`target_of` its labels, for :func:`check_same_target`; None for a failed row). With ``errors="row"`` a
     failure becomes the row's ``error``; otherwise it raises (a ``ValueError`` named by model and file)."""
     start = time.perf_counter()
     try:
-        value, seconds, steps = evaluate_entry(name, entry, labels, ped_options, override, backend,
-                                                MetricCall(metric, backend, metric_options))
+        value, seconds, steps, target = evaluate_entry(name, entry, labels, ped_options, override, backend,
+                                                        MetricCall(metric, backend, metric_options))
     except Exception as exc:
         if errors == "row":
             return RankRecord(str(name), float("nan"), time.perf_counter() - start, None,
-                              error=failure_reason(name, entry, exc))
+                              error=failure_reason(name, entry, exc)), None
         if isinstance(exc, ValueError):
             raise with_context(exc, describe_entry(name, entry, exc)) from exc
         raise
-    return RankRecord(str(name), float(value), seconds, steps)
+    return RankRecord(str(name), float(value), seconds, steps), target
 
 
 def check_executor(executor: Any) -> bool:

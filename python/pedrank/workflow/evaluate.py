@@ -187,19 +187,35 @@ def _format(value: Any) -> str:
 
 
 def as_score_mapping(scores: Any) -> dict[str, float]:
-    if hasattr(scores, "scores") and not isinstance(scores, Mapping):  # a RankTable
-        scores = scores.scores
+    """``{model: score}`` from a mapping, a :class:`pedrank.RankTable` or records; a model named twice (two records,
+    or keys such as ``1`` and ``"1"`` that are the same name as text) is refused rather than kept once."""
+    if hasattr(scores, "scores") and not isinstance(scores, Mapping):  # a RankTable: its records, not .scores
+        scores = list(scores) if isinstance(scores, list) else scores.scores
     if isinstance(scores, Mapping) or hasattr(scores, "items"):
-        return {str(k): float(v) for k, v in scores.items()}
-    if isinstance(scores, Iterable):
-        out = {}
-        for record in scores:
-            if isinstance(record, Mapping):
-                out[str(record["model"])] = float(record["score"])
-            else:
-                out[str(record.model)] = float(record.score)
-        return out
-    raise PedrankValueError(f"scores must map model names to scores, found {type(scores).__name__}")
+        pairs = list(scores.items())
+    elif isinstance(scores, Iterable):
+        pairs = [(record["model"], record["score"]) if isinstance(record, Mapping) else (record.model, record.score)
+                 for record in scores]
+    else:
+        raise PedrankValueError(f"scores must map model names to scores, found {type(scores).__name__}")
+    return _named_numbers(pairs, "scores")
+
+
+def _named_numbers(pairs: Iterable[tuple[Any, Any]], name: str) -> dict[str, float]:
+    """``{str(model): float(value)}``, refusing a model named twice and a value that is not a number."""
+    out: dict[str, float] = {}
+    for model, value in pairs:
+        key = str(model)
+        if key in out:
+            raise PedrankValueError(
+                f"{name}: model {key!r} is given twice; expected one value per model (only one of them would be "
+                "judged)"
+            )
+        try:
+            out[key] = math.nan if value is None else float(value)
+        except (TypeError, ValueError):
+            raise PedrankValueError(f"{name}[{key!r}]: found {value!r}; expected a number") from None
+    return out
 
 
 def _metrics_of(x: np.ndarray, y: np.ndarray, ks: list[int]) -> tuple[float, float, float, dict, np.ndarray]:
@@ -302,7 +318,7 @@ def evaluate(
         accuracies = accuracies.accuracies
     else:
         truth_name, percent = "accuracies", ()
-    truth = {str(k): float(v) for k, v in accuracies.items() if v is not None and not math.isnan(float(v))}
+    truth = {k: v for k, v in _named_numbers(accuracies.items(), truth_name).items() if not math.isnan(v)}
     missing = [model for model in score_map if model not in truth]
     if missing:
         raise PedrankValueError(

@@ -92,6 +92,8 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
         ERRORS,
         RankRecord,
         check_executor,
+        check_model_names,
+        check_same_target,
         describe_entry,
         evaluate_entry,
         failure_reason,
@@ -100,6 +102,7 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
 
     if not isinstance(pool, Mapping) or len(pool) == 0:
         raise PedrankValueError(f"pool: expected a non-empty mapping of model names to features, found {pool!r:.80}")
+    check_model_names(pool)
     if errors not in ERRORS:
         raise PedrankValueError(f"errors: found {errors!r}; expected 'raise' or 'row'")
     ped_options = parse_ped_options(ped)
@@ -107,6 +110,7 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
     compute = _TermsCall(metric, terms, backend, dict(options))
     label = metric_name or metric
     scored: list[tuple[str, np.ndarray, float, int | None]] = []
+    targets: dict[str, Any] = {}
     failed: list[RankRecord] = []
     description = label + ("+PED" if ped_options is not None else "")
 
@@ -122,9 +126,9 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
         start = time.perf_counter()
         try:
             if futures is None:
-                row, seconds, steps = evaluate_entry(*arguments(name, entry))
+                row, seconds, steps, target = evaluate_entry(*arguments(name, entry))
             else:
-                row, seconds, steps = futures[index].result()
+                row, seconds, steps, target = futures[index].result()
         except Exception as exc:
             if futures is not None and errors != "row":
                 for future in futures:
@@ -137,6 +141,8 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
                 raise with_context(exc, describe_entry(name, entry, exc)) from exc
             raise
         scored.append((str(name), row, seconds, steps))
+        targets[str(name)] = target
+    check_same_target(targets)
     records = list(failed)
     if scored:
         combined = min_max_combine(np.stack([row for _, row, _, _ in scored]), weights)

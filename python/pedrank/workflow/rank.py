@@ -24,6 +24,8 @@ from pedrank.workflow.entry import (
     RankRecord,
     accepted_options,
     check_executor,
+    check_model_names,
+    check_same_target,
     score_entry,
 )
 from pedrank.workflow.evaluate import BASELINE_PREFIX, check_baseline
@@ -437,7 +439,10 @@ def rank(
     ------
     PedrankValueError
         Empty pool, unknown metric, bad PED options, a bad ``executor`` or ``errors``, or (``errors="raise"``)
-        bad features/labels; the message names the model and, for files, the file.
+        bad features/labels; the message names the model and, for files, the file. Also, whatever ``errors``:
+        a ``references`` key that is not a model of the pool, two models named alike as text (``1`` and
+        ``"1"``), and models scored on different target data (labels of another number of rows or other class
+        sizes, e.g. a label file of another split), whose scores cannot be ranked against each other.
     """
     if metric is None:
         from pedrank.workflow.recommendation import RECOMMENDED
@@ -450,6 +455,12 @@ def rank(
         )
     if len(pool) == 0:
         raise PedrankValueError("pool is empty; expected at least one model")
+    check_model_names(pool)
+    unknown = [name for name in (references or {}) if name not in pool]
+    if unknown:
+        raise PedrankValueError(f"references: no model {unknown[0]!r} in the pool ({', '.join(map(str, pool))}); "
+                                "expected a reference for a model of the pool (a misspelt name would leave that "
+                                "model's PED on its own statistics)")
     if errors not in ERRORS:
         raise PedrankValueError(f"errors: found {errors!r}; expected 'raise' or 'row'")
     dask = False if executor is None else check_executor(executor)
@@ -501,19 +512,24 @@ def rank(
         override = (name in references, references.get(name))
         return (name, entry, labels, metric, ped_options, override, backend, metric_options, errors)
 
+    targets: dict[str, Any] = {}
     if executor is None:
         for name, entry in _progress(pool.items(), total=len(pool), desc=description, enabled=progress):
-            records.append(score_entry(*arguments(name, entry)))
+            record, targets[str(name)] = score_entry(*arguments(name, entry))
+            records.append(record)
     else:
         extra = {"pure": False} if dask else {}
         futures = [executor.submit(score_entry, *arguments(name, entry), **extra) for name, entry in pool.items()]
         try:
             for future in _progress(futures, total=len(futures), desc=description, enabled=progress):
-                records.append(future.result())
+                record, target = future.result()
+                records.append(record)
+                targets[record.model] = target
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
+    check_same_target(targets)
 
     def best_first(i: int) -> tuple[bool, float, int]:
         value = records[i].score

@@ -338,6 +338,7 @@ def _source_for_file(path: Path, labels: Path | None, dataset: str | None = None
 
 def _sources_in_directory(directory: Path, labels: Path | None, dataset: str | None) -> list[FeatureSource]:
     sources = []
+    plain = []
     for path in sorted(directory.iterdir()):
         if not path.is_file():
             continue
@@ -345,6 +346,20 @@ def _sources_in_directory(directory: Path, labels: Path | None, dataset: str | N
         is_archive = path.suffix in ARCHIVE_SUFFIXES and not path.stem.endswith(REFERENCE_STEM_SUFFIX)
         if is_authors or is_archive:
             sources.append(_source_for_file(path, labels, dataset))
+        elif (path.suffix == ".npy" and not path.name.endswith(LABEL_SUFFIX)
+              and not path.stem.endswith(REFERENCE_STEM_SUFFIX)
+              and (labels is None or path.resolve() != labels.resolve())):
+            plain.append(path.name)
+    if labels is not None and plain:
+        # Shared labels are meant for plain .npy features, which a directory scan does not read: ranking the
+        # directory's other files would drop those models from the pool without a word.
+        shown = ", ".join(plain[:5]) + (f", ... ({len(plain)} in all)" if len(plain) > 5 else "")
+        raise FeatureFileError(
+            directory,
+            f"holds plain .npy file(s) ({shown}) that a directory scan does not read as models, beside the shared "
+            "labels given; expected them as files (e.g. DIR/model.npy, each its own path) or named "
+            f"{{model}}_{{dataset}}{FEATURE_SUFFIX}, so that no model is left out of the pool",
+        )
     return sources
 
 
@@ -374,8 +389,9 @@ def find_features(
     Raises
     ------
     FeatureFileError
-        A path is missing, nothing usable was found, two files claim the same model, or several datasets are
-        present and ``dataset`` is not given.
+        A path is missing, nothing usable was found, two files claim the same model, several datasets are
+        present and ``dataset`` is not given, or ``labels`` is given and a directory holds plain ``.npy`` files
+        (which a directory scan does not read: they would be left out of the pool).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

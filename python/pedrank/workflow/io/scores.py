@@ -91,6 +91,9 @@ def read_scores(path: PathLike) -> tuple[dict[str, float], dict[str, Any]]:
         if not isinstance(record, Mapping) or "model" not in record or "score" not in record:
             raise FeatureFileError(path, f"record {index} has no 'model' and 'score': {record!r}")
         value = record["score"]
+        if str(record["model"]) in scores:
+            raise FeatureFileError(path, f"record {index}: model {str(record['model'])!r} appears again; expected "
+                                         "one score per model (only one of them would be judged)")
         try:
             scores[str(record["model"])] = math.nan if value is None else parse_float(str(value))
         except ValueError as exc:

@@ -1,0 +1,218 @@
+"""Inputs that used to give a plausible answer instead of an error: each test here failed before its fix.
+
+- labels whose missing values hide in an object or datetime array (NaN in a pandas object column, NaT) became a
+  class of their own;
+- NCE on "source labels" with one distinct value per sample (a probability or a logit passed instead of the argmax)
+  was 0, its maximum, whatever the target;
+- a pool whose model names collide as text (``1`` and ``"1"``) showed one model's score twice, the other lost, under
+  ``confidence=`` and several metrics;
+- a pool whose models were scored on different target data (a label file of another split or size) was ranked as
+  if the scores were comparable, by ``rank``, its pool scores, its bootstrap and the CLI;
+- ``pedrank rank DIR --labels y.npy`` left the plain ``.npy`` models of DIR out of the pool without a word;
+- a PED reference given for a model name not in the pool was ignored (the misspelt model ran PED on its own
+  statistics);
+- ``evaluate`` (and ``pedrank evaluate`` on a scores file) kept one of two records of the same model, and one of
+  two accuracies whose keys are the same text.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pedrank
+import pedrank.reference
+from pedrank.workflow.io import find_features
+
+
+def _problem(n_samples=60, n_features=8, n_classes=3, seed=0, separation=1.0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_classes), n_samples // n_classes)
+    centres = rng.normal(scale=separation, size=(n_classes, n_features))
+    return centres[labels] + rng.normal(size=(n_samples, n_features)), labels
+
+
+def _cli(*args):
+    package_parent = str(Path(pedrank.__file__).resolve().parents[1])
+    return subprocess.run([sys.executable, "-m", "pedrank.frontends.cli", *map(str, args)], capture_output=True,
+                          text=True, env={"PYTHONPATH": package_parent, "PATH": "/usr/bin:/bin"}, timeout=120)
+
+
+# ------------------------------------------------------------------------------------------------------ labels
+
+
+@pytest.mark.parametrize("metric", ["logme", "sfda", "knn"])
+def test_nan_hidden_in_object_labels_is_refused(metric):
+    features, labels = _problem()
+    hidden = labels.astype(object)
+    hidden[3] = float("nan")  # what a pandas object column holds for a missing value
+    with pytest.raises(pedrank.PedrankValueError, match=r"labels: found 1 missing label\(s\).*first at index 3"):
+        pedrank.score(features, hidden, metric)
+    hidden[3] = np.float32("nan")
+    with pytest.raises(pedrank.PedrankValueError, match=r"missing label"):
+        pedrank.score(features, hidden, metric)
+    # Object labels without a missing value score as before, and the text "nan" is a class name, not missing.
+    assert pedrank.score(features, labels.astype(object), metric) == pedrank.score(features, labels, metric)
+    names = np.array(["cat", "dog", "nan"], dtype=object)[labels]
+    assert pedrank.score(features, names, metric) == pedrank.score(features, labels, metric)
+
+
+def test_nat_label_is_refused_and_dates_are_still_labels():
+    features, labels = _problem()
+    dates = labels.astype("datetime64[D]")
+    assert pedrank.logme(features, dates) == pedrank.logme(features, labels)
+    dates[0] = np.datetime64("NaT")
+    with pytest.raises(pedrank.PedrankValueError, match=r"missing label\(s\) \(NaN/inf/NaT, first at index 0\)"):
+        pedrank.logme(features, dates)
+
+
+# ------------------------------------------------------------------------------------------------------ NCE
+
+
+def test_nce_refuses_one_source_class_per_sample():
+    rng = np.random.default_rng(0)
+    labels = np.arange(60) % 3
+    top_probability = rng.uniform(0.3, 1.0, size=60)  # a continuous value instead of the argmax
+    with pytest.raises(pedrank.PedrankValueError, match=r"source_labels: found 60 distinct values .* NCE would be 0"):
+        pedrank.nce(top_probability, labels)
+    with pytest.raises(pedrank.PedrankValueError, match=r"every sample is a source class of its own"):
+        pedrank.reference.nce(top_probability, labels)
+    with pytest.raises(pedrank.PedrankValueError, match=r"every sample is a source class of its own"):
+        pedrank.rank({"probabilities": top_probability, "argmax": rng.integers(0, 5, size=60)}, labels,
+                     metric="nce")
+    # Hard predictions score as before (in [-ln C, 0], equal to the reference).
+    predictions = rng.integers(0, 5, size=60)
+    assert pedrank.nce(predictions, labels) == pytest.approx(pedrank.reference.nce(predictions, labels), abs=1e-15)
+    assert -np.log(3) <= pedrank.nce(predictions, labels) < 0
+
+
+# ------------------------------------------------------------------------------------------------------ rank names
+
+
+@pytest.mark.parametrize("options", [{"metric": "logme"}, {"metric": "logme", "confidence": 5},
+                                     {"metric": ["logme", "sfda"]}, {"metric": "ncti"}])
+def test_model_names_that_collide_as_text_are_refused(options):
+    features, labels = _problem()
+    pool = {1: features, "1": features[:, :3]}
+    with pytest.raises(pedrank.PedrankValueError, match=r"pool: the model names 1 and '1' are both '1' as text"):
+        pedrank.rank(pool, labels, **options)
+
+
+def test_a_reference_for_a_model_not_in_the_pool_is_refused():
+    features, labels = _problem()
+    pool = {"vit": features, "resnet": features[:, :3]}
+    # Before: the misspelt name was ignored and 'vit' moved by PED on its own statistics.
+    with pytest.raises(pedrank.PedrankValueError, match=r"references: no model 'vit_b16' in the pool \(vit, resnet\)"):
+        pedrank.rank(pool, labels, metric="logme", ped=True, references={"vit_b16": features[:30]})
+    table = pedrank.rank(pool, labels, metric="logme", ped=True, references={"vit": features[:30]})
+    assert table.models == ["vit", "resnet"]
+
+
+# ------------------------------------------------------------------------------------------------------ same target
+
+
+@pytest.mark.parametrize("options", [{"metric": "logme"}, {"metric": "logme", "errors": "row"},
+                                     {"metric": ["logme", "sfda"]}, {"metric": "etran"}])
+def test_models_scored_on_different_targets_are_not_ranked(options):
+    features, labels = _problem()
+    # Before: LogME ranked the 30-row model 'subset' against the 60-row one as if on the same data.
+    pool = {"full": (features, labels), "subset": (features[::2], labels[::2])}
+    with pytest.raises(pedrank.PedrankValueError,
+                       match=r"models 'full' and 'subset' were scored on different target data: 'full' on 60 rows "
+                             r"in 3 classes \(sizes 20, 20, 20\), 'subset' on 30 rows"):
+        pedrank.rank(pool, **options)
+
+
+def test_other_class_sizes_are_a_different_target_but_not_another_order():
+    features, labels = _problem()
+    merged = np.where(labels == 2, 1, labels)  # the label file of another task on the same images
+    with pytest.raises(pedrank.PedrankValueError, match=r"'b' on 60 rows in 2 classes \(sizes 20, 40\)"):
+        pedrank.rank({"a": (features, labels), "b": (features, merged)}, metric="sfda")
+    # The same target in another row order, or with other class names, is ranked; a failed model does not count.
+    other, _ = _problem(seed=1, separation=0.3)
+    order = np.random.default_rng(0).permutation(labels.shape[0])
+    pool = {"a": (features, labels), "shuffled": (other[order], labels[order] + 1),
+            "named": (other, np.array(["x", "y", "z"])[labels]), "short": (features[:10], labels)}
+    table = pedrank.rank(pool, metric="logme", errors="row")
+    assert table.models[0] == "a" and set(table.errors) == {"short"}
+    assert table.scores["shuffled"] == pytest.approx(table.scores["named"], rel=1e-12)
+
+
+def test_cli_refuses_label_files_of_different_targets(tmp_path):
+    features, labels = _problem()
+    np.savez(tmp_path / "a.npz", features=features, labels=labels)
+    np.savez(tmp_path / "b.npz", features=features[:30], labels=labels[:30])
+    done = _cli("rank", tmp_path, "--metric", "logme", "--no-progress")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "were scored on different target data" in done.stderr and "rank" not in done.stdout
+
+
+# ------------------------------------------------------------------------------------------------------ CLI folder
+
+
+def test_plain_npy_models_beside_shared_labels_are_not_dropped(tmp_path):
+    features, labels = _problem()
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    np.save(folder / "a.npy", features)
+    np.save(folder / "b.npy", features[:, :3])
+    np.savez(folder / "c.npz", features=features[:, :2], labels=labels)
+    np.save(tmp_path / "labels.npy", labels)
+    with pytest.raises(pedrank.PedrankValueError, match=r"holds plain \.npy file\(s\) \(a\.npy, b\.npy\) that a "
+                                                         r"directory scan does not read"):
+        find_features(folder, labels=tmp_path / "labels.npy")
+    done = _cli("rank", folder, "--labels", tmp_path / "labels.npy", "--metric", "logme", "--no-progress")
+    assert done.returncode == 2 and "a.npy, b.npy" in done.stderr, done.stdout + done.stderr
+    # Given as files they are ranked, and a labels file inside the folder is not taken for a model.
+    np.save(folder / "labels.npy", labels)
+    (folder / "c.npz").unlink()
+    done = _cli("rank", folder / "a.npy", folder / "b.npy", "--labels", folder / "labels.npy", "--metric", "logme",
+                "--json", "-", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert [r["model"] for r in json.loads(done.stdout)] == ["a", "b"]
+    with pytest.raises(pedrank.PedrankValueError, match=r"\(a\.npy, b\.npy\)"):
+        find_features(folder, labels=folder / "labels.npy")
+    # A folder of archives with the shared labels file inside it is found as before.
+    (folder / "a.npy").unlink()
+    (folder / "b.npy").unlink()
+    np.savez(folder / "c.npz", features=features[:, :2], labels=labels)
+    assert list(find_features(folder, labels=folder / "labels.npy")) == ["c"]
+
+
+# ------------------------------------------------------------------------------------------------------ evaluate
+
+
+def test_evaluate_refuses_a_model_given_twice():
+    accuracies = {"a": 0.9, "b": 0.8, "c": 0.7}
+    records = [{"model": "a", "score": 1.0}, {"model": "b", "score": 2.0}, {"model": "a", "score": 3.0}]
+    with pytest.raises(pedrank.PedrankValueError, match=r"scores: model 'a' is given twice"):
+        pedrank.evaluate(records, accuracies)
+    with pytest.raises(pedrank.PedrankValueError, match=r"scores: model '1' is given twice"):
+        pedrank.evaluate({1: 1.0, "1": 2.0, "b": 0.5}, {"1": 0.9, "b": 0.5})
+    with pytest.raises(pedrank.PedrankValueError, match=r"accuracies: model '1' is given twice"):
+        pedrank.evaluate({"a": 1.0, "b": 2.0}, {"a": 0.9, "b": 0.8, 1: 0.3, "1": 0.5})
+
+
+def test_evaluate_cli_refuses_a_scores_file_naming_a_model_twice(tmp_path):
+    (tmp_path / "scores.csv").write_text("model,score\na,1.0\nb,2.0\na,3.0\n")
+    (tmp_path / "truth.csv").write_text("model,accuracy\na,0.9\nb,0.8\n")
+    done = _cli("evaluate", tmp_path / "scores.csv", "--truth", tmp_path / "truth.csv")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "record 2: model 'a' appears again" in done.stderr
+
+
+def test_evaluate_names_an_accuracy_that_is_not_a_number():
+    with pytest.raises(pedrank.PedrankValueError, match=r"accuracies\['b'\]: found 'x'; expected a number"):
+        pedrank.evaluate({"a": 1.0, "b": 2.0}, {"a": 0.9, "b": "x"})
+    # A table, its scores and its records are judged as before.
+    features, labels = _problem()
+    other, _ = _problem(seed=1, separation=0.3)
+    table = pedrank.rank({"a": features, "b": other, "c": other[:, :2]}, labels, metric="logme")
+    accuracies = {"a": 0.9, "b": 0.6, "c": 0.5}
+    assert pedrank.evaluate(table, accuracies) == pedrank.evaluate(dict(table.scores), accuracies)
+    assert pedrank.evaluate(table.to_records(), accuracies).kendall_tau == pytest.approx(1.0)
