@@ -10,7 +10,18 @@
 
 Protocol and results: ZOO.md, "Against fine-tuned accuracy". The split into training and test parts is
 run_zoo.py's (test 30 %, stratified, seed 0), so the fine-tuned and the linear-probe accuracies share a test
-part; ``pedrank.workflow.finetune`` carves its validation split (20 % per class, seed 1) from the training part.
+part; ``pedrank.workflow.finetune`` carves its validation split (20 % per class, seed ``--seed`` + 1) from the
+training part.
+
+More fine-tuning seeds of the same grid (issue 25: the seed-to-seed spread is part of the truth's noise; evidence.py
+reads ``finetune_seeds/seed{s}/`` beside seed 0's ``finetune_accuracies.csv``; a dataset's column is written once
+all its models finished; resumable through the run cache):
+
+    for s in 1 2; do OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 19 python benchmarks/zoo/run_finetune.py finetune \
+      --models efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 hed_vgg16 cifar10_cnn digits_cnn \
+      --iterations lfw=60 digits=150 mnist=150 --lrs 0.01 0.001 --wds 0.0001 0 --checkpoints 3 --threads 1 \
+      --drop mnist:hed_vgg16 --seed $s --output-dir benchmarks/zoo/finetune_seeds/seed$s \
+      --cache benchmarks/zoo/cache/finetune_seeds; done
 """
 
 from __future__ import annotations
@@ -317,6 +328,7 @@ def run_finetune(args):
 
     started = time.perf_counter()
     results = []
+    args.output_dir.mkdir(parents=True, exist_ok=True)
     accuracies_csv = args.output_dir / ACCURACIES_CSV.name
     curves_csv = args.output_dir / CURVES_CSV.name
     run_json = args.output_dir / RUN_JSON.name
