@@ -12,7 +12,8 @@ The rule, stated so that anyone can rerun it on the committed tables, has two st
 of a hierarchical bootstrap (datasets, models within a dataset, fine-tuning seeds, scoring rows;
 :mod:`pedrank.workflow.bootstrap`) against **every fine-tuned truth pooled** (:data:`FINE_TUNED_TRUTHS`: the zoo's
 fully fine-tuned datasets, the image campaign's targets and the text campaign's targets, each a dataset drawn
-alike; ``benchmarks/zoo/evidence_scores.csv.gz``); among several, the highest probability wins, then the cheaper.
+alike; ``benchmarks/zoo/evidence_scores.csv.gz``); among several, those that no other winner beats are tied and
+the cheapest of them wins (:data:`RELATIVE_COST`).
 :data:`RECOMMENDED` is its answer. From then on :data:`RECOMMENDED` is the incumbent (``tests/test_recommendation.py``
 reruns the challenge from it, and from :data:`INCUMBENT` to show why it changed): the old default must beat it in
 turn to come back, so the answer does not flip on noise.
