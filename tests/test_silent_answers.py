@@ -77,7 +77,11 @@ def test_nat_label_is_refused_and_dates_are_still_labels():
 def test_nce_refuses_one_source_class_per_sample():
     rng = np.random.default_rng(0)
     labels = np.arange(60) % 3
-    top_probability = rng.uniform(0.3, 1.0, size=60)  # a continuous value instead of the argmax
+    # a continuous value instead of the argmax: refused as regression targets by the shared label check
+    with pytest.raises(pedrank.PedrankValueError, match=r"source_labels: .* look like regression targets"):
+        pedrank.nce(rng.uniform(0.3, 1.0, size=60), labels)
+    # one distinct source class per sample (sample ids instead of predictions): NCE's own check
+    top_probability = rng.permutation(60)
     with pytest.raises(pedrank.PedrankValueError, match=r"source_labels: found 60 distinct values .* NCE would be 0"):
         pedrank.nce(top_probability, labels)
     with pytest.raises(pedrank.PedrankValueError, match=r"every sample is a source class of its own"):
@@ -216,3 +220,29 @@ def test_evaluate_names_an_accuracy_that_is_not_a_number():
     accuracies = {"a": 0.9, "b": 0.6, "c": 0.5}
     assert pedrank.evaluate(table, accuracies) == pedrank.evaluate(dict(table.scores), accuracies)
     assert pedrank.evaluate(table.to_records(), accuracies).kendall_tau == pytest.approx(1.0)
+
+
+# --- regression targets passed as class labels --------------------------------------------------------------------
+
+def test_continuous_float_labels_are_refused_as_regression_targets():
+    """Before: each fractional value became a class of one sample and every score returned a number (LogME
+    -0.27, SFDA 1.0 on noise) that measures nothing; rank ordered the models by it."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(100, 8))
+    targets = rng.normal(size=100)
+    for call in (lambda: pedrank.logme(features, targets), lambda: pedrank.score(features, targets, "sfda"),
+                 lambda: pedrank.rank({"a": features, "b": features * 2 + 1}, targets)):
+        with pytest.raises(pedrank.PedrankValueError, match="look like regression targets"):
+            call()
+    assert np.isfinite(pedrank.logme(features, targets, regression=True))  # the way the message names
+
+
+def test_class_labels_stored_as_floats_still_work():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(100, 8))
+    as_ints = np.repeat(np.arange(4), 25)
+    # integer-valued floats (a torch dataset's labels), even one class per sample (documented: C = N is finite)
+    assert pedrank.logme(features, as_ints.astype(np.float32)) == pedrank.logme(features, as_ints)
+    assert np.isfinite(pedrank.logme(features, np.arange(100, dtype=float)))
+    # fractional class names, several samples each
+    assert pedrank.logme(features, as_ints + 0.5) == pedrank.logme(features, as_ints)

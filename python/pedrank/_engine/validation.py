@@ -493,6 +493,15 @@ def check_labels(
             f"{name}: found {classes.shape[0]} distinct class(es) ({found}); a transferability "
             f"score needs at least {min_classes} classes"
         )
+    if array.dtype.kind == "f" and 2 * classes.shape[0] > n_samples and not np.all(classes == np.round(classes)):
+        # Fractional values, most of them unique: regression targets passed as classes. Every score would treat
+        # each value as a class of (about) one sample and return a number that measures nothing.
+        raise PedrankValueError(
+            f"{name}: found {classes.shape[0]} distinct non-integer float values among {n_samples} labels (e.g. "
+            f"{', '.join(repr(c) for c in classes.tolist()[:3])}): these look like regression targets, not classes; "
+            "expected class labels (integers or strings, several samples a class), or regression=True where the "
+            "score supports it (logme, knn, etran)"
+        )
     return encoded.reshape(-1).astype(np.int64, copy=False), classes
 
 
