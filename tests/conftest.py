@@ -158,3 +158,19 @@ def write_class_images(root, sizes, *, seed, name="{}.png", n_classes=3):
             pixels = (rng.random((height, width, 3)) * 90 + 60 * c).astype(np.uint8)
             Image.fromarray(pixels).save(root / f"class{c}" / name.format(i))
     return root
+
+
+ZOO_SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo"
+
+
+def zoo_modules(*names):
+    """Import benchmarks/zoo's scripts (a folder of scripts, not a package) by name, with Keras on torch (it must
+    not look for TensorFlow); the folder is on sys.path only while they import."""
+    import importlib
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    sys.path.insert(0, str(ZOO_SCRIPTS))
+    try:
+        return tuple(importlib.import_module(name) for name in names)
+    finally:
+        sys.path.remove(str(ZOO_SCRIPTS))

@@ -9,14 +9,11 @@ Each test is skipped, with the reason, when the packages it needs are absent (CI
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ZOO = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo"
+from conftest import zoo_modules
 
 # model -> (feature width, the modules it needs: torch and its weight package, keras/h5py where used)
 EXTRA = {
@@ -43,14 +40,7 @@ def _skip_unless_installed(modules):
 
 @pytest.fixture(scope="module")
 def zoo():
-    os.environ.setdefault("KERAS_BACKEND", "torch")  # keras must not look for TensorFlow
-    sys.path.insert(0, str(ZOO))
-    try:
-        import run_finetune
-        import zoo_models
-    finally:
-        sys.path.remove(str(ZOO))
-    return run_finetune, zoo_models
+    return zoo_modules("run_finetune", "zoo_models")
 
 
 @pytest.fixture(scope="module")

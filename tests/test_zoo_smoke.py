@@ -8,15 +8,13 @@ weight packages digitsclassifier and cifar-10-model: `bash benchmarks/zoo/setup.
 from __future__ import annotations
 
 import importlib.util
-import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
-ZOO = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo"
+from conftest import zoo_modules
+
 OPTIONAL = ("torch", "keras", "h5py", "digitsclassifier", "cifar_10_model")
 MISSING = [name for name in OPTIONAL if importlib.util.find_spec(name) is None]
 
@@ -27,15 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def zoo():
-    os.environ.setdefault("KERAS_BACKEND", "torch")  # keras must not look for TensorFlow
-    sys.path.insert(0, str(ZOO))
-    try:
-        import run_zoo
-        import zoo_data
-        import zoo_models
-    finally:
-        sys.path.remove(str(ZOO))
-    return run_zoo, zoo_data, zoo_models
+    return zoo_modules("run_zoo", "zoo_data", "zoo_models")
 
 
 @pytest.fixture(scope="module")
