@@ -146,15 +146,17 @@ def feature_sets(names=SETS):
             train, test = run_zoo.split(labels)
             sets["probe"][dataset] = {"models": list(models), "features": pool, "train": train, "test": test}
     if "finetuned" in sets:
+        runs = finetuned_runs()
         for dataset in VISION:
             images, labels, train, test = run_finetune.load_dataset(dataset)
             pool = {}
-            for model in VISION_MODELS:
+            # the six original models, and the added networks once they have a fine-tuned accuracy here
+            models = list(VISION_MODELS) + [m for m in run_finetune.EXTRA_MODELS if m in runs[dataset]]
+            for model in models:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     pool[model] = (run_finetune.cached_features(dataset, model, images, labels), labels)
-            sets["finetuned"][dataset] = {"models": list(VISION_MODELS), "features": pool, "train": train,
-                                          "test": test}
+            sets["finetuned"][dataset] = {"models": models, "features": pool, "train": train, "test": test}
     for set_name in [s for s in CAMPAIGNS if s in sets]:
         module = campaign_module(set_name)
         if not module.ACCURACIES.exists():  # a campaign not begun on this machine: no truth to judge against
@@ -254,6 +256,8 @@ def campaign_runs(refresh=True, pending=None, set_name="campaign"):
 
 
 FINETUNE_SEEDS = HERE / "finetune_seeds"  # seed{s}/finetune_accuracies.csv: run_finetune.py --seed s, same grid
+# the eight networks added to the zoo (run_finetune.EXTRA_MODELS), fine-tuned on the same grid: seed{s}/...
+FINETUNE_EXTRA = HERE / "finetune_extra"
 
 
 def finetuned_runs():
@@ -262,7 +266,9 @@ def finetuned_runs():
     Seed 0 is ``finetune_accuracies.csv``; seed s >= 1 is ``finetune_seeds/seed{s}/finetune_accuracies.csv``
     (run_finetune.py with ``--seed s``: the same models, grid and dropped cells; the seed also draws the
     validation split). A (dataset, seed) enters once it has every model of seed 0's column, so that each model's
-    truth is the mean over the same seeds."""
+    truth is the mean over the same seeds. The networks added later (run_finetune.EXTRA_MODELS) come from
+    ``finetune_extra/seed{s}/`` (one run_finetune.py call per seed, a dataset's column written once all eight
+    finished it) and enter a dataset with the seeds they have there."""
     import run_finetune
 
     from pedrank.workflow.io import read_accuracies
@@ -281,6 +287,13 @@ def finetuned_runs():
             if set(base) <= set(found):
                 for model in base:
                     runs[dataset][model][seed] = found[model]
+        for path in sorted(FINETUNE_EXTRA.glob("seed*/finetune_accuracies.csv")):
+            seed = int(path.parent.name[len("seed"):])
+            with path.open(newline="") as handle:
+                header = next(csv.reader(handle), [])
+            if dataset in header:
+                for model, accuracy in read_accuracies(path, dataset).items():
+                    runs[dataset].setdefault(model, {})[seed] = accuracy
     return runs
 
 
@@ -434,9 +447,13 @@ def run_scores(args):
         kept, refused = informative_models(sets[set_name][dataset], rows)
         item = {**sets[set_name][dataset], "models": kept}
         start = time.perf_counter()
-        if path.exists():
+        stored = json.loads(path.read_text()) if path.exists() else None
+        if stored is not None and set(kept) - set(stored["scores"]):
+            # models added to the set since (the zoo's added networks): the pool forms read every model, so the
+            # whole unit is scored again (and replaces the stored one)
+            stored = None
+        if stored is not None:
             # a score registered since the unit was scored: score only what the unit lacks, keep the rest
-            stored = json.loads(path.read_text())
             present = set(next(iter(stored["scores"].values())))
             missing = [v for v in variant_list if v[0] not in present or f"{v[0]}+PED" not in present]
             if not missing:
