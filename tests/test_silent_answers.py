@@ -78,7 +78,7 @@ def test_nce_refuses_one_source_class_per_sample():
     rng = np.random.default_rng(0)
     labels = np.arange(60) % 3
     # a continuous value instead of the argmax: refused as regression targets by the shared label check
-    with pytest.raises(pedrank.PedrankValueError, match=r"source_labels: .* look like regression targets"):
+    with pytest.raises(pedrank.PedrankValueError, match=r"source_labels: .* look like continuous values.*the argmax"):
         pedrank.nce(rng.uniform(0.3, 1.0, size=60), labels)
     # one distinct source class per sample (sample ids instead of predictions): NCE's own check
     top_probability = rng.permutation(60)
@@ -232,7 +232,7 @@ def test_continuous_float_labels_are_refused_as_regression_targets():
     targets = rng.normal(size=100)
     for call in (lambda: pedrank.logme(features, targets), lambda: pedrank.score(features, targets, "sfda"),
                  lambda: pedrank.rank({"a": features, "b": features * 2 + 1}, targets)):
-        with pytest.raises(pedrank.PedrankValueError, match="look like regression targets"):
+        with pytest.raises(pedrank.PedrankValueError, match="look like continuous values, not classes.*regression=True"):
             call()
     assert np.isfinite(pedrank.logme(features, targets, regression=True))  # the way the message names
 
@@ -246,3 +246,32 @@ def test_class_labels_stored_as_floats_still_work():
     assert np.isfinite(pedrank.logme(features, np.arange(100, dtype=float)))
     # fractional class names, several samples each
     assert pedrank.logme(features, as_ints + 0.5) == pedrank.logme(features, as_ints)
+
+
+def _regression_pool():
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(300, 16))
+    targets = features[:, 0] + 0.1 * rng.normal(size=300)
+    return {"a": features, "b": features + 3 * rng.normal(size=(300, 16))}, targets
+
+
+def test_rank_takes_regression_targets_with_regression_true():
+    """The pool check of the targets (one model's labels against another's) must not refuse what the metric takes:
+    rank(..., regression=True) of continuous targets ranks as pedrank.logme / pedrank.knn score them."""
+    pool, targets = _regression_pool()
+    for metric in ("logme", "knn"):
+        table = pedrank.rank(pool, targets, metric=metric, regression=True)
+        assert table.scores == {m: pedrank.score(x, targets, metric, regression=True) for m, x in pool.items()}
+    agreement = pedrank.rank(pool, targets, metric=["logme", "knn"], regression=True)
+    assert [r.model for r in agreement.consensus][0] == "a"
+
+
+def test_confidence_resamples_regression_targets_as_rows():
+    """Before: the stratified bootstrap took each distinct target value as a class of one row, so every resample was
+    the identity and the interval had zero width (a certainty that measured nothing)."""
+    pool, targets = _regression_pool()
+    table = pedrank.rank(pool, targets, metric="logme", regression=True, confidence=20, random_state=0)
+    best = table[0]
+    assert best.model == "a" and best.score_low < best.score < best.score_high
+    again = pedrank.rank(pool, targets, metric="logme", regression=True, confidence=20, random_state=0)
+    assert [(r.score_low, r.score_high) for r in again] == [(r.score_low, r.score_high) for r in table]

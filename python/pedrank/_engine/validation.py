@@ -470,23 +470,17 @@ def check_labels(
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int((~np.isfinite(array)).sum())
         raise PedrankValueError(f"{name}: found {bad} NaN/inf label(s); expected a class for every sample")
-    missing = _missing_labels(array)
-    if missing.any():
-        # An object column (pandas, a list of mixed floats) or a datetime one holds its missing values as NaN or
-        # NaT, which sort without an error and would become a class of their own.
-        raise PedrankValueError(
-            f"{name}: found {int(missing.sum())} missing label(s) (NaN/inf/NaT, first at index "
-            f"{int(np.flatnonzero(missing)[0])}) in an array of dtype {array.dtype}; expected a class for every "
-            "sample"
-        )
     if array.dtype.kind == "c":
         raise PedrankValueError(f"{name}: found complex dtype {array.dtype}; expected class labels")
     try:
         classes, encoded = np.unique(array, return_inverse=True)
     except TypeError as exc:
+        _refuse_missing_labels(array, name)  # strings with a NaN (a pandas column's missing value) do not sort
         raise PedrankValueError(
             f"{name}: label values could not be sorted ({exc}); expected values of one type"
         ) from None
+    if _missing_labels(classes).any():  # looked for among the C distinct values, not the N labels
+        _refuse_missing_labels(array, name)
     if classes.shape[0] < min_classes:
         found = ", ".join(repr(c) for c in classes.tolist()[:3])
         raise PedrankValueError(
@@ -498,11 +492,24 @@ def check_labels(
         # each value as a class of (about) one sample and return a number that measures nothing.
         raise PedrankValueError(
             f"{name}: found {classes.shape[0]} distinct non-integer float values among {n_samples} labels (e.g. "
-            f"{', '.join(repr(c) for c in classes.tolist()[:3])}): these look like regression targets, not classes; "
-            "expected class labels (integers or strings, several samples a class), or regression=True where the "
-            "score supports it (logme, knn, etran)"
+            f"{', '.join(repr(c) for c in classes.tolist()[:3])}): these look like continuous values, not classes; "
+            "expected class labels (integers or strings, several samples a class)"
+            + {"labels": ", or, for regression targets, regression=True where the score takes them (logme, knn)",
+               "source_labels": ": the source model's predicted classes (the argmax), not a probability"}.get(name, "")
         )
     return encoded.reshape(-1).astype(np.int64, copy=False), classes
+
+
+def _refuse_missing_labels(array: np.ndarray, name: str) -> None:
+    """Raise when an object or datetime array holds missing values (NaN/inf/NaT), which would otherwise sort as a
+    class of their own (an object column of pandas, a list of mixed floats, a datetime column)."""
+    missing = _missing_labels(array)
+    if missing.any():
+        raise PedrankValueError(
+            f"{name}: found {int(missing.sum())} missing label(s) (NaN/inf/NaT, first at index "
+            f"{int(np.flatnonzero(missing)[0])}) in an array of dtype {array.dtype}; expected a class for every "
+            "sample"
+        )
 
 
 def _missing_labels(array: np.ndarray) -> np.ndarray:

@@ -159,10 +159,11 @@ def hierarchical_bootstrap(scores: Iterable[Mapping[str, Any]], accuracies: Iter
     if strata is None:
         groups = [np.arange(len(datasets))]
     else:
-        unnamed = [item[0] for item in datasets if item[0] not in strata]
+        named = {str(dataset): str(stratum) for dataset, stratum in strata.items()}  # datasets are read as text
+        unnamed = [item[0] for item in datasets if item[0] not in named]
         if unnamed:
             raise PedrankValueError(f"strata: datasets {unnamed} have no stratum; expected every dataset named")
-        labels = [str(strata[item[0]]) for item in datasets]
+        labels = [named[item[0]] for item in datasets]
         groups = [np.flatnonzero(np.array(labels) == label) for label in sorted(set(labels))]
     stratum_of = np.empty(len(datasets), dtype=int)
     for g, members in enumerate(groups):

@@ -116,6 +116,25 @@ def _labels_key(encoded: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(encoded, dtype=np.int64).tobytes()).hexdigest()
 
 
+#: Scores whose ``regression=True`` takes regression targets (continuous, or 2-D) instead of class labels.
+_REGRESSION_TARGETS = ("logme", "knn")
+
+
+def _resampling_strata(labels: Any, n_rows: int, scorers: tuple[_Scorer, ...]) -> tuple[np.ndarray, str]:
+    """(the strata of :func:`stratified_bootstrap`, a key that says whether two models share their target).
+
+    Class labels: their classes (each resample keeps every class's size). Regression targets (a metric of
+    :data:`_REGRESSION_TARGETS` with ``regression=True``): one stratum, a plain bootstrap of the rows; taken as
+    classes, each distinct value would be a stratum of one row and every resample the identity."""
+    regression = any(s.call.options.get("regression") and s.call.metric.partition(":")[0] in _REGRESSION_TARGETS
+                     for s in scorers)
+    if regression:
+        array = np.ascontiguousarray(to_numpy(labels))
+        return np.zeros(n_rows, dtype=np.int64), hashlib.sha256(array.tobytes()).hexdigest()
+    encoded, _ = check_labels(labels, n_rows)
+    return encoded, _labels_key(encoded)
+
+
 # ------------------------------------------------------------------------------------------ one model's task
 
 
@@ -197,8 +216,7 @@ def _score_model(name: str, entry: Any, labels: Any, scorers: tuple[_Scorer, ...
         outcome.target = target_of(model_labels)
     if n_resamples == 0 or not live:
         return outcome
-    encoded, _ = check_labels(model_labels, _n_rows(features))
-    outcome.labels_key = _labels_key(encoded)
+    encoded, outcome.labels_key = _resampling_strata(model_labels, _n_rows(features), scorers)
     label_array = to_numpy(model_labels)
     for b, rows in enumerate(stratified_bootstrap(encoded, n_resamples, seed)):
         resampled, resampled_labels = _take(features, rows), label_array[rows]

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pedrank._engine.validation import PedrankValueError, check_labels, to_numpy, with_context
+from pedrank._engine.validation import PedrankValueError, to_numpy, with_context
 
 __all__ = ["ERRORS", "MetricCall", "RankRecord", "Target", "accepted_options", "check_executor",
            "check_model_names", "check_same_target", "describe_entry", "evaluate_entry", "failure_reason",
@@ -151,24 +151,29 @@ def evaluate_entry(name: str, entry: Any, labels: Any, ped_options: dict[str, An
     :func:`target_of` its labels. The one path from a pool entry to its number, for per-model scores and for the
     pool scores' raw terms alike."""
     features, model_labels, file_reference = resolve_entry(name, entry, labels)
+    target = target_of(model_labels)
     start = time.perf_counter()
     features, steps = moved_features(features, model_labels, file_reference, ped_options, override, backend)
     value = compute(features, model_labels)
     seconds = time.perf_counter() - start
-    return value, seconds, steps, target_of(model_labels)
+    return value, seconds, steps, target
 
 
 def target_of(labels: Any) -> Target:
     """The target data a model's labels describe, as far as a ranking must agree on it: ``(N, class sizes in
     increasing order)``. The rows' order and the class names do not count (two extractions of the same images in
-    another order, or labelled 0..C-1 and 1..C, describe the same target). Regression targets (2-D) give
-    ``(N, ())``: only their number of rows is compared."""
+    another order, or labelled 0..C-1 and 1..C, describe the same target). 1-D regression targets
+    (``regression=True``) give the counts of their distinct values, 2-D ones and labels that cannot be sorted
+    ``(N, ())``: only their number of rows is compared. It never refuses: the score validates its own labels."""
     array = to_numpy(labels)
     n_rows = int(array.shape[0]) if array.ndim else 0
     if array.ndim != 1:
         return n_rows, ()
-    encoded, classes = check_labels(array, n_rows, min_classes=1)
-    return n_rows, tuple(sorted(np.bincount(encoded, minlength=classes.shape[0]).tolist()))
+    try:
+        _, counts = np.unique(array, return_counts=True)
+    except TypeError:  # values of mixed types: the score refuses them with its own message
+        return n_rows, ()
+    return n_rows, tuple(sorted(counts.tolist()))
 
 
 def _describe_target(target: Target) -> str:
