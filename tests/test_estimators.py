@@ -27,7 +27,6 @@ COMMON = {
 CLASSIFIER = {
     **COMMON,
     "check_requires_y_none": MESSAGES,
-    "check_classifiers_regression_target": "any label values are classes (documented): float labels are class ids",
     "check_supervised_y_2d": "a (n, 1) label column is refused rather than raveled silently; LogME takes 2-D "
     "targets with regression=True",
     "check_classifiers_classes": "decision_function has one column per class also for two classes (the "
