@@ -273,27 +273,25 @@ def finetuned_runs():
 
     from pedrank.workflow.io import read_accuracies
 
+    def by_seed(folder, dataset):
+        """(seed, {model: accuracy}) of each ``folder/seed{s}/finetune_accuracies.csv`` that has ``dataset``'s
+        column (not written yet otherwise; and a one-column file would be read as any dataset's)."""
+        for path in sorted(folder.glob("seed*/finetune_accuracies.csv")):
+            with path.open(newline="") as handle:
+                if dataset in next(csv.reader(handle), []):
+                    yield int(path.parent.name[len("seed"):]), read_accuracies(path, dataset)
+
     runs = {}
     for dataset in VISION:
         base = read_accuracies(run_finetune.ACCURACIES_CSV, dataset)
         runs[dataset] = {m: {0: a} for m, a in base.items()}
-        for path in sorted(FINETUNE_SEEDS.glob("seed*/finetune_accuracies.csv")):
-            seed = int(path.parent.name[len("seed"):])
-            with path.open(newline="") as handle:
-                header = next(csv.reader(handle), [])
-            if dataset not in header:  # not written yet (and a one-column file would be read as any dataset's)
-                continue
-            found = read_accuracies(path, dataset)
+        for seed, found in by_seed(FINETUNE_SEEDS, dataset):
             if set(base) <= set(found):
                 for model in base:
                     runs[dataset][model][seed] = found[model]
-        for path in sorted(FINETUNE_EXTRA.glob("seed*/finetune_accuracies.csv")):
-            seed = int(path.parent.name[len("seed"):])
-            with path.open(newline="") as handle:
-                header = next(csv.reader(handle), [])
-            if dataset in header:
-                for model, accuracy in read_accuracies(path, dataset).items():
-                    runs[dataset].setdefault(model, {})[seed] = accuracy
+        for seed, found in by_seed(FINETUNE_EXTRA, dataset):
+            for model, accuracy in found.items():
+                runs[dataset].setdefault(model, {})[seed] = accuracy
     return runs
 
 
