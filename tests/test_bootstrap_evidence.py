@@ -10,6 +10,8 @@ import pytest
 from pedrank import PedrankValueError
 from pedrank.workflow.bootstrap import hierarchical_bootstrap
 
+from conftest import zoo_modules
+
 
 def synthetic(n_datasets=6, n_models=12, n_seeds=3, n_resamples=4, *, noise=None, seed=0):
     """Accuracies per (dataset, model, seed) and scores of named variants that follow them with given noise."""
@@ -189,3 +191,21 @@ def test_the_default_cost_table_prices_ped_and_forms():
     assert relative_cost("logme:exact+PED") == 1.0 + PED_RELATIVE_COST
     assert relative_cost("ncti (pool)") == relative_cost("ncti")
     assert relative_cost("consensus: pactran, sfda, logme") == float("inf")
+
+
+def test_a_resample_scored_before_models_joined_is_stale_not_judged():
+    (evidence,) = zoo_modules("evidence")
+
+    def unit(dataset, resample, models, budget="full"):
+        return {"set": "finetuned", "dataset": dataset, "budget": budget, "resample": resample,
+                "scores": {m: {"logme": 0.0} for m in models}}
+
+    six, fourteen = [f"m{i}" for i in range(6)], [f"m{i}" for i in range(14)]
+    found = [unit("digits", None, fourteen), unit("digits", 0, fourteen), unit("digits", 1, six),
+             unit("digits", None, six, "small"), unit("digits", 0, six, "small"),  # small: not yet rescored whole
+             unit("mnist", 0, six)]  # no measured unit: nothing to compare with, kept
+    current, stale = evidence.current_units(found)
+    assert [(u["dataset"], u["budget"], u["resample"]) for u in stale] == [("digits", "full", 1)]
+    assert len(current) == 5
+    # a resample with every model of its measured unit (and one more, refused there) is current
+    assert evidence.current_units([unit("lfw", None, six), unit("lfw", 2, six + ["x"])])[1] == []

@@ -157,6 +157,11 @@ def feature_sets(names=SETS):
                     warnings.simplefilter("ignore")
                     pool[model] = (run_finetune.cached_features(dataset, model, images, labels), labels)
             sets["finetuned"][dataset] = {"models": models, "features": pool, "train": train, "test": test}
+        for dataset in [d for d in TEXT if runs.get(d)]:  # the packaged text encoders, once fine-tuned
+            texts, labels, train, test = run_finetune.load_dataset(dataset)
+            models = [m for m in TEXT_MODELS if m in runs[dataset]]
+            pool = {m: (run_finetune.cached_features(dataset, m, texts, labels), labels) for m in models}
+            sets["finetuned"][dataset] = {"models": models, "features": pool, "train": train, "test": test}
     for set_name in [s for s in CAMPAIGNS if s in sets]:
         module = campaign_module(set_name)
         if not module.ACCURACIES.exists():  # a campaign not begun on this machine: no truth to judge against
@@ -258,6 +263,8 @@ def campaign_runs(refresh=True, pending=None, set_name="campaign"):
 FINETUNE_SEEDS = HERE / "finetune_seeds"  # seed{s}/finetune_accuracies.csv: run_finetune.py --seed s, same grid
 # the eight networks added to the zoo (run_finetune.EXTRA_MODELS), fine-tuned on the same grid: seed{s}/...
 FINETUNE_EXTRA = HERE / "finetune_extra"
+# the packaged text encoders (TEXT_MODELS) fine-tuned end to end on the text datasets: seed{s}/...
+FINETUNE_TEXT = HERE / "finetune_text"
 
 
 def finetuned_runs():
@@ -292,6 +299,13 @@ def finetuned_runs():
         for seed, found in by_seed(FINETUNE_EXTRA, dataset):
             for model, accuracy in found.items():
                 runs[dataset].setdefault(model, {})[seed] = accuracy
+    for dataset in TEXT:
+        runs[dataset] = {}
+        for seed, found in by_seed(FINETUNE_TEXT, dataset):
+            for model, accuracy in found.items():
+                runs[dataset].setdefault(model, {})[seed] = accuracy
+        if not runs[dataset]:
+            del runs[dataset]
     return runs
 
 
@@ -515,7 +529,7 @@ def baseline_values(set_name, dataset, models, probes):
         out["linear probe"] = [probes[set_name][dataset][m] for m in models]
         return out
     if dataset in VISION:
-        params = _parameter_counts()
+        params = _parameter_counts(tuple(models))
         out["parameters"] = [params[m] for m in models]
         out["ImageNet top-1"] = [run_finetune.IMAGENET_TOP1.get(m, 0.0) for m in models]
     if set_name == "finetuned":
@@ -528,18 +542,33 @@ def _campaign_manifest(set_name="campaign"):
     return json.loads(campaign_module(set_name).MANIFEST.read_text())
 
 
-@functools.lru_cache(maxsize=1)
-def _parameter_counts():
+@functools.lru_cache(maxsize=None)
+def _parameter_counts(models=VISION_MODELS):
+    """{model: parameter count} of the vision networks ``models``, cached in parameters.json (the added networks
+    are counted, and stored, the first time they are asked for)."""
     path = CACHE / "parameters.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    import run_finetune
+    counts = json.loads(path.read_text()) if path.exists() else {}
+    missing = [m for m in models if m not in counts]
+    if missing:
+        import run_finetune
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        counts = run_finetune.parameter_counts(VISION_MODELS)
-    path.write_text(json.dumps(counts, indent=1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            counts.update(run_finetune.parameter_counts(missing))
+        path.write_text(json.dumps(counts, indent=1))
     return counts
+
+
+def current_units(found):
+    """(current, stale) of the cached units ``found``. A resample scored before models joined its set (the zoo's
+    added networks) lacks some of its measured unit's models: it is not a resample of the same unit, and is left
+    out until ``score`` redoes it (a score that ranks 6 models would be judged beside one that ranks 14)."""
+    measured = {(u["set"], u["dataset"], u["budget"]): set(u["scores"]) for u in found if u["resample"] is None}
+    current, stale = [], []
+    for unit in found:
+        lacking = measured.get((unit["set"], unit["dataset"], unit["budget"]), set()) - set(unit["scores"])
+        (stale if unit["resample"] is not None and lacking else current).append(unit)
+    return current, stale
 
 
 def judge(args):
@@ -561,6 +590,10 @@ def judge(args):
     refused = {}
     for unit in found:
         refused.setdefault((unit["set"], unit["dataset"], unit["budget"]), set()).update(unit.get("refused", {}))
+    found, stale = current_units(found)
+    if stale:
+        print(f"left out {len(stale)} resample units scored before models joined their set (run `score` to "
+              "redo them): " + ", ".join(sorted({f"{u['set']}/{u['dataset']}" for u in stale})), flush=True)
     for unit in found:
         set_name, dataset, budget, resample = unit["set"], unit["dataset"], unit["budget"], unit["resample"]
         truth = truth_of[set_name].get(dataset, {})  # a campaign target without finished runs has none yet
@@ -589,7 +622,7 @@ def judge(args):
         # the regime is the measured unit's (a resample keeps 80 % of the rows: mnist's 1,400 become 1,120, below
         # the EfficientNets' 1,280, but it resamples the same unit)
         unit_rows = len(sets[set_name][dataset]["train"]) if budget == "full" else SMALL_ROWS
-        text = dataset in TEXT if set_name == "probe" else set_name == "text_campaign"
+        text = dataset in TEXT if set_name in ("probe", "finetuned") else set_name == "text_campaign"
         common = {"truth": set_name, "dataset": dataset, "modality": "text" if text else "vision",
                   "budget": budget, "n_rows": n_rows, "regime": "N<=D" if unit_rows <= widest else "N>D",
                   "resample": "measured" if resample is None else resample, "models": len(models)}
@@ -845,8 +878,9 @@ def finetuned_section():
     runs = finetuned_runs()
     lines = ["### The real models' fine-tuned truth: seeds, seed-to-seed spread",
              "run_finetune.py's protocol with ``--seed`` 0, 1, 2 (seed 0: ``finetune_accuracies.csv``; the others: "
-             "``finetune_seeds/``); a seed enters a dataset once every model has its run. Columns as in the "
-             "campaigns' tables below.\n",
+             "``finetune_seeds/``); a seed enters a dataset once every model has its run. The eight added vision "
+             "networks (``finetune_extra/``) and the text encoders on the text datasets (``finetune_text/``) "
+             "enter with the seeds they have. Columns as in the campaigns' tables below.\n",
              "| dataset | models | seeds in | accuracy | seed std, mean / max (points) | "
              "weighted tau seed 0 vs 1 / 0 vs 2 |",
              "|---|---|---|---|---|---|"]
