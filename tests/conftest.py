@@ -174,3 +174,21 @@ def zoo_modules(*names):
         return tuple(importlib.import_module(name) for name in names)
     finally:
         sys.path.remove(str(ZOO_SCRIPTS))
+
+
+def zoo_modules_or_skip(*names):
+    """zoo_modules, or skip the test (module) with the reason when the zoo's packages are absent (CI does not
+    install the zoo: `bash benchmarks/zoo/setup.sh` does)."""
+    try:
+        return zoo_modules(*names)
+    except ModuleNotFoundError as exc:
+        pytest.skip(f"zoo packages not installed: {exc} (bash benchmarks/zoo/setup.sh)")
+
+
+def skip_unless_installed(modules):
+    """Skip the test, naming what is missing, unless every module of ``modules`` can be imported."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"zoo packages not installed: {missing} (bash benchmarks/zoo/setup.sh)")

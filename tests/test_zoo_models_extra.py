@@ -8,12 +8,10 @@ Each test is skipped, with the reason, when the packages it needs are absent (CI
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
-from conftest import zoo_modules
+from conftest import skip_unless_installed, zoo_modules_or_skip
 
 # model -> (feature width, the modules it needs: torch and its weight package, keras/h5py where used)
 EXTRA = {
@@ -28,23 +26,10 @@ EXTRA = {
 }
 
 
-def _missing(modules):
-    return [name for name in modules if importlib.util.find_spec(name) is None]
-
-
-def _skip_unless_installed(modules):
-    missing = _missing(modules)
-    if missing:
-        pytest.skip(f"zoo packages not installed: {missing} (bash benchmarks/zoo/setup.sh)")
-
-
 @pytest.fixture(scope="module")
 def zoo():
     # run_finetune imports the zoo's original models too: without the zoo (CI does not install it) nothing here runs
-    try:
-        return zoo_modules("run_finetune", "zoo_models")
-    except ModuleNotFoundError as exc:
-        pytest.skip(f"zoo packages not installed: {exc} (bash benchmarks/zoo/setup.sh)")
+    return zoo_modules_or_skip("run_finetune", "zoo_models")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +57,7 @@ def test_the_lists_agree_and_the_defaults_are_unchanged(zoo):
 @pytest.mark.parametrize("name", list(EXTRA))
 def test_extra_model_features(zoo, four_digits, name):
     dim, modules = EXTRA[name]
-    _skip_unless_installed(modules)
+    skip_unless_installed(modules)
     _, zoo_models = zoo
     images, labels = four_digits
     features = zoo_models.EXTRA_VISION_MODELS[name](images, labels)
@@ -84,7 +69,7 @@ def test_extra_model_features(zoo, four_digits, name):
 @pytest.mark.parametrize("name", list(EXTRA))
 def test_extra_model_training_step(zoo, four_digits, name):
     _, modules = EXTRA[name]
-    _skip_unless_installed(modules + ("pedrank",))
+    skip_unless_installed(modules + ("pedrank",))
     import torch
 
     from pedrank.workflow.finetune import attach_head

