@@ -207,5 +207,8 @@ def test_a_resample_scored_before_models_joined_is_stale_not_judged():
     current, stale = evidence.current_units(found)
     assert [(u["dataset"], u["budget"], u["resample"]) for u in stale] == [("digits", "full", 1)]
     assert len(current) == 5
-    # a resample with every model of its measured unit (and one more, refused there) is current
+    # a resample with every model of its measured unit (and one more, refused there) is current, and so is one
+    # that pedrank refused a model on (near-dead features on its rows): it was scored with that model present
     assert evidence.current_units([unit("lfw", None, six), unit("lfw", 2, six + ["x"])])[1] == []
+    refused = {**unit("lfw", 3, six[1:]), "refused": {six[0]: "ValueError: ..."}}
+    assert evidence.current_units([unit("lfw", None, six), refused])[1] == []

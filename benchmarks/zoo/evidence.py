@@ -566,7 +566,8 @@ def current_units(found):
     measured = {(u["set"], u["dataset"], u["budget"]): set(u["scores"]) for u in found if u["resample"] is None}
     current, stale = [], []
     for unit in found:
-        lacking = measured.get((unit["set"], unit["dataset"], unit["budget"]), set()) - set(unit["scores"])
+        lacking = (measured.get((unit["set"], unit["dataset"], unit["budget"]), set()) - set(unit["scores"])
+                   - set(unit.get("refused", {})))  # refused on this resample's rows: judged elsewhere, not stale
         (stale if unit["resample"] is not None and lacking else current).append(unit)
     return current, stale
 
