@@ -212,3 +212,9 @@ def test_a_resample_scored_before_models_joined_is_stale_not_judged():
     assert evidence.current_units([unit("lfw", None, six), unit("lfw", 2, six + ["x"])])[1] == []
     refused = {**unit("lfw", 3, six[1:]), "refused": {six[0]: "ValueError: ..."}}
     assert evidence.current_units([unit("lfw", None, six), refused])[1] == []
+    # a model left out of the truth since the measured unit was scored (an under-trained fine-tune) is not judged:
+    # resamples scored without it are current
+    truth = {"finetuned": {"digits": {m: 0.9 for m in fourteen[:11]}}}
+    later = [unit("digits", None, fourteen), unit("digits", 4, fourteen[:11])]
+    assert evidence.current_units(later)[1] == [later[1]]
+    assert evidence.current_units(later, truth)[1] == []

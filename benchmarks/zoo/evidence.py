@@ -14,7 +14,9 @@ Ground truths (one per feature set):
 * ``probe``: the linear probe of run_zoo.py (logistic regression on the training part, test accuracy), on the zoo
   features (EfficientNets at 96 px, HED at 48 px, the text encoders), 5 datasets;
 * ``finetuned``: ``finetune_accuracies.csv`` (run_finetune.py, full fine-tuning, best of a small grid), with the
-  scores on the features at the fine-tuning resolution (``cache/finetune_features``), 3 image datasets;
+  scores on the features at the fine-tuning resolution (``cache/finetune_features``), 3 image datasets (the six
+  original networks with seeds ``finetune_seeds/``, the eight added ones ``finetune_extra/``) and the 2 text
+  datasets (the packaged text encoders, ``finetune_text/``);
 * ``campaign``: ``campaign/accuracies.csv`` (campaign.py, issue 25: the controlled zoo of 48 small CNNs fine-tuned
   on 8 image targets, seeds 0-2), with the scores on the frozen features of the 64-unit layer whose classifier
   fine-tuning replaces, at the 28 x 28 inputs it fine-tunes at (``cache/campaign_features``, extracted here,
@@ -460,9 +462,10 @@ def run_scores(args):
         item = {**sets[set_name][dataset], "models": kept}
         start = time.perf_counter()
         stored = json.loads(path.read_text()) if path.exists() else None
-        if stored is not None and set(kept) - set(stored["scores"]):
-            # models added to the set since (the zoo's added networks): the pool forms read every model, so the
-            # whole unit is scored again (and replaces the stored one)
+        if stored is not None and set(kept) != set(stored["scores"]):
+            # models added to the set since (the zoo's added networks), or left out of it (a fine-tune found
+            # under-trained): the pool forms read every model, so the whole unit is scored again (and replaces
+            # the stored one)
             stored = None
         if stored is not None:
             # a score registered since the unit was scored: score only what the unit lacks, keep the rest
@@ -559,14 +562,19 @@ def _parameter_counts(models=VISION_MODELS):
     return counts
 
 
-def current_units(found):
+def current_units(found, truth_of=None):
     """(current, stale) of the cached units ``found``. A resample scored before models joined its set (the zoo's
     added networks) lacks some of its measured unit's models: it is not a resample of the same unit, and is left
-    out until ``score`` redoes it (a score that ranks 6 models would be judged beside one that ranks 14)."""
+    out until ``score`` redoes it (a score that ranks 6 models would be judged beside one that ranks 14). Only
+    the models that are judged count (those of ``truth_of[set][dataset]`` when given): a model left out of the
+    truth since (an under-trained fine-tune) does not make a unit stale."""
     measured = {(u["set"], u["dataset"], u["budget"]): set(u["scores"]) for u in found if u["resample"] is None}
     current, stale = [], []
     for unit in found:
-        lacking = (measured.get((unit["set"], unit["dataset"], unit["budget"]), set()) - set(unit["scores"])
+        judged = measured.get((unit["set"], unit["dataset"], unit["budget"]), set())
+        if truth_of is not None:
+            judged &= set(truth_of.get(unit["set"], {}).get(unit["dataset"], {}))
+        lacking = (judged - set(unit["scores"])
                    - set(unit.get("refused", {})))  # refused on this resample's rows: judged elsewhere, not stale
         (stale if unit["resample"] is not None and lacking else current).append(unit)
     return current, stale
@@ -591,7 +599,7 @@ def judge(args):
     refused = {}
     for unit in found:
         refused.setdefault((unit["set"], unit["dataset"], unit["budget"]), set()).update(unit.get("refused", {}))
-    found, stale = current_units(found)
+    found, stale = current_units(found, truth_of)
     if stale:
         print(f"left out {len(stale)} resample units scored before models joined their set (run `score` to "
               "redo them): " + ", ".join(sorted({f"{u['set']}/{u['dataset']}" for u in stale})), flush=True)
@@ -997,7 +1005,9 @@ def render(evidence):
         out.append("")
     targets = sorted({r["dataset"] for r in evidence if r["truth"] == "campaign"})
     text_targets = sorted({r["dataset"] for r in evidence if r["truth"] == "text_campaign"})
-    columns = [("fine-tuned, 3 image datasets", summary(evidence, "finetuned")),
+    real = {r["dataset"]: r["modality"] for r in evidence if r["truth"] == "finetuned"}
+    n_text = sum(m == "text" for m in real.values())
+    columns = [(f"fine-tuned, {len(real) - n_text} image + {n_text} text datasets", summary(evidence, "finetuned")),
                (f"campaign, {len(targets)} image targets", summary(evidence, "campaign")),
                (f"text campaign, {len(text_targets)} text targets", summary(evidence, "text_campaign")),
                ("probe, 3 image datasets", summary(evidence, "probe", modality="vision")),
