@@ -132,6 +132,32 @@ def test_models_scored_on_different_targets_are_not_ranked(options):
         pedrank.rank(pool, **options)
 
 
+class _Recorded:
+    """Features that note when a score reads them."""
+
+    def __init__(self, array, reads):
+        self.array, self.reads = array, reads
+
+    def __array__(self, dtype=None, copy=None):
+        self.reads.append(self.array.shape)
+        return self.array if dtype is None else self.array.astype(dtype)
+
+
+@pytest.mark.parametrize("options", [{"metric": "logme"}, {"metric": "logme", "errors": "row"},
+                                     {"metric": ["logme", "sfda"]}, {"metric": "etran"}])
+def test_a_pool_of_other_data_is_refused_before_the_rest_is_scored(options):
+    features, labels = _problem()
+    reads = []
+    # Before: every model was scored (minutes each for PACTran on real shapes) and the pool refused at the end.
+    pool = {"full": (features, labels), "subset": (features[::2], labels[::2]),
+            "later": (_Recorded(features, reads), labels)}
+    with pytest.raises(pedrank.PedrankValueError, match=r"models 'full' and 'subset' were scored on different"):
+        pedrank.rank(pool, **options)
+    assert reads == []
+    pedrank.rank({"full": (features, labels), "later": (_Recorded(features, reads), labels)}, **options)
+    assert reads  # the recorder does see a read
+
+
 def test_other_class_sizes_are_a_different_target_but_not_another_order():
     features, labels = _problem()
     merged = np.where(labels == 2, 1, labels)  # the label file of another task on the same images

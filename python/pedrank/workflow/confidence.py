@@ -458,6 +458,8 @@ def bootstrap_rank(pool: Mapping[str, Any], labels: Any, *, metric: str | Sequen
         if executor is None:
             for name, entry in _progress(source.items(), total=len(source), desc=description, enabled=progress):
                 outcomes[str(name)] = _score_model(*arguments(name, entry))
+                # refused at the first model of other data, not after scoring the rest
+                check_same_target({name: o.target for name, o in outcomes.items()})
         else:
             extra = {"pure": False} if dask else {}
             futures = [executor.submit(_score_model, *arguments(name, entry), **extra)
@@ -466,11 +468,11 @@ def bootstrap_rank(pool: Mapping[str, Any], labels: Any, *, metric: str | Sequen
                 for future in _progress(futures, total=len(futures), desc=description, enabled=progress):
                     outcome = future.result()
                     outcomes[outcome.name] = outcome
+                    check_same_target({name: o.target for name, o in outcomes.items()})
             except BaseException:
                 for future in futures:
                     future.cancel()
                 raise
-        check_same_target({name: o.target for name, o in outcomes.items()})
         if n_resamples:
             _same_labels({name: o.labels_key for name, o in outcomes.items()})
 

@@ -121,28 +121,30 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
     if executor is not None:
         extra = {"pure": False} if check_executor(executor) else {}
         futures = [executor.submit(evaluate_entry, *arguments(name, entry), **extra) for name, entry in pool.items()]
-    for index, (name, entry) in enumerate(show_progress(pool.items(), total=len(pool), desc=description,
-                                                        enabled=progress)):
-        start = time.perf_counter()
-        try:
-            if futures is None:
-                row, seconds, steps, target = evaluate_entry(*arguments(name, entry))
-            else:
-                row, seconds, steps, target = futures[index].result()
-        except Exception as exc:
-            if futures is not None and errors != "row":
-                for future in futures:
-                    future.cancel()
-            if errors == "row":
-                failed.append(RankRecord(str(name), math.nan, time.perf_counter() - start, None,
-                                         error=failure_reason(name, entry, exc)))
-                continue
-            if isinstance(exc, ValueError):
-                raise with_context(exc, describe_entry(name, entry, exc)) from exc
-            raise
-        scored.append((str(name), row, seconds, steps))
-        targets[str(name)] = target
-    check_same_target(targets)
+    try:
+        for index, (name, entry) in enumerate(show_progress(pool.items(), total=len(pool), desc=description,
+                                                            enabled=progress)):
+            start = time.perf_counter()
+            try:
+                if futures is None:
+                    row, seconds, steps, target = evaluate_entry(*arguments(name, entry))
+                else:
+                    row, seconds, steps, target = futures[index].result()
+            except Exception as exc:
+                if errors == "row":
+                    failed.append(RankRecord(str(name), math.nan, time.perf_counter() - start, None,
+                                             error=failure_reason(name, entry, exc)))
+                    continue
+                if isinstance(exc, ValueError):
+                    raise with_context(exc, describe_entry(name, entry, exc)) from exc
+                raise
+            scored.append((str(name), row, seconds, steps))
+            targets[str(name)] = target
+            check_same_target(targets)  # refused at the first model of other data, not after scoring the rest
+    except BaseException:
+        for future in futures or ():
+            future.cancel()
+        raise
     records = list(failed)
     if scored:
         combined = min_max_combine(np.stack([row for _, row, _, _ in scored]), weights)

@@ -517,6 +517,7 @@ def rank(
         for name, entry in _progress(pool.items(), total=len(pool), desc=description, enabled=progress):
             record, targets[str(name)] = score_entry(*arguments(name, entry))
             records.append(record)
+            check_same_target(targets)  # refused at the first model of other data, not after scoring the rest
     else:
         extra = {"pure": False} if dask else {}
         futures = [executor.submit(score_entry, *arguments(name, entry), **extra) for name, entry in pool.items()]
@@ -525,11 +526,11 @@ def rank(
                 record, target = future.result()
                 records.append(record)
                 targets[record.model] = target
+                check_same_target(targets)
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
-    check_same_target(targets)
 
     def best_first(i: int) -> tuple[bool, float, int]:
         value = records[i].score
