@@ -99,3 +99,12 @@ def test_glove_table_is_cut_to_the_dataset_words(zoo):
     assert build().table.weight.shape == (1 + 5, 50)  # the pad row and five known words
     ids = encode(["the dog", "unknownwordzz"])
     assert ids[0, :2].tolist() != [0, 0] and not ids[1].any()
+
+
+def test_a_model_of_the_other_modality_is_refused_before_any_training(zoo, tmp_path):
+    run_finetune, _ = zoo
+    # Before: mobilenet_v2 was left out of the wordnet run without a word (its CSV then lacked the model).
+    with pytest.raises(SystemExit, match=r"--models: mobilenet_v2 cannot read 'wordnet' .*its own call"):
+        run_finetune.main(["finetune", "--datasets", "wordnet", "--models", "glove_50d", "mobilenet_v2",
+                           "--output-dir", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()

@@ -499,6 +499,12 @@ def run_finetune(args):
     import pedrank
     from pedrank.workflow.finetune import FinetuneResult, finetune, write_accuracies, write_curves
 
+    for dataset in args.datasets:
+        others = [name for name in args.models if name not in pool_of(dataset)]
+        if others:  # one run's CSV holds one modality: a model of the other would be left out without a word
+            raise SystemExit(f"--models: {', '.join(others)} cannot read {dataset!r} (image models take the "
+                             f"image datasets, text encoders {', '.join(TEXT_SETS)}): run each modality in its "
+                             "own call")
     started = time.perf_counter()
     results = []
     args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -508,14 +514,13 @@ def run_finetune(args):
     for dataset in args.datasets:
         inputs, labels, train, test = load_dataset(dataset)
         pool = pool_of(dataset)
-        models_here = [name for name in args.models if name in pool]
         # a text model reads its own token ids: one finetune call per model, the same split and grid
-        calls = ([(name, encoded_inputs(dataset, name, inputs)) for name in models_here]
+        calls = ([(name, encoded_inputs(dataset, name, inputs)) for name in args.models]
                  if dataset in TEXT_SETS else [(None, inputs)])
         start = time.perf_counter()
         parts = []
         for only, data in calls:
-            names = [only] if only else models_here
+            names = [only] if only else args.models
             # a model's own entries (--iterations MODEL=N, --model-lrs MODEL=...) replace the dataset's / --lrs
             iterations = args.iterations.get(only, args.iterations[dataset])
             with warnings.catch_warnings():
