@@ -12,11 +12,12 @@ This is the evidence behind docs/choosing.md ("Which score should I use?") and b
 Ground truths (one per feature set):
 
 * ``probe``: the linear probe of run_zoo.py (logistic regression on the training part, test accuracy), on the zoo
-  features (EfficientNets at 96 px, HED at 48 px, the text encoders), 5 datasets;
+  features (EfficientNets at 96 px, HED at 48 px, the text encoders), 4 image and 2 text datasets;
 * ``finetuned``: ``finetune_accuracies.csv`` (run_finetune.py, full fine-tuning, best of a small grid), with the
   scores on the features at the fine-tuning resolution (``cache/finetune_features``), 3 image datasets (the six
-  original networks with seeds ``finetune_seeds/``, the eight added ones ``finetune_extra/``) and the 2 text
-  datasets (the packaged text encoders, ``finetune_text/``);
+  original networks with seeds ``finetune_seeds/``, the eight added ones ``finetune_extra/``), the image target
+  added later (fonts: all fourteen, ``finetune_targets/``) once fine-tuned, and the 2 text datasets (the
+  packaged text encoders, ``finetune_text/``);
 * ``campaign``: ``campaign/accuracies.csv`` (campaign.py, issue 25: the controlled zoo of 48 small CNNs fine-tuned
   on 8 image targets, seeds 0-2), with the scores on the frozen features of the 64-unit layer whose classifier
   fine-tuning replaces, at the 28 x 28 inputs it fine-tunes at (``cache/campaign_features``, extracted here,
@@ -28,7 +29,7 @@ Ground truths (one per feature set):
 
 Row budgets, so that N < D and N > D can be read apart (the truth never changes, only the rows the scores see):
 
-* ``full``: the training part (lfw 140, digits 1,257, mnist 1,400, fortunes/wordnet 840 rows);
+* ``full``: the training part (lfw 140, digits 1,257, mnist 1,400, fonts 1,876, fortunes/wordnet 840 rows);
 * ``small``: 200 rows, stratified, of the training part (N < D for every model wider than 200), not where the
   training part has 200 rows or fewer (lfw, mnist_low).
 
@@ -78,7 +79,7 @@ EVIDENCE_MD = HERE / "evidence.md"
 EVIDENCE_SCORES = HERE / "evidence_scores.csv.gz"
 SMALL_ROWS = 200
 FRACTION = 0.8
-VISION = ("digits", "mnist", "lfw")
+VISION = ("digits", "mnist", "lfw", "fonts")
 TEXT = ("fortunes", "wordnet")
 VISION_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "hed_vgg16", "cifar10_cnn",
                  "digits_cnn")
@@ -262,6 +263,8 @@ FINETUNE_SEEDS = HERE / "finetune_seeds"  # seed{s}/finetune_accuracies.csv: run
 FINETUNE_EXTRA = HERE / "finetune_extra"
 # the packaged text encoders (TEXT_MODELS) fine-tuned end to end on the text datasets: seed{s}/...
 FINETUNE_TEXT = HERE / "finetune_text"
+# the image targets added later (fonts), every vision network of the zoo in one run_finetune.py call: seed{s}/...
+FINETUNE_TARGETS = HERE / "finetune_targets"
 
 
 def finetuned_runs():
@@ -272,7 +275,9 @@ def finetuned_runs():
     validation split). A (dataset, seed) enters once it has every model of seed 0's column, so that each model's
     truth is the mean over the same seeds. The networks added later (run_finetune.EXTRA_MODELS) come from
     ``finetune_extra/seed{s}/`` (one run_finetune.py call per seed, a dataset's column written once all eight
-    finished it) and enter a dataset with the seeds they have there."""
+    finished it) and enter a dataset with the seeds they have there; so do the image targets added later
+    (``finetune_targets/seed{s}/``: all fourteen networks) and the text encoders (``finetune_text/seed{s}/``). A
+    dataset enters once one seed's column is complete."""
     import run_finetune
 
     from pedrank.workflow.io import read_accuracies
@@ -293,18 +298,21 @@ def finetuned_runs():
         return runs_here
 
     runs = {}
-    for dataset in VISION:
-        base = read_accuracies(run_finetune.ACCURACIES_CSV, dataset)
-        runs[dataset] = {m: {0: a} for m, a in base.items()}
-        for seed, found in by_seed(FINETUNE_SEEDS, dataset):
-            if set(base) <= set(found):
-                for model in base:
-                    runs[dataset][model][seed] = found[model]
-        with_every_seed(runs[dataset], FINETUNE_EXTRA, dataset)
-    for dataset in TEXT:
-        text_runs = with_every_seed({}, FINETUNE_TEXT, dataset)
-        if text_runs:
-            runs[dataset] = text_runs
+    with run_finetune.ACCURACIES_CSV.open(newline="") as handle:
+        first_datasets = next(csv.reader(handle))[1:]  # seed 0 of the six original models: lfw, digits, mnist
+    for dataset in VISION + TEXT:
+        runs_here = {}
+        if dataset in first_datasets:
+            base = read_accuracies(run_finetune.ACCURACIES_CSV, dataset)
+            runs_here = {m: {0: a} for m, a in base.items()}
+            for seed, found in by_seed(FINETUNE_SEEDS, dataset):
+                if set(base) <= set(found):
+                    for model in base:
+                        runs_here[model][seed] = found[model]
+        for folder in (FINETUNE_EXTRA, FINETUNE_TARGETS, FINETUNE_TEXT):
+            with_every_seed(runs_here, folder, dataset)
+        if runs_here:
+            runs[dataset] = runs_here
     return runs
 
 
@@ -1004,12 +1012,14 @@ def render(evidence):
     text_targets = sorted({r["dataset"] for r in evidence if r["truth"] == "text_campaign"})
     real = {r["dataset"]: r["modality"] for r in evidence if r["truth"] == "finetuned"}
     n_text = sum(m == "text" for m in real.values())
+    probed = {r["dataset"]: r["modality"] for r in evidence if r["truth"] == "probe"}
+    n_probed_text = sum(m == "text" for m in probed.values())
     columns = [(f"fine-tuned, {len(real) - n_text} image + {n_text} text datasets", summary(evidence, "finetuned")),
                (f"campaign, {len(targets)} image targets", summary(evidence, "campaign")),
                (f"text campaign, {len(text_targets)} text targets", summary(evidence, "text_campaign")),
-               ("probe, 3 image datasets", summary(evidence, "probe", modality="vision")),
-               ("probe, 2 text datasets", summary(evidence, "probe", modality="text")),
-               ("probe, all 5", summary(evidence, "probe"))]
+               (f"probe, {len(probed) - n_probed_text} image datasets", summary(evidence, "probe", modality="vision")),
+               (f"probe, {n_probed_text} text datasets", summary(evidence, "probe", modality="text")),
+               (f"probe, all {len(probed)}", summary(evidence, "probe"))]
     if not text_targets:
         del columns[2]
     if not targets:
