@@ -893,8 +893,9 @@ def finetuned_section():
     lines = ["### The real models' fine-tuned truth: seeds, seed-to-seed spread",
              "run_finetune.py's protocol with ``--seed`` 0, 1, 2 (seed 0: ``finetune_accuracies.csv``; the others: "
              "``finetune_seeds/``); a seed enters a dataset once every model has its run. The eight added vision "
-             "networks (``finetune_extra/``) and the text encoders on the text datasets (``finetune_text/``) "
-             "enter with the seeds they have. Columns as in the campaigns' tables below.\n",
+             "networks (``finetune_extra/``), the fourteen on the image targets added later (``finetune_targets/``) "
+             "and the text encoders on the text datasets (``finetune_text/``) enter with the seeds they have. "
+             "Columns as in the campaigns' tables below.\n",
              "| dataset | models | seeds in | accuracy | seed std, mean / max (points) | "
              "weighted tau seed 0 vs 1 / 0 vs 2 |",
              "|---|---|---|---|---|---|"]
