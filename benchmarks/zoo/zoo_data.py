@@ -116,7 +116,7 @@ def fonts():
     """The letters a-j in the installed font faces, notMNIST's task made harder: each face gives its lower- and
     upper-case glyph of every letter (10 classes, 2 images a face and class), 28 x 28, each glyph turned, scaled
     and moved at random (seed 0; `_font_glyphs`). Centred and unturned, a logistic regression on the pixels reads
-    98.8 % of the test part: no score could tell the models apart; with the jitter, 47 %.
+    98.8 % of the test part (run_zoo.split): no score could tell the models apart; with the jitter, 44 %.
 
     Faces: the .ttf/.otf files under /usr/share/fonts (FONT_PACKAGES), in path order, that map all 20 characters
     to their own glyphs (a symbol font maps 'a' to alpha: left out), less near-copies (a face whose 20 centred
