@@ -68,3 +68,10 @@ def test_the_jitter_moves_the_glyphs(zoo_data, target):
     test = rng.random(len(labels)) < 0.3
     accuracy = LogisticRegression(max_iter=500).fit(flat[~test], labels[~test]).score(flat[test], labels[test])
     assert 0.2 < accuracy < 0.8
+
+
+def test_another_font_set_is_refused_not_used(zoo_data, monkeypatch):
+    # the fine-tuned truth and the cached features were made of one set of faces: another is another target
+    monkeypatch.setattr(zoo_data, "FONTS_FINGERPRINT", (133, "0" * 64))
+    with pytest.raises(RuntimeError, match=r"fonts: rendered 134 faces .* are of 133 faces .*another target"):
+        zoo_data.fonts()
