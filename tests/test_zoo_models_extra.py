@@ -90,3 +90,24 @@ def test_extra_model_training_step(zoo, four_digits, name):
     assert grads and all(torch.isfinite(g).all() for g in grads)
     assert any(float(g.abs().max()) > 0 for g in grads[:-2])  # a backbone weight gets a gradient
     optimizer.step()
+
+
+def test_an_image_model_with_its_own_grid_is_fine_tuned_on_it(zoo, tmp_path, monkeypatch):
+    run_finetune, _ = zoo
+    import pedrank.workflow.finetune as finetune_module
+
+    calls = []
+
+    def recorded(models, *args, dataset, learning_rates, **kwargs):
+        calls.append((sorted(models), list(learning_rates)))
+        return finetune_module.FinetuneResult(dataset, (), {})
+
+    # Before: --model-lrs applied to text models only; an image model kept the shared grid without a word
+    monkeypatch.setattr(finetune_module, "finetune", recorded)
+    run_finetune.main(["finetune", "--datasets", "digits", "--models", "cifar10_cnn", "digits_cnn", "hed_vgg16",
+                       "--model-lrs", "hed_vgg16=0.001,0.0005", "--lrs", "0.01", "0.003",
+                       "--output-dir", str(tmp_path)])
+    assert calls == [(["cifar10_cnn", "digits_cnn"], [0.01, 0.003]), (["hed_vgg16"], [0.001, 0.0005])]
+    with pytest.raises(SystemExit):  # a grid for a model not fine-tuned in this call is a typo
+        run_finetune.main(["finetune", "--datasets", "digits", "--models", "cifar10_cnn",
+                           "--model-lrs", "hed_vgg16=0.001", "--output-dir", str(tmp_path)])

