@@ -92,7 +92,7 @@ def test_extra_model_training_step(zoo, four_digits, name):
     optimizer.step()
 
 
-def test_an_image_model_with_its_own_grid_is_fine_tuned_on_it(zoo, tmp_path, monkeypatch):
+def test_an_image_model_with_its_own_grid_is_fine_tuned_on_it(zoo, tmp_path, monkeypatch, capsys):
     run_finetune, _ = zoo
     import pedrank.workflow.finetune as finetune_module
 
@@ -108,6 +108,7 @@ def test_an_image_model_with_its_own_grid_is_fine_tuned_on_it(zoo, tmp_path, mon
                        "--model-lrs", "hed_vgg16=0.001,0.0005", "--lrs", "0.01", "0.003",
                        "--output-dir", str(tmp_path)])
     assert calls == [(["cifar10_cnn", "digits_cnn"], [0.01, 0.003]), (["hed_vgg16"], [0.001, 0.0005])]
-    with pytest.raises(SystemExit):  # a grid for a model not fine-tuned in this call is a typo
+    with pytest.raises(SystemExit, match="2"):  # a grid for a model not fine-tuned in this call is a typo
         run_finetune.main(["finetune", "--datasets", "digits", "--models", "cifar10_cnn",
                            "--model-lrs", "hed_vgg16=0.001", "--output-dir", str(tmp_path)])
+    assert "--model-lrs: found 'hed_vgg16'; expected one of --models (cifar10_cnn)" in capsys.readouterr().err
