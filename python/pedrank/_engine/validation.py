@@ -28,9 +28,12 @@ __all__ = [
     "UninformativeFeaturesError",
     "NonFiniteScoreError",
     "MissingDependencyError",
+    "PedLeakageWarning",
+    "FeatureScaleWarning",
     "with_context",
     "is_torch_tensor",
     "to_numpy",
+    "feature_scale",
     "check_features",
     "check_informative",
     "check_labels",
@@ -96,6 +99,15 @@ class PedLeakageWarning(UserWarning):
     carry their own labels into the features the score then classifies: the accuracy is inflated (on pure noise
     features, 6 classes, k-NN rose from 0.15 to 0.24 and ITM from 0.22 to 0.39, chance 0.17) and a weak model
     gains the most. Judged against fine-tuned accuracy, ITM + PED is far below ITM (benchmarks/zoo/evidence.md)."""
+
+
+class FeatureScaleWarning(UserWarning):
+    """The models of a pool differ in feature scale (or width) and the score depends on the scale there: its
+    ranking may follow the features' scale rather than what they encode. Measured on 600 x 64 features, a
+    model's TransRate and ETran fall below those of a clearly worse model when its features are halved, and the
+    authors' LogME with fewer samples than dimensions rises from 7.8 to 10.0 when 1,000 x 2,048 features are
+    multiplied by 10 (its ``exact`` form stays at 1.238). Each score declares where it is scale-invariant
+    (``ScoreEntry.scale_range``); docs/robustness.md lists them."""
 
 
 class MissingDependencyError(PedrankError, ImportError):
@@ -415,6 +427,40 @@ def _check_torch_features(tensor: Any, *, name: str, min_samples: int, informati
     if informative and tensor.numel():
         check_informative(tensor, name=name)
     return tensor
+
+
+def feature_scale(features: Any, *, block_rows: int = 4096) -> float:
+    """The scale of a feature matrix: the root mean square of its centred entries, ``sqrt(trace(cov) / D)``
+    (population covariance; 1.0 for standardised features, about ``1 / sqrt(D)`` for L2-normalised ones).
+
+    Parameters
+    ----------
+    features : array_like or torch.Tensor of shape (n_samples, n_features)
+        Any array the scores accept (NumPy, memmap, torch, SciPy sparse); read in blocks of ``block_rows``
+        rows, so no full float64 copy is made. Never modified.
+
+    Returns
+    -------
+    float
+        The scale, in the features' own units; NaN for non-finite features.
+    """
+    n_rows, n_columns = int(features.shape[0]), int(features.shape[1])
+    if not n_rows or not n_columns:
+        return 0.0
+    shift = np.zeros(n_columns)
+    total = np.zeros(n_columns)
+    squares = np.zeros(n_columns)
+    for start in range(0, n_rows, block_rows):
+        block = features[start:start + block_rows]
+        block = np.asarray(block.toarray() if _is_sparse(block) else to_numpy(block), dtype=np.float64)
+        if start == 0:
+            shift = block.mean(axis=0)  # sums of shifted values keep their precision when |mean| >> std
+        block = block - shift
+        total += block.sum(axis=0)
+        squares += np.einsum("ij,ij->j", block, block)
+    mean = total / n_rows
+    variance = np.maximum(squares / n_rows - mean * mean, 0.0)
+    return float(np.sqrt(variance.mean()))
 
 
 def to_numpy(values: Any, dtype: Any = None) -> np.ndarray:

@@ -197,4 +197,5 @@ def etran_pool(pool: Mapping[str, Any], labels: Any = None, *, weights: Sequence
 
 
 register(ScoreEntry(name="etran", function=etran, reference="pedrank.reference.etran:etran", pool=etran_pool,
-                    forms={"exact": {"log": True}}, order=11))
+                    forms={"exact": {"log": True}}, order=11,
+                    scale_range=None))  # the energy term is a log-sum-exp of the raw features

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pedrank._engine.kernels import select_kernels
@@ -76,4 +77,5 @@ register(ScoreEntry(
     memory=memory_estimator("gbc"),
     forms={"exact": {"exact_logdet": True}},
     order=2,
+    scale_range=(0.02, math.inf),  # the 1e-4 variance floor is absolute: tiny features look overlapping
 ))

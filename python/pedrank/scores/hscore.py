@@ -9,6 +9,7 @@ matrix products (one public H-score multiplies the matrices elementwise).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -172,10 +173,12 @@ def regularized_h_score(features: Any, labels: Any, *, backend: str = "auto") ->
     return (1.0 - alpha) * between_class_quadratic(shrunk, eigenvectors, offsets, weights)
 
 
-register(ScoreEntry(name="h_score", function=h_score, reference="pedrank.reference.hscore:h_score", order=5))
+register(ScoreEntry(name="h_score", function=h_score, reference="pedrank.reference.hscore:h_score", order=5,
+                    scale_range=(0.0, math.inf)))
 register(ScoreEntry(
     name="regularized_h_score",
     function=regularized_h_score,
     reference="pedrank.reference.hscore:regularized_h_score",
     order=6,
+    scale_range=(0.0, math.inf),
 ))

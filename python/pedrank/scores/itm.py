@@ -31,6 +31,7 @@ here (no GPU was available). Every random draw (row order, split, initial weight
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -561,4 +562,5 @@ def itm(features: Any, labels: Any, *, batch_size: int = 256, n_iter: int = 500,
                      backend=backend)["score"]
 
 
-register(ScoreEntry(name="itm", function=itm, reference="pedrank.reference.itm:itm", order=16, held_out=True))
+register(ScoreEntry(name="itm", function=itm, reference="pedrank.reference.itm:itm", order=16, held_out=True,
+                    scale_range=(0.0, math.inf)))

@@ -12,6 +12,7 @@ float32 product filter with a proven error bound (see ``_euclidean_blocks``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -303,4 +304,4 @@ def _memory(n_samples, n_features, n_classes, *, dtype_size=8, implementation="c
 
 
 register(ScoreEntry(name="knn", function=knn, reference="pedrank.reference.knn:knn", memory=_memory, order=14,
-                    held_out=True))
+                    held_out=True, scale_range=(0.0, math.inf)))

@@ -25,6 +25,7 @@ pedrank's choices where the paper is silent or unread (docs/lead.md gives each w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -305,4 +306,5 @@ def lead(features: Any, labels: Any, *, t: float = 1.0, eta: float = 1.0, n_per_
                       classifier=classifier, C=C, random_state=random_state, backend=backend)["score"]
 
 
-register(ScoreEntry(name="lead", function=lead, reference="pedrank.reference.lead:lead", order=15))
+register(ScoreEntry(name="lead", function=lead, reference="pedrank.reference.lead:lead", order=15,
+                    scale_range=(0.0, math.inf)))

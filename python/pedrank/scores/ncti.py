@@ -16,6 +16,7 @@ Their evaluation script min-max scales each term across the model pool and ranks
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -227,4 +228,5 @@ def ncti_pool(pool: Mapping[str, Any], labels: Any = None, *, ped: Any = False, 
                        progress=progress, metric_name=metric_name, executor=executor)
 
 
-register(ScoreEntry(name="ncti", function=ncti, reference="pedrank.reference.ncti:ncti", pool=ncti_pool, order=13))
+register(ScoreEntry(name="ncti", function=ncti, reference="pedrank.reference.ncti:ncti", pool=ncti_pool, order=13,
+                    scale_range=(0.35, math.inf)))  # LDA shrinkage exp(-PCA variance), in the features' units

@@ -228,4 +228,5 @@ def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="cor
 
 
 register(ScoreEntry(name="nleep", function=nleep, reference="pedrank.reference.nleep:nleep", memory=_memory,
-                    forms={"exact": {"log": True}}, order=3))
+                    forms={"exact": {"log": True}}, order=3,
+                    scale_range=(0.002, 1e4)))  # the mixture's absolute reg_covar (1e-6)

@@ -481,4 +481,5 @@ def pactran(features: Any, labels: Any, *, prior: str = "gaussian", lda_factor: 
 
 
 register(ScoreEntry(name="pactran", function=pactran, reference="pedrank.reference.pactran:pactran",
-                    forms={"exact": {"solver": "newton"}}, order=12))
+                    forms={"exact": {"solver": "newton"}}, order=12,
+                    scale_range=None))  # the Gaussian prior's variance is absolute

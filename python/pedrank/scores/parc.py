@@ -516,4 +516,4 @@ def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="cor
 
 
 register(ScoreEntry(name="parc", function=parc, reference="pedrank.reference.parc:parc", memory=_memory,
-                    forms={"exact": {"exact": True}}, order=4))
+                    forms={"exact": {"exact": True}}, order=4, scale_range=(0.0, math.inf)))

@@ -78,6 +78,15 @@ class ScoreEntry:
         The score is an accuracy on held-out rows of the features it is given (k-NN's leave-one-out, ITM's
         split): PED, which moves each row by its own class's displacement, leaks those rows' labels into it, so
         combining the two warns (:class:`pedrank.PedLeakageWarning`).
+    scale_range : (float, float), callable or None
+        Where the score does not depend on the features' scale: the range of :func:`feature_scale` (the RMS of
+        the centred features) within which multiplying the features by 2 moves the value by at most 1 % of
+        itself, as measured (tests/test_feature_scale.py checks each bound on both sides). ``(0, inf)``:
+        scale-invariant; None: it depends on the scale everywhere; a callable ``(n_samples, n_features,
+        options) -> range or None`` where that depends on the shape or the form (LogME's authors' form with
+        fewer samples than dimensions). :func:`pedrank.rank` warns (:class:`pedrank.FeatureScaleWarning`) when
+        a model lies outside it and the pool's models differ in scale or width. Not used for scores of
+        predictions.
     """
 
     name: str
@@ -91,6 +100,14 @@ class ScoreEntry:
     pool: Callable[..., Any] | None = None
     order: int = 1000
     held_out: bool = False
+    scale_range: tuple[float, float] | Callable[..., tuple[float, float] | None] | None = None
+
+    def invariant_range(self, n_samples: int, n_features: int,
+                        options: Mapping[str, Any] | None = None) -> tuple[float, float] | None:
+        """:attr:`scale_range` for features of this shape, with these options (a form's included)."""
+        if callable(self.scale_range):
+            return self.scale_range(n_samples, n_features, dict(options or {}))
+        return self.scale_range
 
     def reference_function(self) -> Callable[..., Any]:
         """The reference implementation (imported on first use)."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Callable, Mapping
 
-from pedrank._engine.validation import PedLeakageWarning, PedrankValueError
+from pedrank._engine.validation import FeatureScaleWarning, PedLeakageWarning, PedrankValueError
 from pedrank.scores.ped import ped as run_ped
 from pedrank.scores.registry import metric_names, resolve_metric, scores
 
-__all__ = ["METRICS", "METRIC_NAMES", "FEATURE_METRICS", "build_score", "ped_options", "score"]
+__all__ = ["METRICS", "METRIC_NAMES", "FEATURE_METRICS", "build_score", "ped_options", "scale_dependence", "score",
+           "warn_scale_dependence"]
 
 _SCORES = scores()  # every score module registers itself (pedrank._registry)
 
@@ -52,6 +54,81 @@ def warn_ped_on_held_out(entry: Any, stacklevel: int = 3) -> None:
             "its own class's displacement, so those rows' labels leak into them: the value is inflated, most for "
             f"weak models (pure noise features gain 10-17 accuracy points). Rank with {entry.name} without PED, or "
             "use an in-sample score with PED"), stacklevel=stacklevel)
+
+
+#: Pool scales within this factor of each other (and of one width) are not warned about: a common factor moves
+#: every model alike.
+TOLERATED_SCALE_RATIO = 1.5
+
+
+def scale_dependence(entry: Any, options: Mapping[str, Any], shapes: Mapping[str, tuple[float, int, int]],
+                     label: str | None = None) -> str | None:
+    """Why a ranking of these models by this score may follow their features' scale, or None.
+
+    Parameters
+    ----------
+    entry : ScoreEntry
+        The score (its ``scale_range``).
+    options : mapping
+        The metric's options, a form's included (LogME's ``exact_dimension`` changes its range).
+    shapes : mapping of str to (float, int, int)
+        Per scored model: ``(feature_scale, n_samples, n_features)`` of the features as given (before PED);
+        see :func:`pedrank._engine.validation.feature_scale`.
+    label : str, optional
+        The metric's name in the message (``"logme:exact"``); default the score's.
+
+    Returns
+    -------
+    str or None
+        The warning's text when at least one model lies outside the score's scale-invariant range and the
+        models differ in scale by more than :data:`TOLERATED_SCALE_RATIO` or in width; else None.
+    """
+    if entry.inputs == "predictions":
+        return None
+    known = {name: shape for name, shape in shapes.items() if math.isfinite(shape[0]) and shape[0] > 0}
+    if len(known) < 2:
+        return None
+    low = min(known, key=lambda name: known[name][0])
+    high = max(known, key=lambda name: known[name][0])
+    ratio = known[high][0] / known[low][0]
+    widths = sorted({shape[2] for shape in known.values()})
+    if ratio <= TOLERATED_SCALE_RATIO and len(widths) == 1:
+        return None
+
+    def inside(range_: tuple[float, float] | None, scale: float) -> bool:
+        return range_ is not None and range_[0] <= scale <= range_[1]
+
+    outside = [name for name, (scale, n, d) in known.items() if not inside(entry.invariant_range(n, d, options), scale)]
+    if not outside:
+        return None
+    alternatives = []
+    own_first = sorted(metric_names(), key=lambda name: name.partition(":")[0] != entry.name)  # stable sort
+    for name in own_first:
+        other, other_options = resolve_metric(name)
+        if other.inputs == "features" and all(inside(other.invariant_range(n, d, other_options), scale)
+                                              for scale, n, d in known.values()):
+            alternatives.append(name)
+    differ = f"scale by x{ratio:.3g} ({low!r} {known[low][0]:.3g}, {high!r} {known[high][0]:.3g})"
+    if len(widths) > 1:
+        differ += f" and in width ({widths[0]} to {widths[-1]} dimensions)"
+    shown = ", ".join(repr(name) for name in outside[:4])
+    if len(outside) > 4:
+        shown += f" and {len(outside) - 4} more"
+    return (
+        f"{label or entry.name} depends on the features' scale (the RMS of the centred features) at the scale of "
+        f"{shown}, and the models differ in {differ}: its ranking may follow the scale rather than what the features "
+        "encode. If the scale carries no meaning for these models, divide each model's features by its scale "
+        "(RankTable.feature_scales) before ranking, or rank with a score that does not depend on it here"
+        + (f": {', '.join(alternatives[:6])}" if alternatives else "")
+    )
+
+
+def warn_scale_dependence(entry: Any, options: Mapping[str, Any], shapes: Mapping[str, tuple[float, int, int]],
+                          label: str | None = None, stacklevel: int = 3) -> None:
+    """Warn (:class:`pedrank.FeatureScaleWarning`) with :func:`scale_dependence`'s text, if any."""
+    message = scale_dependence(entry, options, shapes, label)
+    if message is not None:
+        warnings.warn(FeatureScaleWarning(message), stacklevel=stacklevel)
 
 
 def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:

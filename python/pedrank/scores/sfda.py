@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -180,4 +181,5 @@ register(ScoreEntry(
     kernels={"sfda_fit": _SFDA_ARGUMENTS, "sfda_score": _SFDA_ARGUMENTS},
     memory=memory_estimator("sfda"),
     order=1,
+    scale_range=(0.6, math.inf),  # shrinkage exp(-5 lambda_max(S_w)) reads the scatter in the features' units
 ))

@@ -120,4 +120,7 @@ def transrate(features: Any, labels: Any, *, eps: float = 1e-4, normalization: s
 
 
 register(ScoreEntry(name="transrate", function=transrate, reference="pedrank.reference.transrate:transrate",
-                    order=7))
+                    order=7,
+                    # log det(I + c Z^T Z) with an absolute eps: it moves with log(scale) where a class has fewer
+                    # rows than dimensions (the class terms no longer cancel the whole's), and at small scales
+                    scale_range=None))

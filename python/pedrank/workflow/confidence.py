@@ -42,6 +42,7 @@ from pedrank._engine.progress import progress as _progress
 from pedrank._engine.validation import PedrankValueError, check_labels, is_torch_tensor, to_numpy, with_context
 from pedrank.scores.scoring import ped_options as parse_ped_options
 from pedrank.workflow.entry import (
+    FeatureShape,
     MetricCall,
     RankRecord,
     Target,
@@ -50,6 +51,7 @@ from pedrank.workflow.entry import (
     check_same_target,
     describe_entry,
     failure_reason,
+    feature_shape,
     moved_features,
     resolve_entry,
     target_of,
@@ -160,6 +162,7 @@ class _ModelOutcome:
     failures: np.ndarray  # (n_scorers,)
     labels_key: str | None = None
     target: Target | None = None
+    shape: FeatureShape | None = None
 
 
 def _failed(name: str, entry: Any, exc: Exception, errors: str) -> str:
@@ -213,7 +216,7 @@ def _score_model(name: str, entry: Any, labels: Any, scorers: tuple[_Scorer, ...
 
     live = [i for i in range(k) if outcome.errors[i] is None]
     if live:
-        outcome.target = target_of(model_labels)
+        outcome.target, outcome.shape = target_of(model_labels), feature_shape(features)
     if n_resamples == 0 or not live:
         return outcome
     encoded, outcome.labels_key = _resampling_strata(model_labels, _n_rows(features), scorers)
@@ -338,10 +341,13 @@ def _best_first(records: Sequence[RankRecord]) -> list[RankRecord]:
 
 def _table(records: list[RankRecord], resampled: Mapping[str, np.ndarray], failures: Mapping[str, int], *,
            label: str, ped: bool, dataset: str | None, baselines: Mapping[str, Mapping[str, float]],
-           n_resamples: int, seed: int) -> RankTable:
+           n_resamples: int, seed: int, shapes: Mapping[str, FeatureShape]) -> RankTable:
     """The metric's table, best first; after a bootstrap its records carry the intervals."""
+    scored_shapes = {r.model: shapes[r.model] for r in records
+                     if r.error is None and not math.isnan(r.score) and r.model in shapes}
     if n_resamples == 0:
-        return RankTable(_best_first(records), metric=label, ped=ped, dataset=dataset, baselines=baselines)
+        return RankTable(_best_first(records), metric=label, ped=ped, dataset=dataset, baselines=baselines,
+                         feature_shapes=scored_shapes)
     scored = [r.model for r in records if r.error is None and not math.isnan(r.score)]
     summary = _summaries(np.stack([resampled[m] for m in scored])) if scored else None
     position = {model: i for i, model in enumerate(scored)}
@@ -361,7 +367,7 @@ def _table(records: list[RankRecord], resampled: Mapping[str, np.ndarray], failu
     stability = ordered[0].p_best if ordered and ordered[0].p_best is not None else None
     return RankTable(ordered, metric=label, ped=ped, dataset=dataset, baselines=baselines, n_resamples=n_resamples,
                      seed=seed, top1_stability=stability,
-                     bootstrap_scores={m: resampled[m].copy() for m in scored})
+                     bootstrap_scores={m: resampled[m].copy() for m in scored}, feature_shapes=scored_shapes)
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -490,8 +496,9 @@ def bootstrap_rank(pool: Mapping[str, Any], labels: Any, *, metric: str | Sequen
             resampled[name] = outcome.resampled[index]
             failures[name] = int(outcome.failures[index])
         ped_on = groups[scorers[index].group] is not None
+        shapes = {name: o.shape for name, o in outcomes.items() if o.shape is not None}
         tables[plan.label] = _table(records, resampled, failures, label=plan.label, ped=ped_on, dataset=dataset,
-                                    baselines=baselines, n_resamples=n_resamples, seed=seed)
+                                    baselines=baselines, n_resamples=n_resamples, seed=seed, shapes=shapes)
 
     for plan in pooled:
         tables[plan.label] = _pool_table(plan, source, failed_reads, pool, backend=backend, references=references,
@@ -544,7 +551,7 @@ def _pool_table(plan: _Metric, loaded: Mapping[str, Mapping[str, Any]], failed_r
                     failures[r.model] += 1
     ped_on = parse_ped_options(plan.ped) is not None
     return _table(records, resampled, failures, label=plan.label, ped=ped_on, dataset=dataset,
-                  baselines=baselines, n_resamples=n_resamples, seed=seed)
+                  baselines=baselines, n_resamples=n_resamples, seed=seed, shapes=point.feature_shapes)
 
 
 # ------------------------------------------------------------------------------------------ agreement

@@ -11,6 +11,7 @@ it (files are read here, in the task that scores them), moves its features with 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -21,9 +22,9 @@ import numpy as np
 
 from pedrank._engine.validation import PedrankValueError, to_numpy, with_context
 
-__all__ = ["ERRORS", "MetricCall", "RankRecord", "Target", "accepted_options", "check_executor",
+__all__ = ["ERRORS", "FeatureShape", "MetricCall", "RankRecord", "Target", "accepted_options", "check_executor",
            "check_model_names", "check_same_target", "describe_entry", "evaluate_entry", "failure_reason",
-           "moved_features", "resolve_entry", "score_entry", "target_of"]
+           "feature_shape", "moved_features", "resolve_entry", "score_entry", "target_of"]
 
 
 @dataclass(frozen=True)
@@ -142,21 +143,37 @@ class MetricCall:
 #: What a model was scored on, for :func:`check_same_target`: its number of rows and its class sizes, sorted.
 Target = tuple[int, tuple[int, ...]]
 
+#: A model's features as a scale-dependent score sees them: ``(feature_scale, n_samples, n_features)`` of the
+#: features as given, before PED (:func:`pedrank.scores.scoring.scale_dependence`).
+FeatureShape = tuple[float, int, int]
+
+
+def feature_shape(features: Any) -> FeatureShape:
+    """:data:`FeatureShape` of features that a score has accepted (read in blocks; never modified). A score of
+    predictions may take a 1-D array (source labels): its scale is NaN (never compared)."""
+    from pedrank._engine.validation import feature_scale
+
+    if not hasattr(features, "shape"):
+        features = np.asarray(features)
+    if len(features.shape) != 2:
+        return math.nan, int(features.shape[0]) if len(features.shape) else 0, 0
+    return feature_scale(features), int(features.shape[0]), int(features.shape[1])
+
 
 def evaluate_entry(name: str, entry: Any, labels: Any, ped_options: dict[str, Any] | None,
                     override: tuple[bool, Any], backend: str,
-                    compute: Any) -> tuple[Any, float, int | None, Target]:
+                    compute: Any) -> tuple[Any, float, int | None, Target, FeatureShape]:
     """Read one pool entry (files here, where the task runs), move it with PED when asked, then
-    ``compute(features, labels)``: ``(value, seconds, ped_steps, target)``, ``target`` being
-    :func:`target_of` its labels. The one path from a pool entry to its number, for per-model scores and for the
-    pool scores' raw terms alike."""
-    features, model_labels, file_reference = resolve_entry(name, entry, labels)
+    ``compute(features, labels)``: ``(value, seconds, ped_steps, target, shape)``, ``target`` being
+    :func:`target_of` its labels and ``shape`` :func:`feature_shape` of its features as given. The one path from
+    a pool entry to its number, for per-model scores and for the pool scores' raw terms alike."""
+    given, model_labels, file_reference = resolve_entry(name, entry, labels)
     target = target_of(model_labels)
     start = time.perf_counter()
-    features, steps = moved_features(features, model_labels, file_reference, ped_options, override, backend)
+    features, steps = moved_features(given, model_labels, file_reference, ped_options, override, backend)
     value = compute(features, model_labels)
     seconds = time.perf_counter() - start
-    return value, seconds, steps, target
+    return value, seconds, steps, target, feature_shape(given)  # after the score: it has validated them
 
 
 def target_of(labels: Any) -> Target:
@@ -229,22 +246,23 @@ def failure_reason(name: str, entry: Any, exc: Exception) -> str:
 
 def score_entry(name: str, entry: Any, labels: Any, metric: str, ped_options: dict[str, Any] | None,
                  override: tuple[bool, Any], backend: str, metric_options: dict[str, Any],
-                 errors: str) -> tuple[RankRecord, Target | None]:
-    """One model of the pool: read its features, score them and return only its row and its target
-    (:func:`target_of` its labels, for :func:`check_same_target`; None for a failed row). With ``errors="row"`` a
-    failure becomes the row's ``error``; otherwise it raises (a ``ValueError`` named by model and file)."""
+                 errors: str) -> tuple[RankRecord, Target | None, FeatureShape | None]:
+    """One model of the pool: read its features, score them and return only its row, its target
+    (:func:`target_of` its labels, for :func:`check_same_target`) and its :func:`feature_shape` (both None for a
+    failed row). With ``errors="row"`` a failure becomes the row's ``error``; otherwise it raises (a
+    ``ValueError`` named by model and file)."""
     start = time.perf_counter()
     try:
-        value, seconds, steps, target = evaluate_entry(name, entry, labels, ped_options, override, backend,
-                                                        MetricCall(metric, backend, metric_options))
+        value, seconds, steps, target, shape = evaluate_entry(name, entry, labels, ped_options, override, backend,
+                                                               MetricCall(metric, backend, metric_options))
     except Exception as exc:
         if errors == "row":
             return RankRecord(str(name), float("nan"), time.perf_counter() - start, None,
-                              error=failure_reason(name, entry, exc)), None
+                              error=failure_reason(name, entry, exc)), None, None
         if isinstance(exc, ValueError):
             raise with_context(exc, describe_entry(name, entry, exc)) from exc
         raise
-    return RankRecord(str(name), float(value), seconds, steps), target
+    return RankRecord(str(name), float(value), seconds, steps), target, shape
 
 
 def check_executor(executor: Any) -> bool:

@@ -111,6 +111,7 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
     label = metric_name or metric
     scored: list[tuple[str, np.ndarray, float, int | None]] = []
     targets: dict[str, Any] = {}
+    shapes: dict[str, Any] = {}
     failed: list[RankRecord] = []
     description = label + ("+PED" if ped_options is not None else "")
 
@@ -127,9 +128,9 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
             start = time.perf_counter()
             try:
                 if futures is None:
-                    row, seconds, steps, target = evaluate_entry(*arguments(name, entry))
+                    row, seconds, steps, target, shape = evaluate_entry(*arguments(name, entry))
                 else:
-                    row, seconds, steps, target = futures[index].result()
+                    row, seconds, steps, target, shape = futures[index].result()
             except Exception as exc:
                 if errors == "row":
                     failed.append(RankRecord(str(name), math.nan, time.perf_counter() - start, None,
@@ -139,7 +140,7 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
                     raise with_context(exc, describe_entry(name, entry, exc)) from exc
                 raise
             scored.append((str(name), row, seconds, steps))
-            targets[str(name)] = target
+            targets[str(name)], shapes[str(name)] = target, shape
             check_same_target(targets)  # refused at the first model of other data, not after scoring the rest
     except BaseException:
         for future in futures or ():
@@ -151,4 +152,5 @@ def pool_scores(pool: Mapping[str, Any], labels: Any, *, metric: str, terms: Cal
         records = [RankRecord(n, float(v), s, p) for (n, _, s, p), v in zip(scored, combined)] + records
     order = sorted(range(len(records)), key=lambda i: (math.isnan(records[i].score),
                                                         0.0 if math.isnan(records[i].score) else -records[i].score, i))
-    return RankTable([records[i] for i in order], metric=label, ped=ped_options is not None, dataset=dataset)
+    return RankTable([records[i] for i in order], metric=label, ped=ped_options is not None, dataset=dataset,
+                     feature_shapes=shapes)

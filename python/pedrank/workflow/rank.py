@@ -89,12 +89,21 @@ class RankTable(list):
     bootstrap_scores : dict of str to ndarray of shape (n_resamples,)
         Every scored model's score on each resample (NaN where it failed), in resample order; empty without
         a bootstrap.
+    feature_shapes : dict of str to (float, int, int)
+        Every scored model's ``(feature_scale, n_samples, n_features)``, of its features as given (before PED);
+        empty for a table read back from a file.
+    feature_scales : dict of str to float
+        (property) Every scored model's feature scale: the RMS of its centred features, in their own units
+        (:func:`pedrank._engine.validation.feature_scale`). A score that depends on the scale warns
+        (:class:`pedrank.FeatureScaleWarning`) when the pool's models differ in it; dividing each model's
+        features by its value puts them on one scale.
     """
 
     def __init__(self, records=(), *, metric: str = "", ped: bool = False, dataset: str | None = None,
                  baselines: Mapping[str, Mapping[str, float]] | None = None, n_resamples: int | None = None,
                  seed: int | None = None, top1_stability: float | None = None,
-                 bootstrap_scores: Mapping[str, np.ndarray] | None = None):
+                 bootstrap_scores: Mapping[str, np.ndarray] | None = None,
+                 feature_shapes: Mapping[str, tuple[float, int, int]] | None = None):
         super().__init__(records)
         self.metric = metric
         self.ped = ped
@@ -104,6 +113,12 @@ class RankTable(list):
         self.seed = seed
         self.top1_stability = top1_stability
         self.bootstrap_scores: dict[str, np.ndarray] = dict(bootstrap_scores or {})
+        self.feature_shapes: dict[str, tuple[float, int, int]] = dict(feature_shapes or {})
+
+    @property
+    def feature_scales(self) -> dict[str, float]:
+        """``{model: feature scale}`` of the scored models (see the class's attributes)."""
+        return {model: shape[0] for model, shape in self.feature_shapes.items()}
 
     @property
     def models(self) -> list[str]:
@@ -290,6 +305,17 @@ class RankTable(list):
     def __repr__(self) -> str:
         extra = "" if self.n_resamples is None else f", n_resamples={self.n_resamples!r}"
         return f"RankTable(metric={self.metric!r}, ped={self.ped!r}, models={self.models!r}{extra})"
+
+
+def _warn_scale_dependence(table: RankTable, metric_options: Mapping[str, Any]) -> None:
+    """:class:`pedrank.FeatureScaleWarning` when the table's ranking may follow its models' feature scales
+    (:func:`pedrank.scores.scoring.scale_dependence`), pointing at the caller of :func:`rank`."""
+    from pedrank.scores.registry import resolve_metric
+    from pedrank.scores.scoring import warn_scale_dependence
+
+    entry, _ = resolve_metric(table.metric)
+    _, options = resolve_metric(table.metric, {k: v for k, v in metric_options.items() if k != "random_state"})
+    warn_scale_dependence(entry, options, table.feature_shapes, table.metric, stacklevel=4)
 
 
 def _check_seed(random_state: Any) -> int:
@@ -481,11 +507,14 @@ def rank(
     if not isinstance(metric, str) or confidence is not None:
         from pedrank.workflow.confidence import bootstrap_rank
 
-        return bootstrap_rank(pool, labels, metric=metric, ped=ped, backend=backend, references=references,
-                              dataset=dataset, progress=progress, executor=executor, errors=errors,
-                              baselines=checked_baselines, n_resamples=confidence or 0, seed=seed,
-                              metric_seed=metric_seed,
-                              metric_options=metric_options)
+        result = bootstrap_rank(pool, labels, metric=metric, ped=ped, backend=backend, references=references,
+                                dataset=dataset, progress=progress, executor=executor, errors=errors,
+                                baselines=checked_baselines, n_resamples=confidence or 0, seed=seed,
+                                metric_seed=metric_seed,
+                                metric_options=metric_options)
+        for table in (result.tables.values() if hasattr(result, "tables") else [result]):
+            _warn_scale_dependence(table, metric_options)
+        return result
     entry, _ = resolve_metric(metric, metric_options)
     if metric_seed is not None and "random_state" in accepted_options(entry):
         metric_options = {**metric_options, "random_state": metric_seed}
@@ -501,6 +530,7 @@ def rank(
         table = entry.pool(pool, labels, ped=ped, backend=backend, references=references, dataset=dataset,
                            errors=errors, progress=progress, metric_name=metric, executor=executor, **form_options)
         table.baselines = checked_baselines
+        _warn_scale_dependence(table, metric_options)
         return table
     ped_options = parse_ped_options(ped)
     references = dict(references or {})
@@ -513,9 +543,10 @@ def rank(
         return (name, entry, labels, metric, ped_options, override, backend, metric_options, errors)
 
     targets: dict[str, Any] = {}
+    shapes: dict[str, Any] = {}
     if executor is None:
         for name, entry in _progress(pool.items(), total=len(pool), desc=description, enabled=progress):
-            record, targets[str(name)] = score_entry(*arguments(name, entry))
+            record, targets[str(name)], shapes[str(name)] = score_entry(*arguments(name, entry))
             records.append(record)
             check_same_target(targets)  # refused at the first model of other data, not after scoring the rest
     else:
@@ -523,9 +554,9 @@ def rank(
         futures = [executor.submit(score_entry, *arguments(name, entry), **extra) for name, entry in pool.items()]
         try:
             for future in _progress(futures, total=len(futures), desc=description, enabled=progress):
-                record, target = future.result()
+                record, target, shape = future.result()
                 records.append(record)
-                targets[record.model] = target
+                targets[record.model], shapes[record.model] = target, shape
                 check_same_target(targets)
         except BaseException:
             for future in futures:
@@ -537,8 +568,10 @@ def rank(
         return (math.isnan(value), 0.0 if math.isnan(value) else -value, i)
 
     order = sorted(range(len(records)), key=best_first)
-    return RankTable([records[i] for i in order], metric=metric, ped=ped_options is not None, dataset=dataset,
-                     baselines=checked_baselines)
+    table = RankTable([records[i] for i in order], metric=metric, ped=ped_options is not None, dataset=dataset,
+                      baselines=checked_baselines, feature_shapes={k: v for k, v in shapes.items() if v is not None})
+    _warn_scale_dependence(table, metric_options)
+    return table
 
 
 def check_baselines(baselines: Mapping[str, Mapping[str, float]] | None,

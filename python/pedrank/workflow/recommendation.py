@@ -163,8 +163,8 @@ def _leaks(variant: str) -> bool:
 
 def candidates(evidence: Iterable[Mapping[str, Any]]) -> list[str]:
     """The score rows ``pedrank.rank`` can compute (the raw sums of pool scores left out) that never failed on a
-    model of the zoo, and not PED on a held-out-accuracy score (:func:`_leaks`), sorted; a consensus row (the mean rank over several scores) only when its mean against
-    fine-tuned accuracy beats every single score's."""
+    model of the zoo, and not PED on a held-out-accuracy score (:func:`_leaks`), sorted; a consensus row (the mean
+    rank over several scores) only when its mean against fine-tuned accuracy beats every single score's."""
     evidence = list(evidence)
     failed = failures(evidence)
     names = {row["variant"] for row in evidence if row["kind"] == "score"}

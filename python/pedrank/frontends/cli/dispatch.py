@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+import warnings
+from typing import Any, Sequence
 
 from pedrank._engine.validation import PedrankValueError
 from pedrank.frontends.cli import demo, evaluate, finetune, plot, rank, reproduce, select, tune
@@ -36,11 +37,32 @@ def _fail(command: str | None, message: str, code: int) -> int:
     return code
 
 
+def _warning_line(command: str, python_format: Any) -> Any:
+    """``warnings.formatwarning`` for the command: pedrank's own warnings as one line that names the command, as
+    its errors do (Python's form, with a source line of pedrank's code, tells a command-line user nothing)."""
+
+    def format_warning(message, category, filename, lineno, line=None):
+        if category.__module__.startswith("pedrank"):
+            return f"pedrank {command}: warning ({category.__name__}): {message}\n"
+        return python_format(message, category, filename, lineno, line)
+
+    return format_warning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 and a usage message on bad syntax
     command = args.command
+    python_format = warnings.formatwarning
+    warnings.formatwarning = _warning_line(command, python_format)
+    try:
+        return _run(args, command)
+    finally:
+        warnings.formatwarning = python_format
+
+
+def _run(args: argparse.Namespace, command: str) -> int:
     if os.environ.get("PEDRANK_DEBUG"):
         return args.handler(args)
     try:
