@@ -127,9 +127,11 @@ def _memoized_mixture():
 
 # --- feature sets and truths -------------------------------------------------------------------------------
 
-def feature_sets(names=SETS):
+def feature_sets(names=SETS, pending=()):
     """{set: {dataset: {"models": [...], "features": {model: (X, y)}, "train": idx, "test": idx}}} for the sets
-    ``names`` (default: all)."""
+    ``names`` (default: all). ``pending``: fine-tuned datasets whose fine-tuning is under way, taken into the
+    ``finetuned`` set with every candidate model before their truth exists (``score --pending``: the scores do
+    not depend on the truth, so they can be computed while it is trained)."""
     import run_finetune
     import run_zoo
 
@@ -150,12 +152,12 @@ def feature_sets(names=SETS):
             sets["probe"][dataset] = {"models": list(models), "features": pool, "train": train, "test": test}
     if "finetuned" in sets:
         runs = finetuned_runs()
-        for dataset in [d for d in VISION + TEXT if runs.get(d)]:
+        for dataset in [d for d in VISION + TEXT if runs.get(d) or d in pending]:
             inputs, labels, train, test = run_finetune.load_dataset(dataset)
             # the six original vision models always; an added network or a text encoder once it has a fine-tuned
             # accuracy here
             candidates = list(VISION_MODELS) + list(run_finetune.EXTRA_MODELS) if dataset in VISION else TEXT_MODELS
-            models = [m for m in candidates if m in VISION_MODELS or m in runs[dataset]]
+            models = [m for m in candidates if m in VISION_MODELS or m in runs.get(dataset, ()) or dataset in pending]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 pool = {m: (run_finetune.cached_features(dataset, m, inputs, labels), labels) for m in models}
@@ -455,7 +457,7 @@ def informative_models(item, rows):
 
 def run_scores(args):
     _memoized_mixture()
-    sets = feature_sets(args.sets)
+    sets = feature_sets(args.sets, pending=args.pending)
     truths(sets, refresh=False)  # computes and caches the probes once
     variant_list = [v for v in variants() if v[0].split(":")[0] not in args.exclude]
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -1087,6 +1089,8 @@ def main(argv=None):
     p.add_argument("--campaign-resamples", type=int, default=3, help="at most this many for the campaign's units")
     p.add_argument("--exclude", nargs="+", default=[], metavar="SCORE",
                    help="scores not to score now (a later run without it adds them to the cached units)")
+    p.add_argument("--pending", nargs="+", default=[], choices=VISION + TEXT, metavar="DATASET",
+                   help="fine-tuned datasets being trained: score their units with every candidate model now")
     p = sub.add_parser("report", help="judge the cached scores, write evidence.csv and evidence.md")
     p.add_argument("--resamples", type=int, default=3, help="use resamples 0..N-1 (those cached)")
     p.add_argument("--boot", type=int, default=1000, help="draws of the hierarchical bootstrap")

@@ -313,8 +313,7 @@ def _warn_scale_dependence(table: RankTable, metric_options: Mapping[str, Any]) 
     from pedrank.scores.registry import resolve_metric
     from pedrank.scores.scoring import warn_scale_dependence
 
-    entry, _ = resolve_metric(table.metric)
-    _, options = resolve_metric(table.metric, {k: v for k, v in metric_options.items() if k != "random_state"})
+    entry, options = resolve_metric(table.metric, metric_options)
     warn_scale_dependence(entry, options, table.feature_shapes, table.metric, stacklevel=4)
 
 
