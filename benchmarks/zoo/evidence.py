@@ -6,6 +6,7 @@ This is the evidence behind docs/choosing.md ("Which score should I use?") and b
     # 1. score (resumable: each unit is cached on its own in cache/evidence/; rerun to resume); --sets campaign
     #    scores the campaign's units only (the scores do not depend on the truth: they can run while it grows)
     OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 19 python benchmarks/zoo/evidence.py score --resamples 3
+    #    (--sets finetuned --pending fonts: a fine-tuned dataset's units while its fine-tuning still runs)
     # 2. judge the scores against the truths, write evidence.csv and evidence.md, print the recommendation
     PYTHONPATH=python python benchmarks/zoo/evidence.py report
 
