@@ -146,11 +146,12 @@ def test_transrate_ranks_a_halved_better_model_last_and_says_so_and_the_advice_m
     assert ratio > TOLERATED_SCALE_RATIO
     assert said[0].startswith("transrate depends on the features' scale")
     assert f"x{ratio:.3g} ('better_halved' {table.feature_scales['better_halved']:.3g}, 'worse'" in said[0]
-    assert "divide each model's features by its scale (RankTable.feature_scales)" in said[0]
-    assert ": logme, " in said[0] and "transrate" not in said[0].split("does not depend on it here")[1]
+    assert "features divided by its scale (RankTable.feature_scales)" in said[0]
+    assert "here (logme, " in said[0] and "transrate" not in said[0].split("does not depend on it here")[1]
     for name in pool:
         np.testing.assert_array_equal(pool[name], before[name])
-    # following the advice: each model on one scale ranks the better model first, silently
+    # on one scale the better model comes first, silently (on the zoo's real models the scale-divided ranking is
+    # not better on average: benchmarks/zoo/scale_check.md)
     scaled = {name: features / table.feature_scales[name] for name, features in pool.items()}
     mended, said = scale_warnings(lambda: pedrank.rank(scaled, labels, metric="transrate"))
     assert mended.models == ["better_halved", "worse"] and said == []
@@ -172,7 +173,7 @@ def test_logme_warns_with_fewer_samples_than_dimensions_and_points_to_its_exact_
     pool = {"wide": features, "narrow_large": features[:, :150] * 4}
     _, said = scale_warnings(lambda: pedrank.rank(pool, labels, metric="logme"))
     assert len(said) == 1 and "in width (150 to 200 dimensions)" in said[0]
-    assert "does not depend on it here: logme:exact, " in said[0]
+    assert "does not depend on it here (logme:exact, " in said[0]
     _, said = scale_warnings(lambda: pedrank.rank(pool, labels, metric="logme:exact"))
     assert said == []
 

@@ -117,9 +117,10 @@ def scale_dependence(entry: Any, options: Mapping[str, Any], shapes: Mapping[str
     return (
         f"{label or entry.name} depends on the features' scale (the RMS of the centred features) at the scale of "
         f"{shown}, and the models differ in {differ}: its ranking may follow the scale rather than what the features "
-        "encode. If the scale carries no meaning for these models, divide each model's features by its scale "
-        "(RankTable.feature_scales) before ranking, or rank with a score that does not depend on it here"
-        + (f": {', '.join(alternatives[:6])}" if alternatives else "")
+        "encode. Rank with a score that does not depend on it here"
+        + (f" ({', '.join(alternatives[:6])})" if alternatives else "")
+        + ", or compare with the ranking of each model's features divided by its scale (RankTable.feature_scales): "
+        "where the two disagree, the scale decides"
     )
 
 
