@@ -23,3 +23,18 @@ def test_a_pending_dataset_enters_the_finetuned_set_with_every_candidate(monkeyp
     assert sorted(pending) == ["digits", "fonts"]
     assert pending["fonts"]["models"] == list(evidence.VISION_MODELS) + list(run_finetune.EXTRA_MODELS)
     assert pending["digits"]["models"] == before["digits"]["models"]  # a dataset with its truth is unchanged
+
+
+def test_a_unit_that_loses_models_keeps_the_others_scores_and_redoes_only_the_pool_forms():
+    (evidence,) = zoo_modules_or_skip("evidence")
+    stored = {"set": "finetuned", "scores": {m: {"logme": i, "logme+PED": -i, "etran (pool)": 9.0}
+                                            for i, m in enumerate("abc")},
+              "seconds": {"logme": 3.0, "etran (pool)": 1.0, "PED": 2.0},
+              "failures": {"c": {"logme": "refused"}, "b": {"etran (pool)": "old pool failure"}}}
+    pooled = ({"a": {"etran (pool)": 1.0}, "b": {"etran (pool)": 0.0}}, {"etran (pool)": 0.5, "PED": 1.5}, {})
+    restricted = evidence._without_models(stored, ["a", "b"], pooled)
+    assert restricted["scores"] == {"a": {"logme": 0, "logme+PED": 0, "etran (pool)": 1.0},
+                                    "b": {"logme": 1, "logme+PED": -1, "etran (pool)": 0.0}}
+    assert restricted["failures"] == {}  # c's left with c; b's pool failure was over the old pool
+    assert restricted["seconds"] == {"logme": 3.0, "etran (pool)": 0.5, "PED": 1.5}
+    assert stored["scores"]["c"]["logme"] == 2  # the stored unit is not modified

