@@ -238,3 +238,35 @@ def test_the_command_line_shows_the_warning(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "pedrank rank: warning (FeatureScaleWarning): transrate depends on the features' scale" in run.stderr
     assert "table = rank(" not in run.stderr  # one line, not Python's form with pedrank's source line
+
+
+# --- pactran:unit -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prior", ["gaussian", "dirichlet"])
+def test_pactran_unit_is_pactran_of_the_features_divided_by_their_scale(prior):
+    from pedrank import reference
+
+    features, labels = relu_case(4, 120, 12, 4)
+    features = features * 37.0 + 5.0
+    before = features.copy()
+    divided = features / feature_scale(features)
+    for implementation in (pedrank, reference):
+        unit = implementation.pactran(features, labels, prior=prior, unit_scale=True)
+        assert unit == pytest.approx(implementation.pactran(divided, labels, prior=prior), rel=1e-9)
+    assert pedrank.pactran(features, labels, prior=prior, unit_scale=True) == pytest.approx(
+        reference.pactran(features, labels, prior=prior, unit_scale=True), rel=1e-8)
+    assert pedrank.score(features, labels, "pactran:unit") == pedrank.pactran(features, labels, unit_scale=True)
+    np.testing.assert_array_equal(features, before)
+    # the authors' value at this scale is another number: the scale is what the form takes out
+    assert abs(pedrank.pactran(features, labels) - pedrank.pactran(features, labels, unit_scale=True)) > 0.1
+
+
+def test_pactran_unit_scale_refuses_what_it_cannot_mean():
+    features, labels = relu_case(4, 120, 12, 4)
+    with pytest.raises(pedrank.PedrankValueError, match="unit_scale: expected True or False, found 'yes'"):
+        pedrank.pactran(features, labels, unit_scale="yes")
+    probabilities = np.full((120, 3), 1 / 3)
+    with pytest.raises(pedrank.PedrankValueError, match="unit_scale: expected False with probabilities=True"):
+        pedrank.pactran(probabilities, labels, prior="dirichlet", probabilities=True, unit_scale=True)
+    entry, options = resolve_metric("pactran:unit")
+    assert entry.invariant_range(120, 12, options) == (0.0, math.inf) and entry.invariant_range(120, 12, {}) is None

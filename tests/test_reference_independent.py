@@ -40,6 +40,7 @@ ALLOWED_NAMES = {
     ("pedrank.scores.nleep", "check_nleep_memory"): "memory guard before the PCA and the mixture",
     ("pedrank.scores.pactran", "check_pactran_options"): "option check (prior, lda_factor, variance_factor, ...)",
     ("pedrank.scores.pactran", "check_probabilities"): "input check: rows of p(z | x) with probabilities=True",
+    ("pedrank.scores.pactran", "check_unit_scale"): "option check (unit_scale: a bool, not with probabilities)",
     ("pedrank.scores.parc", "check_pair_classes"): "input check: refuses labels whose pairs are all (or none) "
     "in the same class",
     ("pedrank.scores.ped", "check_ped_options"): "option check (radius, elastic, time_step, exit_ratio, ...)",

@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA
 from sklearn.mixture import GaussianMixture
 
 from pedrank._engine.validation import PedrankValueError, check_classification
-from pedrank.scores.pactran import check_pactran_options, check_probabilities
+from pedrank.scores.pactran import check_pactran_options, check_probabilities, check_unit_scale
 
 
 def one_hot(a):
@@ -134,14 +134,17 @@ def pac_gauss(features, label_idx, lda_factor, s2_factor, max_iter, random_state
 
 
 def pactran(features, labels, *, prior="gaussian", lda_factor=1.0, variance_factor=None, alpha=1.0,
-            probabilities=False, max_iter=100, random_state=0, solver="lbfgs"):
+            probabilities=False, max_iter=100, random_state=0, solver="lbfgs", unit_scale=False):
     """Reference PACTran. See :func:`pedrank.pactran`."""
     lda_factor, variance_factor, alpha, max_iter, random_state = check_pactran_options(
         prior, lda_factor, variance_factor, alpha, max_iter, random_state, solver)
     if probabilities and prior == "gaussian":
         raise PedrankValueError("probabilities: expected False with prior='gaussian'")
+    unit_scale = check_unit_scale(unit_scale, probabilities)
     features, encoded, classes = check_classification(features, labels)
     X = np.array(features, dtype=np.float64)
+    if unit_scale:  # the root mean square of the centred entries: sqrt(trace(covariance) / D)
+        X = X / np.sqrt(np.mean((X - X.mean(axis=0)) ** 2))
     if prior == "gaussian":
         return float(-pac_gauss(X, encoded, lda_factor, variance_factor, max_iter, random_state, solver))
     prob = check_probabilities(X) if probabilities else _gmm_estimator(X, classes.shape[0], random_state)
