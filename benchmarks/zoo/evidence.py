@@ -472,6 +472,9 @@ def _without_models(stored, kept, pooled):
 def run_scores(args):
     _memoized_mixture()
     sets = feature_sets(args.sets, pending=args.pending)
+    if args.datasets:  # a share of the units, e.g. for two processes that must not write the same unit
+        sets = {name: {d: item for d, item in datasets.items() if d in args.datasets}
+                for name, datasets in sets.items()}
     truths(sets, refresh=False)  # computes and caches the probes once
     variant_list = [v for v in variants() if v[0].split(":")[0] not in args.exclude]
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -1108,6 +1111,8 @@ def main(argv=None):
     p.add_argument("--campaign-resamples", type=int, default=3, help="at most this many for the campaign's units")
     p.add_argument("--exclude", nargs="+", default=[], metavar="SCORE",
                    help="scores not to score now (a later run without it adds them to the cached units)")
+    p.add_argument("--datasets", nargs="+", default=[], metavar="DATASET",
+                   help="score only these datasets' units (default: every dataset of the sets)")
     p.add_argument("--pending", nargs="+", default=[], choices=VISION + TEXT, metavar="DATASET",
                    help="fine-tuned datasets being trained: score their units with every candidate model now")
     p = sub.add_parser("report", help="judge the cached scores, write evidence.csv and evidence.md")
