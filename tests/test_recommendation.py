@@ -16,6 +16,7 @@ from pedrank.workflow.rank import rank
 from pedrank.workflow.recommendation import (
     FINE_TUNED_TRUTHS,
     INCUMBENT,
+    PREVIOUS,
     RECOMMENDED,
     parse_variant,
     pooled_bootstrap_inputs,
@@ -177,16 +178,25 @@ def test_the_committed_default_survives_its_own_challenge(pooled_bootstrap):
     assert len(tied) > 1
 
 
-def test_from_the_old_default_the_challenge_still_gives_logme(pooled_bootstrap):
-    # why the default changed, rerun on today's evidence: from the old default (PACTran) the challenge gives a form
-    # of LogME (the committed one, or its exact-dimension form, the same cost, which the committed one is not
-    # separated from), and the old default cannot come back
+def test_from_the_previous_default_the_challenge_gives_the_committed_one(pooled_bootstrap):
+    # why the default changed, rerun on today's evidence: from LogME (the default the pooled challenge chose first)
+    # the challenge gives the committed default, which beats it in >= 90 % of the draws; LogME cannot come back
+    result, pool = pooled_bootstrap
+    chosen, _ = _recommendation.challenge(result, PREVIOUS.variant, pool)
+    assert chosen == RECOMMENDED.variant != PREVIOUS.variant
+    assert result.p_beats(RECOMMENDED.variant, PREVIOUS.variant) >= _recommendation.CHALLENGE_PROBABILITY
+    assert result.p_beats(PREVIOUS.variant, RECOMMENDED.variant) < _recommendation.CHALLENGE_PROBABILITY
+
+
+def test_from_the_first_default_the_challenge_gives_a_form_of_logme_and_pactran_cannot_come_back(pooled_bootstrap):
+    # the first step of the history: from the old default (the authors' PACTran) the challenge gives a form of LogME
+    # (the cheapest winner no other winner beats); the authors' PACTran beats neither later default
     result, pool = pooled_bootstrap
     chosen, _ = _recommendation.challenge(result, INCUMBENT.variant, pool)
-    assert parse_variant(chosen).metric.partition(":")[0] == RECOMMENDED.metric and not parse_variant(chosen).ped
+    assert parse_variant(chosen).metric.partition(":")[0] == PREVIOUS.metric and not parse_variant(chosen).ped
     assert result.p_beats(chosen, INCUMBENT.variant) >= _recommendation.CHALLENGE_PROBABILITY
-    assert result.p_beats(chosen, RECOMMENDED.variant) < _recommendation.CHALLENGE_PROBABILITY
-    assert result.p_beats(INCUMBENT.variant, RECOMMENDED.variant) < _recommendation.CHALLENGE_PROBABILITY
+    for later in (PREVIOUS.variant, RECOMMENDED.variant):
+        assert result.p_beats(INCUMBENT.variant, later) < _recommendation.CHALLENGE_PROBABILITY
 
 
 def test_stage_one_on_one_small_truth_does_not_win_the_pooled_challenge(pooled_bootstrap):

@@ -319,7 +319,7 @@ def run_demo(
         result.plots.append(ped_path)
         for with_ped in (False, True):
             suffix = "_ped" if with_ped else ""
-            path = directory / f"scores_{metric}{suffix}.png"
+            path = directory / f"scores_{metric.replace(':', '-')}{suffix}.png"  # a form's ':' is no file name
             plot_scores(
                 result.tables[(metric, with_ped)],
                 accuracies,
