@@ -232,3 +232,16 @@ def test_diverged_setting_is_not_chosen_and_global_rng_untouched():
     assert any(r["diverged"] for r in runs)
     if not all(r["diverged"] for r in runs):
         assert not result.chosen["m"]["diverged"]
+
+
+def test_a_cached_run_keeps_its_curve_in_checkpoint_order(tmp_path):
+    # JSON stores the curve's keys sorted as text ("12" < "4"); a run read back from the cache gives them in
+    # iteration order, as a trained run does, so a run file rewritten from the cache does not reorder them
+    X, y = _data()
+    grid = {**GRID, "iterations": 12, "checkpoints": 3}
+    trained = finetune({"m": _mlp}, X, y, cache_dir=tmp_path, **grid)
+    cached = finetune({"m": _mlp}, X, y, cache_dir=tmp_path, **grid)
+    assert cached.n_trained == 0
+    for fresh, stored in zip(trained.runs, cached.runs):
+        assert [int(k) for k in stored["curve"]] == sorted(int(k) for k in stored["curve"])
+        assert list(stored["curve"]) == list(fresh["curve"])

@@ -384,6 +384,8 @@ def finetune(
                 stored = json.loads(path.read_text(encoding="utf-8"))
                 if stored.get("key") == key:
                     record = {**stored["result"], "cached": True}
+                    if isinstance(record.get("curve"), Mapping):  # JSON keys come back sorted as text: "100" < "50"
+                        record["curve"] = dict(sorted(record["curve"].items(), key=lambda item: int(item[0])))
             except (OSError, ValueError, KeyError, TypeError):
                 record = None  # unreadable: train again and overwrite
         if record is None:
