@@ -473,6 +473,11 @@ def run_scores(args):
     _memoized_mixture()
     sets = feature_sets(args.sets, pending=args.pending)
     if args.datasets:  # a share of the units, e.g. for two processes that must not write the same unit
+        known = {d for datasets in sets.values() for d in datasets}
+        unknown = sorted(set(args.datasets) - known)
+        if unknown:
+            raise SystemExit(f"--datasets: found {unknown}; expected datasets of the sets {list(sets)}: "
+                             f"{sorted(known)}")
         sets = {name: {d: item for d, item in datasets.items() if d in args.datasets}
                 for name, datasets in sets.items()}
     truths(sets, refresh=False)  # computes and caches the probes once
