@@ -38,3 +38,18 @@ def test_a_unit_that_loses_models_keeps_the_others_scores_and_redoes_only_the_po
     assert restricted["failures"] == {}  # c's left with c; b's pool failure was over the old pool
     assert restricted["seconds"] == {"logme": 3.0, "etran (pool)": 0.5, "PED": 1.5}
     assert stored["scores"]["c"]["logme"] == 2  # the stored unit is not modified
+
+
+def test_score_refuses_a_dataset_name_that_is_no_dataset_of_the_sets(monkeypatch):
+    import argparse
+
+    import pytest
+
+    (evidence,) = zoo_modules_or_skip("evidence")
+    monkeypatch.setattr(evidence, "_memoized_mixture", lambda: None)
+    monkeypatch.setattr(evidence, "feature_sets", lambda names, pending=(): {"finetuned": {"digits": {}, "lfw": {}}})
+    args = argparse.Namespace(sets=["finetuned"], pending=[], datasets=["fontz"], exclude=[], resamples=0,
+                              campaign_resamples=0)
+    with pytest.raises(SystemExit, match=r"--datasets: found \['fontz'\]; expected datasets of the sets "
+                                         r"\['finetuned'\]: \['digits', 'lfw'\]"):
+        evidence.run_scores(args)
