@@ -7,10 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from conftest import zoo_modules
 from pedrank import PedrankValueError
 from pedrank.workflow.bootstrap import hierarchical_bootstrap
-
-from conftest import zoo_modules
 
 
 def synthetic(n_datasets=6, n_models=12, n_seeds=3, n_resamples=4, *, noise=None, seed=0):

@@ -3,6 +3,8 @@ every candidate model before its truth exists (the scores do not depend on it), 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from conftest import zoo_modules_or_skip
@@ -53,3 +55,51 @@ def test_score_refuses_a_dataset_name_that_is_no_dataset_of_the_sets(monkeypatch
     with pytest.raises(SystemExit, match=r"--datasets: found \['fontz'\]; expected datasets of the sets "
                                          r"\['finetuned'\]: \['digits', 'lfw'\]"):
         evidence.run_scores(args)
+
+
+def test_the_report_reads_the_sets_from_the_units_and_loads_features_only_for_a_missing_probe(monkeypatch, tmp_path):
+    """``report`` reruns from the committed units and probes.json: no feature is loaded unless a probe is missing."""
+    (evidence,) = zoo_modules_or_skip("evidence")
+    units = [
+        {"set": "finetuned", "dataset": "digits", "budget": "full", "resample": None, "n_rows": 1257,
+         "scores": {"a": {}, "b": {}}, "refused": {"c": "dead"}},
+        {"set": "finetuned", "dataset": "digits", "budget": "full", "resample": 0, "n_rows": 1006,
+         "scores": {"a": {}}, "refused": {}},
+        {"set": "finetuned", "dataset": "digits", "budget": "small", "resample": None, "n_rows": 200,
+         "scores": {"a": {}, "b": {}, "d": {}}, "refused": {}},
+        {"set": "probe", "dataset": "lfw", "budget": "full", "resample": None, "n_rows": 140,
+         "scores": {"a": {}}},
+    ]
+    sets = evidence.judged_sets(units)
+    assert sets == {"finetuned": {"digits": {"models": ["a", "b", "c"], "train_rows": 1257}},
+                    "probe": {"lfw": {"models": ["a"], "train_rows": 140}}}
+
+    monkeypatch.setattr(evidence, "CACHE", tmp_path)
+    monkeypatch.setattr(evidence, "finetuned_runs", lambda: {})
+    stored = {"finetuned/digits/a": 0.9, "finetuned/digits/b": 0.8, "finetuned/digits/c": 0.1, "probe/lfw/a": 0.7}
+    (tmp_path / "probes.json").write_text(json.dumps(stored))
+
+    def no_features(names, pending=()):
+        raise AssertionError(f"features loaded for {names}")
+
+    monkeypatch.setattr(evidence, "feature_sets", no_features)
+    _, probes = evidence.truths(sets, refresh=False)
+    assert probes == {"finetuned": {"digits": {"a": 0.9, "b": 0.8, "c": 0.1}}, "probe": {"lfw": {"a": 0.7}}}
+
+    # a probe not stored: that set's features are loaded (once), the probe computed and stored
+    del stored["probe/lfw/a"]
+    (tmp_path / "probes.json").write_text(json.dumps(stored))
+    labels = np.repeat(np.arange(2), 20)
+    features = np.random.default_rng(0).normal(size=(40, 3)) + labels[:, None]
+    loads = []
+
+    def probe_features(names, pending=()):
+        loads.append(list(names))
+        return {"probe": {"lfw": {"models": ["a"], "features": {"a": (features, labels)},
+                                  "train": np.arange(0, 40, 2), "test": np.arange(1, 40, 2)}}}
+
+    monkeypatch.setattr(evidence, "feature_sets", probe_features)
+    _, probes = evidence.truths(evidence.judged_sets(units), refresh=False)
+    assert loads == [["probe"]]
+    assert 0.5 < probes["probe"]["lfw"]["a"] <= 1.0
+    assert "probe/lfw/a" in json.loads((tmp_path / "probes.json").read_text())

@@ -176,6 +176,24 @@ def feature_sets(names=SETS, pending=()):
     return sets
 
 
+def judged_sets(units):
+    """What ``judge`` reads of the feature sets, from the cached scoring units ``units`` alone: {set: {dataset:
+    {"models": the models the measured full-budget unit scored or refused, "train_rows": its rows (the training
+    part)}}}. No feature is loaded, so the report reruns from the committed units, probes.json and truths on a
+    machine without the feature caches (``truths`` loads a set's features only for a probe not yet stored). A
+    campaign not begun here (no accuracies.csv) is left out, as in ``feature_sets``."""
+    sets: dict = {}
+    for unit in units:
+        if unit["budget"] != "full" or unit["resample"] is not None:
+            continue
+        set_name = unit["set"]
+        if set_name in CAMPAIGNS and not campaign_module(set_name).ACCURACIES.exists():
+            continue
+        models = list(unit["scores"]) + [m for m in unit.get("refused", {}) if m not in unit["scores"]]
+        sets.setdefault(set_name, {})[unit["dataset"]] = {"models": models, "train_rows": unit["n_rows"]}
+    return sets
+
+
 def campaign_module(set_name):
     """The campaign module of a campaign set (CAMPAIGNS)."""
     import importlib
@@ -329,11 +347,16 @@ def truths(sets, refresh=True):
     stored = json.loads(path.read_text()) if path.exists() else {}
     changed = False
     probes = {}
+    loaded = {}  # sets without features (judged_sets): their features are loaded only for a probe not stored
     for name, datasets in sets.items():
         for dataset, item in datasets.items():
             for model in item["models"]:
                 key = f"{name}/{dataset}/{model}"
                 if key not in stored:
+                    if "features" not in item:
+                        if name not in loaded:
+                            loaded[name] = feature_sets([name])[name]
+                        item = loaded[name][dataset]
                     X, y = item["features"][model]
                     stored[key] = run_zoo.probe_accuracy(X, y, item["train"], item["test"])
                     changed = True
@@ -618,7 +641,9 @@ def judge(args):
     """evidence.csv: one row per (truth, dataset, budget, resample, variant) with the ranking metrics; and
     evidence_scores.csv.gz: every model's score per (truth, dataset, resample, variant) of the full budget, with
     the baselines' values and the truths, for the hierarchical bootstrap."""
-    sets = feature_sets()
+    found = [json.loads(path.read_text()) for path in sorted(CACHE.glob("*__*__*__*.json"))]
+    found = [u for u in found if u["resample"] is None or u["resample"] < args.resamples]
+    sets = judged_sets(found)
     truth_of, probes = truths(sets)
     # truths() has just rewritten each campaign's accuracies.csv
     runs = {name: campaign_runs(refresh=False, set_name=name)[0] for name in CAMPAIGNS if name in sets}
@@ -626,8 +651,6 @@ def judge(args):
         runs["finetuned"] = finetuned_runs()
     rows = []
     long_rows = []
-    found = [json.loads(path.read_text()) for path in sorted(CACHE.glob("*__*__*__*.json"))]
-    found = [u for u in found if u["resample"] is None or u["resample"] < args.resamples]
     # a model that pedrank refuses on the rows of one unit (near-dead features: more than 95 % identical rows on
     # a resample) is left out of every unit of that (set, dataset, budget): the resamples judge the same models
     refused = {}
@@ -664,7 +687,7 @@ def judge(args):
         n_rows, widest = unit["n_rows"], max(unit["widths"][m] for m in models)
         # the regime is the measured unit's (a resample keeps 80 % of the rows: mnist's 1,400 become 1,120, below
         # the EfficientNets' 1,280, but it resamples the same unit)
-        unit_rows = len(sets[set_name][dataset]["train"]) if budget == "full" else SMALL_ROWS
+        unit_rows = sets[set_name][dataset]["train_rows"] if budget == "full" else SMALL_ROWS
         text = dataset in TEXT if set_name in ("probe", "finetuned") else set_name == "text_campaign"
         common = {"truth": set_name, "dataset": dataset, "modality": "text" if text else "vision",
                   "budget": budget, "n_rows": n_rows, "regime": "N<=D" if unit_rows <= widest else "N>D",

@@ -51,8 +51,8 @@ from typing import Any, Iterable, Mapping
 from pedrank._engine.validation import PedrankValueError
 
 __all__ = ["CHALLENGE_PROBABILITY", "FINE_TUNED_TRUTHS", "INCUMBENT", "PREVIOUS", "RECOMMENDED", "Recommendation",
-           "candidates", "challenge", "explain", "failures", "parse_variant", "pooled_bootstrap_inputs", "read_evidence",
-           "recommend", "relative_cost", "summary"]
+           "candidates", "challenge", "explain", "failures", "parse_variant", "pooled_bootstrap_inputs",
+           "read_evidence", "recommend", "relative_cost", "summary"]
 
 #: Scores whose ``rank`` form is the pool form: their raw single-model rows are not candidates.
 POOL_SCORES = ("etran", "ncti")
