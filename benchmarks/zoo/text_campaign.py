@@ -447,15 +447,8 @@ def pretrain(args):
         tmp = path.with_suffix(".tmp")
         torch.save(net.state_dict(), tmp)
         os.replace(tmp, path)
-        digest = _sha256(path)
-        known = manifest.get(name, {}).get("sha256")
-        if known is not None and known != digest:
-            print(f"  {name}: sha256 {digest[:12]} differs from the manifest's {known[:12]}: not the same weights "
-                  f"(torch {torch.__version__}; the manifest's: {manifest[name].get('torch')})", flush=True)
-        manifest[name] = {**info, "sha256": digest, "torch": torch.__version__,
-                          "parameters": int(sum(p.numel() for p in net.parameters()))}
-        MANIFEST.parent.mkdir(parents=True, exist_ok=True)
-        MANIFEST.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+        if not campaign.record_checkpoint(manifest, MANIFEST, name, path, net, info):
+            continue
         print(f"[{index + 1}/{len(names)}] {name}: source accuracy {info['source_accuracy']:.3f}, "
               f"{time.perf_counter() - start:.1f}s", flush=True)
     return 0
