@@ -75,6 +75,32 @@ def test_a_failed_model_is_a_failure_not_a_tie():
     assert math.isnan(result.measured["broken"])
 
 
+@pytest.mark.parametrize("values", ["continuous", "few levels", "ranks"])
+def test_the_batched_weighted_tau_is_scipys(values):
+    """The bootstrap's one-pass weighted tau of many score rows equals SciPy's ``weightedtau`` on each row, ties of
+    the scores, of the accuracies and of both included; a row (or a truth) that ties every model is 0."""
+    from scipy import stats
+
+    from pedrank.workflow.bootstrap import _weighted_taus
+
+    rng = np.random.default_rng(5)
+    for n_models in (2, 3, 7, 24, 48):
+        if values == "continuous":
+            scores, accuracies = rng.normal(size=(6, n_models)), rng.normal(size=n_models)
+        elif values == "few levels":
+            scores = rng.integers(0, 3, size=(6, n_models)).astype(float)
+            accuracies = rng.integers(0, 2, size=n_models).astype(float)
+        else:
+            scores = rng.integers(0, n_models, size=(6, n_models)).astype(float)
+            accuracies = rng.integers(0, n_models, size=n_models).astype(float)
+        scores[0] = 1.0  # ties every model
+        expected = [0.0 if np.ptp(row) == 0 or np.ptp(accuracies) == 0 else stats.weightedtau(row, accuracies)[0]
+                    for row in scores]
+        np.testing.assert_allclose(_weighted_taus(scores, accuracies), expected, rtol=1e-12, atol=1e-14)
+    flat = _weighted_taus(rng.normal(size=(3, 5)), np.full(5, 0.7))
+    assert np.array_equal(flat, np.zeros(3))
+
+
 def test_bad_input_is_refused_with_the_reason():
     scores, accuracies = synthetic(n_datasets=1, n_models=1)
     with pytest.raises(PedrankValueError, match="no dataset has two models"):
