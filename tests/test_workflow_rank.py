@@ -155,3 +155,21 @@ def test_the_text_table_lists_every_model_in_rank_order():
     assert [cells[1] for cells in body] == table.models
     assert [int(cells[0]) for cells in body] == list(range(1, len(pool) + 1))
     assert [float(cells[2]) for cells in body] == pytest.approx([r.score for r in table], abs=1e-6)
+
+
+def test_models_with_the_same_score_are_said_to_be_tied_not_ranked():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 90)
+    features = rng.normal(size=(90, 5)) + labels[:, None]
+    table = pedrank.rank({"a": features, "copy": features.copy(), "half": features * 0.5,
+                          "other": rng.normal(size=(90, 5))}, labels, metric="logme")
+    assert table.ties == [["a", "copy"]]  # LogME moves with the scale (N > D): "half" is not tied
+    text = str(table)
+    assert ("tied: 'a' and 'copy' have the same score" in text
+            and "the same features under two names?" in text)
+    untied = pedrank.rank({"a": features, "other": rng.normal(size=(90, 5))}, labels, metric="logme")
+    assert untied.ties == [] and "tied:" not in str(untied)
+    # the same score from features of another scale (pactran:unit divides by it; halving is exact): tied, but no
+    # hint at a copy
+    scaled = pedrank.rank({"a": features, "half": features * 0.5}, labels, metric="pactran:unit")
+    assert scaled.ties == [["a", "half"]] and "two names" not in str(scaled)

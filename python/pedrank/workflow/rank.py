@@ -97,6 +97,10 @@ class RankTable(list):
         (:func:`pedrank._engine.validation.feature_scale`). A score that depends on the scale warns
         (:class:`pedrank.FeatureScaleWarning`) when the pool's models differ in it; dividing each model's
         features by its value puts them on one scale.
+    ties : list of list of str
+        (property) Groups of models with exactly the same score: the table lists each group in the pool's order,
+        which ranks nothing; the text table says so in a ``tied:`` line (and asks whether they are one model's
+        features under two names, when their scales and shapes are equal too).
     """
 
     def __init__(self, records=(), *, metric: str = "", ped: bool = False, dataset: str | None = None,
@@ -134,6 +138,29 @@ class RankTable(list):
     def errors(self) -> dict[str, str]:
         """``{model: reason}`` of the models without a score (``rank(..., errors="row")``)."""
         return {r.model: r.error for r in self if getattr(r, "error", None)}
+
+    @property
+    def ties(self) -> list[list[str]]:
+        """Groups of models with exactly the same (finite) score, best first; each group in the table's order,
+        which for a tie is the pool's order, not a ranking."""
+        groups: dict[float, list[str]] = {}
+        for record in self:
+            if math.isfinite(record.score):
+                groups.setdefault(record.score, []).append(record.model)
+        return [models for models in groups.values() if len(models) > 1]
+
+    def _tie_lines(self) -> list[str]:
+        lines = []
+        for models in self.ties:
+            names = [repr(model) for model in models]
+            named = ", ".join(names[:-1]) + " and " + names[-1]
+            line = (f"tied: {named} have the same score ({_format_score(self.scores[models[0]])}); the table lists "
+                    "them in the pool's order, which ranks nothing")
+            shapes = {self.feature_shapes.get(m) for m in models}
+            if len(shapes) == 1 and None not in shapes:
+                line += " (their features have the same scale and shape: the same features under two names?)"
+            lines.append(line)
+        return lines
 
     def to_records(self) -> list[dict[str, Any]]:
         """Plain dicts, best first: ``rank``, ``model``, ``score``, ``seconds``, ``ped_steps``, ``metric`` and
@@ -185,9 +212,9 @@ class RankTable(list):
         return write_csv_records(self.to_records(), self._csv_columns(), path)
 
     def to_string(self) -> str:
-        """A fixed-width text table, best first (after a bootstrap, a line with the top-1 stability; then one
-        ``error: MODEL: REASON`` line per failed model)."""
-        return "\n".join(self._table_lines() + self._confidence_lines()
+        """A fixed-width text table, best first (a ``tied:`` line per group of models with the same score; after a
+        bootstrap, a line with the top-1 stability; then one ``error: MODEL: REASON`` line per failed model)."""
+        return "\n".join(self._table_lines() + self._tie_lines() + self._confidence_lines()
                          + [f"error: {name}: {reason}" for name, reason in self.errors.items()])
 
     def _confidence_lines(self) -> list[str]:
