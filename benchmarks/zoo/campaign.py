@@ -30,8 +30,11 @@ pooling, a 64-unit layer) x 3 widths (8, 16, 32 channels in the first block) x 4
 Image targets (28 x 28 grey in [0, 1]; test part 30 % stratified, seed 0, as run_zoo.py): ``mnist`` (the zoo's
 2,000), ``digits`` (scikit-learn's 1,797, 8x8 up-sampled), and the field's way of making more from few sources:
 ``mnist_rot90``, ``mnist_inverted``, ``mnist_noisy`` and ``digits_noisy`` (Gaussian noise, std 0.3, seeded),
-``mnist_low`` (20 per class), ``digits_0to4`` (a class subset). Not ``lfw``: its faces vs non-faces reached test
-accuracy 1.000 with the first two models tried (no room to rank).
+``mnist_low`` (20 per class), ``digits_0to4`` (a class subset). Held out (``HELDOUT_TARGETS``, fixed on 2026-12-06
+after the default score had been chosen on the eight others; their scores committed before their fine-tuning):
+``mnist_shifted`` (each digit moved by up to 4 pixels in each direction, seeded), ``digits_5to9`` (the other class
+subset, relabelled 0-4) and ``mnist_blur`` (a Gaussian blur, sigma 1 pixel). Not ``lfw``: its faces vs non-faces
+reached test accuracy 1.000 with the first two models tried (no room to rank).
 
 Fine-tuning: :func:`pedrank.workflow.finetune` on the 28 x 28 inputs at which the features are scored, the last linear
 layer replaced, SGD with momentum 0.9 and a cosine schedule, 300 steps of 48, learning rates {0.05, 0.005},
@@ -76,8 +79,11 @@ LENGTHS = (150, 1500)
 SOURCE_SAMPLES = 3000  # per synthetic source, to match the MNIST source
 PRETRAIN = {"batch_size": 64, "learning_rate": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 
+#: Targets fixed after the default score was chosen on the others (issue 25: a truth not seen when choosing): their
+#: scoring units, the scores' predictions, were committed before any of their fine-tuning ran.
+HELDOUT_TARGETS = ("mnist_shifted", "digits_5to9", "mnist_blur")
 TARGETS = ("mnist", "digits", "mnist_rot90", "mnist_inverted", "mnist_noisy", "mnist_low", "digits_0to4",
-           "digits_noisy")
+           "digits_noisy") + HELDOUT_TARGETS
 FINETUNE = {"iterations": 300, "batch_size": 48, "learning_rates": (0.05, 0.005), "weight_decays": (1e-4,),
             "checkpoints": 3, "schedule": "cosine"}
 SEEDS = (0, 1, 2)
@@ -191,6 +197,15 @@ def target_data(target):
         elif target == "mnist_low":
             keep = zoo_data._stratified_take(labels, 20, None, seed=19)
             images, labels = images[keep], labels[keep]
+        elif target == "mnist_shifted":
+            from scipy import ndimage
+
+            moves = np.random.default_rng(29).integers(-4, 5, size=(len(images), 2))
+            images = np.stack([ndimage.shift(image, move, order=0, cval=0.0) for image, move in zip(images, moves)])
+        elif target == "mnist_blur":
+            from scipy import ndimage
+
+            images = ndimage.gaussian_filter(images, sigma=(0, 1.0, 1.0))
         elif target != "mnist":
             raise SystemExit(f"unknown target {target!r}")
         return images.astype(np.float32), labels
@@ -199,10 +214,13 @@ def target_data(target):
         if target == "digits_0to4":
             keep = labels < 5
             images, labels = images[keep], labels[keep]
+        elif target == "digits_5to9":
+            keep = labels >= 5
+            images, labels = images[keep], labels[keep] - 5  # classes 0..4: a head of 5 outputs, none empty
         images = _resize(images)
         if target == "digits_noisy":
             images = np.clip(images + np.random.default_rng(23).normal(0, 0.3, images.shape), 0, 1)
-        elif target not in ("digits", "digits_0to4"):
+        elif target not in ("digits", "digits_0to4", "digits_5to9"):
             raise SystemExit(f"unknown target {target!r}")
         return images.astype(np.float32), labels
     raise SystemExit(f"unknown target {target!r}; expected one of {TARGETS}")
