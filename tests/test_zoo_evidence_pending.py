@@ -103,3 +103,35 @@ def test_the_report_reads_the_sets_from_the_units_and_loads_features_only_for_a_
     assert loads == [["probe"]]
     assert 0.5 < probes["probe"]["lfw"]["a"] <= 1.0
     assert "probe/lfw/a" in json.loads((tmp_path / "probes.json").read_text())
+
+
+def test_the_held_out_targets_are_judged_alone_once_they_have_a_truth(monkeypatch, tmp_path):
+    evidence, campaign = zoo_modules_or_skip("evidence", "campaign")
+    monkeypatch.setattr(evidence, "CACHE", tmp_path)
+    target = campaign.HELDOUT_TARGETS[0]
+    # before the truth: the predictions, read from the measured unit
+    (tmp_path / f"campaign__{target}__full__measured.json").write_text(json.dumps(
+        {"scores": {"m1": {"pactran:unit": 1.0, "logme": 3.0}, "m2": {"pactran:unit": 2.0, "logme": 1.0},
+                    "m3": {"pactran:unit": 3.0, "logme": 2.0}}}))
+    text = evidence.heldout_section(50, table=[])
+    assert "No fine-tuned truth yet" in text
+    assert f"- {target}, pactran:unit: m3, m2, m1 ... (3 models)" in text
+    assert f"- {target}, logme: m1, m3, m2 ... (3 models)" in text
+    # with a truth: pactran:unit ranks the 12 models as their accuracy does, LogME in reverse
+    rng = np.random.default_rng(0)
+    table = []
+    for target in campaign.HELDOUT_TARGETS[:2]:
+        for m in range(12):
+            for seed in range(3):
+                table.append({"truth": "campaign", "dataset": target, "resample": "measured", "model": f"m{m}",
+                              "variant": "accuracy", "score": m + rng.normal(0, 0.1), "seed": str(seed)})
+            for variant, value in (("pactran:unit", m), ("logme", -m)):
+                table.append({"truth": "campaign", "dataset": target, "resample": "measured", "model": f"m{m}",
+                              "variant": variant, "score": float(value), "seed": ""})
+    table.append({"truth": "campaign", "dataset": "mnist", "resample": "measured", "model": "m0",
+                  "variant": "logme", "score": 5.0, "seed": ""})  # another target: not judged here
+    text = evidence.heldout_section(50, table=table)
+    assert f"Judged on 2 of {len(campaign.HELDOUT_TARGETS)}" in text
+    lines = [line for line in text.splitlines() if line.startswith("| ") and "variant" not in line]
+    assert lines[0].startswith("| pactran:unit | +1.000") and lines[1].startswith("| logme | -1.000")
+    assert lines[1].endswith("| 0.00 | 0.50 |")  # logme never beats the default; ties itself half the time

@@ -939,6 +939,57 @@ def seed_agreement(trained, models, others=(1, 2)):
     return stds, taus
 
 
+def heldout_section(n_boot, random_state=0, table=None):
+    """Markdown: the scores against the image campaign's held-out targets alone (``campaign.HELDOUT_TARGETS``, fixed
+    after the default was chosen on the others; their units, the scores' predictions, committed before their
+    fine-tuning). Before their truth exists: each target's top models under the default and under LogME, read from
+    the measured units."""
+    import campaign
+
+    from pedrank.workflow.bootstrap import hierarchical_bootstrap
+    from pedrank.workflow.recommendation import (
+        PREVIOUS,
+        RECOMMENDED,
+        candidates,
+        pooled_bootstrap_inputs,
+        read_evidence,
+    )
+
+    held = campaign.HELDOUT_TARGETS
+    lines = [f"### Held-out targets ({', '.join(held)}): fixed after the default ({RECOMMENDED.variant}) was chosen",
+             ""]
+    rows = [r for r in (read_scores_table() if table is None else table)
+            if r["truth"] == "campaign" and r["dataset"] in held]
+    judged = sorted({r["dataset"] for r in rows if r["variant"] == "accuracy"})
+    if not judged:
+        lines.append("No fine-tuned truth yet. The predictions (measured units, full rows), best first:")
+        lines.append("")
+        for target in held:
+            path = CACHE / f"campaign__{target}__full__measured.json"
+            if not path.exists():
+                lines.append(f"- {target}: not scored yet")
+                continue
+            scores = json.loads(path.read_text())["scores"]
+            for variant in (RECOMMENDED.variant, PREVIOUS.variant):
+                order = sorted(scores, key=lambda m: -scores[m].get(variant, -math.inf))
+                lines.append(f"- {target}, {variant}: " + ", ".join(order[:5]) + f" ... ({len(order)} models)")
+        return "\n".join(lines) + "\n"
+    pool = [v for v in candidates(read_evidence(EVIDENCE_CSV)) if v in {r["variant"] for r in rows}]
+    scores, accuracies = pooled_bootstrap_inputs(rows, ("campaign",))
+    result = hierarchical_bootstrap(scores, accuracies, n_boot=n_boot, random_state=random_state,
+                                    variants=pool)
+    lines.append(f"Judged on {len(judged)} of {len(held)} ({', '.join(judged)}); mean weighted tau [95 % interval] "
+                 f"over {n_boot} paired draws (targets, models, seeds, scoring rows), P(> default): the share of draws "
+                 f"in which the variant beats {RECOMMENDED.variant}, P(> {PREVIOUS.variant}) likewise.")
+    lines += ["", f"| variant | held-out mean | P(> default) | P(> {PREVIOUS.variant}) |", "|---|---|---|---|"]
+    for variant in sorted(pool, key=lambda v: -result.measured[v]):
+        low, high = result.interval(variant)
+        lines.append(f"| {variant} | {result.measured[variant]:+.3f} [{low:+.3f}, {high:+.3f}] | "
+                     f"{result.p_beats(variant, RECOMMENDED.variant):.2f} | "
+                     f"{result.p_beats(variant, PREVIOUS.variant):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def finetuned_section():
     """Markdown: the real models' fine-tuned truth per seed: its seed-to-seed spread and agreement."""
     runs = finetuned_runs()
@@ -1122,6 +1173,7 @@ def report(args):
     text += "\n" + _recommendation.explain(choice, evidence) + "\n"
     section, _ = bootstrap_section(evidence, args.boot)
     text += "\n" + section
+    text += "\n" + heldout_section(args.boot)
     text += "\n" + finetuned_section()
     for set_name in CAMPAIGNS:
         text += "\n" + campaign_section(set_name)
