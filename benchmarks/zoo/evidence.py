@@ -974,17 +974,20 @@ def heldout_section(n_boot, random_state=0, table=None):
                 order = sorted(scores, key=lambda m: -scores[m].get(variant, -math.inf))
                 lines.append(f"- {target}, {variant}: " + ", ".join(order[:5]) + f" ... ({len(order)} models)")
         return "\n".join(lines) + "\n"
-    pool = [v for v in candidates(read_evidence(EVIDENCE_CSV)) if v in {r["variant"] for r in rows}]
+    present = {r["variant"] for r in rows}
+    pool = [v for v in candidates(read_evidence(EVIDENCE_CSV)) if v in present]
+    baselines = [b for b in ("linear probe", "parameters") if b in present]
     scores, accuracies = pooled_bootstrap_inputs(rows, ("campaign",))
     result = hierarchical_bootstrap(scores, accuracies, n_boot=n_boot, random_state=random_state,
-                                    variants=pool)
+                                    variants=pool + baselines)
     lines.append(f"Judged on {len(judged)} of {len(held)} ({', '.join(judged)}); mean weighted tau [95 % interval] "
                  f"over {n_boot} paired draws (targets, models, seeds, scoring rows), P(> default): the share of draws "
                  f"in which the variant beats {RECOMMENDED.variant}, P(> {PREVIOUS.variant}) likewise.")
     lines += ["", f"| variant | held-out mean | P(> default) | P(> {PREVIOUS.variant}) |", "|---|---|---|---|"]
-    for variant in sorted(pool, key=lambda v: -result.measured[v]):
+    for variant in sorted(pool, key=lambda v: -result.measured[v]) + baselines:
         low, high = result.interval(variant)
-        lines.append(f"| {variant} | {result.measured[variant]:+.3f} [{low:+.3f}, {high:+.3f}] | "
+        label = f"{variant} (baseline)" if variant in baselines else variant
+        lines.append(f"| {label} | {result.measured[variant]:+.3f} [{low:+.3f}, {high:+.3f}] | "
                      f"{result.p_beats(variant, RECOMMENDED.variant):.2f} | "
                      f"{result.p_beats(variant, PREVIOUS.variant):.2f} |")
     return "\n".join(lines) + "\n"
