@@ -57,8 +57,8 @@ def test_score_refuses_a_dataset_name_that_is_no_dataset_of_the_sets(monkeypatch
         evidence.run_scores(args)
 
 
-def test_the_report_reads_the_sets_from_the_units_and_loads_features_only_for_a_missing_probe(monkeypatch, tmp_path):
-    """``report`` reruns from the committed units and probes.json: no feature is loaded unless a probe is missing."""
+def test_the_report_reads_the_sets_from_the_units_and_the_stored_probes_without_features(monkeypatch, tmp_path):
+    """``report`` reruns from the committed units and probes.json: no feature is loaded, no zoo network either."""
     (evidence,) = zoo_modules_or_skip("evidence")
     units = [
         {"set": "finetuned", "dataset": "digits", "budget": "full", "resample": None, "n_rows": 1257,
@@ -86,8 +86,15 @@ def test_the_report_reads_the_sets_from_the_units_and_loads_features_only_for_a_
     _, probes = evidence.truths(sets, refresh=False)
     assert probes == {"finetuned": {"digits": {"a": 0.9, "b": 0.8, "c": 0.1}}, "probe": {"lfw": {"a": 0.7}}}
 
-    # a probe not stored: that set's features are loaded (once), the probe computed and stored
-    del stored["probe/lfw/a"]
+
+def test_a_probe_not_stored_loads_its_sets_features_once_and_is_stored(monkeypatch, tmp_path):
+    """Only a probe missing from probes.json loads features: its set's, once; the probe is then stored."""
+    evidence, _ = zoo_modules_or_skip("evidence", "run_zoo")  # run_zoo computes the probe
+    units = [{"set": "probe", "dataset": "lfw", "budget": "full", "resample": None, "n_rows": 140,
+              "scores": {"a": {}}}]
+    monkeypatch.setattr(evidence, "CACHE", tmp_path)
+    monkeypatch.setattr(evidence, "finetuned_runs", lambda: {})
+    stored = {"finetuned/digits/a": 0.9}
     (tmp_path / "probes.json").write_text(json.dumps(stored))
     labels = np.repeat(np.arange(2), 20)
     features = np.random.default_rng(0).normal(size=(40, 3)) + labels[:, None]

@@ -340,8 +340,6 @@ def finetuned_runs():
 def truths(sets, refresh=True):
     """{set: {dataset: {model: accuracy}}} (the campaign's: the mean over its trained seeds) and the probes of every
     set's features {set: {dataset: {model: accuracy}}} (the probe truth, and a baseline of the others)."""
-    import run_zoo
-
 
     path = CACHE / "probes.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
@@ -357,6 +355,8 @@ def truths(sets, refresh=True):
                         if name not in loaded:
                             loaded[name] = feature_sets([name])[name]
                         item = loaded[name][dataset]
+                    import run_zoo  # only for a probe not stored: it loads every zoo network's package
+
                     X, y = item["features"][model]
                     stored[key] = run_zoo.probe_accuracy(X, y, item["train"], item["test"])
                     changed = True
