@@ -76,12 +76,6 @@ class BootstrapResult:
         return float(wins / len(first))
 
 
-def _weighted_tau(scores: np.ndarray, accuracies: np.ndarray) -> float:
-    """SciPy's ``weightedtau(scores, accuracies)`` with its defaults; 0 where the scores or the accuracies tie
-    every model (they rank nothing: no information)."""
-    return float(_weighted_taus(np.asarray(scores, dtype=float)[None, :], np.asarray(accuracies, dtype=float))[0])
-
-
 def _lexicographic_weights(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
     """Per row, the hyperbolic weight ``1 / (r + 1)`` of each element's rank r in the decreasing lexicographic
     order by (primary, secondary): SciPy's ``weightedtau`` ranks (``np.lexsort``, reversed; equal pairs keep the
@@ -93,8 +87,9 @@ def _lexicographic_weights(primary: np.ndarray, secondary: np.ndarray) -> np.nda
 
 
 def _weighted_taus(scores: np.ndarray, accuracies: np.ndarray) -> np.ndarray:
-    """:func:`_weighted_tau` of each row of ``scores`` (n_variants, n_models), finite, against ``accuracies``
-    (n_models,), in one pass.
+    """SciPy's ``weightedtau(row, accuracies)`` (its defaults) of each row of ``scores`` (n_variants, n_models),
+    finite, against ``accuracies`` (n_models,), in one pass; 0 where the row or the accuracies tie every model (they
+    rank nothing: no information).
 
     SciPy's statistic (Vigna's weighted tau: additive hyperbolic weights ``w_ij = 1/(r_i + 1) + 1/(r_j + 1)``,
     tau-b's treatment of ties, the mean of the values with ranks by (scores, accuracies) and by (accuracies,
