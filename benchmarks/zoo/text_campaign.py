@@ -384,10 +384,6 @@ def load(name):
     return net.eval()
 
 
-def _sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _name_seed(name):
     return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
 
@@ -469,7 +465,7 @@ def features(target, models=None):
     out = {}
     FEATURES.mkdir(parents=True, exist_ok=True)
     for name in models or model_names():
-        digest = _sha256(checkpoint_path(name))
+        digest = campaign._sha256(checkpoint_path(name))
         path = FEATURES / f"{target}__{name}__{digest[:16]}.npz"
         if path.is_file():
             with np.load(path) as stored:
