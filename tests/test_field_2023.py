@@ -280,3 +280,11 @@ def test_knn_memory_is_blocked():
     assert value == pedrank.knn(X, y)  # the default block (1,024 rows) finds the same neighbours
     # one (block, N) float64 distance block, its (block, N) int64 argpartition and O(N) vectors: far below N x N
     assert peak < 4 * 8 * block * n < 8 * n * n / 3
+
+
+@pytest.mark.parametrize("n_samples", [2, 50])
+def test_ncti_with_one_sample_per_class_says_so(n_samples):
+    # It raised a raw IndexError, then an error blaming features that "barely vary within classes".
+    features = np.random.default_rng(0).normal(size=(n_samples, 8))
+    with pytest.raises(pedrank.PedrankValueError, match=rf"^labels: every one of the {n_samples} classes has a single"):
+        pedrank.ncti(features, np.arange(n_samples))

@@ -38,6 +38,8 @@ ALLOWED_NAMES = {
     "(_validation.check_labels); no math",
     ("pedrank.scores.nleep", "check_nleep_options"): "option check (components_per_class, variance_kept)",
     ("pedrank.scores.nleep", "check_nleep_memory"): "memory guard before the PCA and the mixture",
+    ("pedrank.scores.nleep", "check_nleep_scale"): "input check: features too small for the mixture's covariance "
+    "floor",
     ("pedrank.scores.pactran", "check_pactran_options"): "option check (prior, lda_factor, variance_factor, ...)",
     ("pedrank.scores.pactran", "check_probabilities"): "input check: rows of p(z | x) with probabilities=True",
     ("pedrank.scores.pactran", "check_unit_scale"): "option check (unit_scale: a bool, not with probabilities)",

@@ -132,6 +132,7 @@ CASES = {
     "scale-1e12": _scaled(1e12),
     "scale-1e-150": _scaled(1e-150),
     "scale-1e150": _scaled(1e150),
+    "scale-1e-200": _scaled(1e-200),
 }
 
 
@@ -178,6 +179,7 @@ ZERO_SCATTER = Refused(r"within-class scatter is zero")
 SINGULAR = Refused(r"every singular value of the features is at most 1e-10")
 DEAD = Refused(r"carry no information: all \d+ rows are identical")
 TOO_LARGE = Refused(r"features: found \|value\| up to .*values beyond 1e\+150")
+TOO_SMALL = Refused(r"features: found \|value\| only up to .*below 1e-150 underflow")
 
 # LogME is checked with the default and with exact_dimension=True, SFDA with the adaptive shrinkage and 0.5, GBC
 # with spherical and diagonal covariances: one outcome holds for both variants. Core and reference agree on every
@@ -208,6 +210,8 @@ EXPECTED = {
     "scale-1e12": dict(logme=Finite(-5, -3), sfda=FINITE, gbc=FINITE, ped=Moves()),
     "scale-1e-150": dict(logme=SINGULAR, sfda=FINITE, gbc=Equals(-12), ped=Moves()),
     "scale-1e150": dict(logme=TOO_LARGE, sfda=TOO_LARGE, gbc=TOO_LARGE, ped=TOO_LARGE),
+    # squares underflow: distances and variances would lose all their digits
+    "scale-1e-200": dict(logme=TOO_SMALL, sfda=TOO_SMALL, gbc=TOO_SMALL, ped=TOO_SMALL),
 }
 
 
@@ -314,6 +318,7 @@ README_ROWS = {
     "features x 1e-12 or 1e-150": ["scale-1e-12", "scale-1e-150"],
     "features x 1e12": ["scale-1e12"],
     "features x 1e150": ["scale-1e150"],
+    "features x 1e-200": ["scale-1e-200"],
 }
 
 
@@ -384,6 +389,7 @@ def test_readme_table_refusals_name_the_reason():
     assert "within-class scatter is zero" in table["samples identical within each class"]["sfda"]
     assert "carry no information" in table["all-zero features"]["logme"]
     assert "beyond 1e150" in table["features x 1e150"]["logme"]
+    assert "below 1e-150" in table["features x 1e-200"]["logme"]
 
 
 def test_ped_without_overlap_returns_the_features_unchanged_and_no_steps():

@@ -12,7 +12,9 @@
 - a PED reference given for a model name not in the pool was ignored (the misspelt model ran PED on its own
   statistics);
 - ``evaluate`` (and ``pedrank evaluate`` on a scores file) kept one of two records of the same model, and one of
-  two accuracies whose keys are the same text.
+  two accuracies whose keys are the same text;
+- ``rank(..., errors="row")`` where no model could be scored returned a table whose first row (a failed model)
+  read as the best, without a word.
 """
 
 from __future__ import annotations
@@ -301,3 +303,118 @@ def test_confidence_resamples_regression_targets_as_rows():
     assert best.model == "a" and best.score_low < best.score < best.score_high
     again = pedrank.rank(pool, targets, metric="logme", regression=True, confidence=20, random_state=0)
     assert [(r.score_low, r.score_high) for r in again] == [(r.score_low, r.score_high) for r in table]
+
+
+# ------------------------------------------------------------------------------------- a pool with no score
+
+
+@pytest.mark.parametrize("options", [{}, {"confidence": 3}, {"metric": ["logme", "gbc"]}, {"metric": "ncti"}])
+def test_a_pool_where_no_model_got_a_score_warns(options):
+    features, labels = _problem()
+    dead = {"dead_a": np.ones_like(features), "dead_b": np.zeros_like(features)}
+    options = {"metric": "logme", **options}
+    with pytest.warns(UserWarning, match=r"^rank: none of the 2 model\(s\) got a .* score .*the first: dead_a: "):
+        result = pedrank.rank(dead, labels, errors="row", progress=False, **options)
+    tables = result.tables.values() if hasattr(result, "tables") else [result]
+    for table in tables:
+        assert set(table.errors) == {"dead_a", "dead_b"}
+
+
+def test_a_pool_with_one_score_does_not_warn_about_it():
+    import warnings
+
+    features, labels = _problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = pedrank.rank({"good": features, "dead": np.ones_like(features)}, labels, metric="logme",
+                             errors="row", progress=False)
+    assert table.models == ["good", "dead"]
+
+
+# ------------------------------------------------------------------------------------------ unknown options
+
+
+@pytest.mark.parametrize("call", [
+    lambda X, y: pedrank.score(X, y, "logme", shrinkage=0.5),
+    lambda X, y: pedrank.reference.score(X, y, "logme", shrinkage=0.5),
+    lambda X, y: pedrank.rank({"a": X, "b": 2 * X}, y, metric="logme", shrinkage=0.5, progress=False),
+    lambda X, y: pedrank.rank({"a": X, "b": 2 * X}, y, metric="ncti", shrinkage=0.5, progress=False),
+])
+def test_an_option_the_metric_does_not_take_is_named_with_the_ones_it_does(call):
+    # It was Python's TypeError from inside the score ("logme() got an unexpected keyword argument").
+    features, labels = _problem()
+    with pytest.raises(pedrank.PedrankValueError, match=r"^shrinkage: not an option of '(logme|ncti)'; expected one "
+                                                        r"of \[.*'(exact_dimension|n_components)'"):
+        call(features, labels)
+
+
+def test_a_plain_npy_in_a_pool_takes_the_labels_given_to_rank(tmp_path):
+    # It was refused with "... or give labels" although labels were given.
+    features, labels = _problem()
+    np.save(tmp_path / "a.npy", features)
+    from_file = pedrank.rank({"a": str(tmp_path / "a.npy"), "b": 2 * features + 1}, labels, metric="logme",
+                             progress=False)
+    in_memory = pedrank.rank({"a": features, "b": 2 * features + 1}, labels, metric="logme", progress=False)
+    assert from_file.scores == in_memory.scores
+    with pytest.raises(pedrank.PedrankValueError, match=r"a\.npy: labels must be 1-D with one label per row of the "
+                                                        r"features \(60\), found shape \(40,\)"):
+        pedrank.rank({"a": str(tmp_path / "a.npy")}, labels[:40], metric="logme", progress=False)
+
+
+def test_a_feature_file_with_its_own_labels_keeps_them(tmp_path):
+    features, labels = _problem()
+    np.save(tmp_path / "m_d_feature.npy", features)
+    np.save(tmp_path / "m_d_label.npy", labels)
+    table = pedrank.rank({"m": str(tmp_path / "m_d_feature.npy")}, labels[::-1].copy(), metric="logme",
+                         progress=False)
+    assert table.scores["m"] == pedrank.logme(features, labels)
+
+
+# ------------------------------------------------------------------------------------ flags and regression targets
+
+
+@pytest.mark.parametrize(("call", "name"), [
+    (lambda X, y: pedrank.logme(X, y, regression="False"), "regression"),
+    (lambda X, y: pedrank.logme(X, y, exact_dimension=1), "exact_dimension"),
+    (lambda X, y: pedrank.knn(X, y, regression="no"), "regression"),
+    (lambda X, y: pedrank.gbc(X, y, exact_logdet="no"), "exact_logdet"),
+    (lambda X, y: pedrank.parc(X, y, exact=None), "exact"),
+    (lambda X, y: pedrank.etran(X, y, log="yes"), "log"),
+    (lambda X, y: pedrank.pactran(X, y, unit_scale=0), "unit_scale"),
+    (lambda X, y: pedrank.LogME(regression="False").fit(X, y), "regression"),
+])
+def test_a_flag_that_is_not_a_bool_is_refused(call, name):
+    # logme(regression="False") ran a regression on the class ids (the string is true) and returned -1.44.
+    features, labels = _problem()
+    with pytest.raises(pedrank.PedrankValueError, match=rf"^{name}: expected True or False, found "):
+        call(features, labels)
+
+
+def test_numpy_bools_are_flags():
+    features, labels = _problem()
+    assert pedrank.logme(features, labels, exact_dimension=np.bool_(True)) == pedrank.logme(
+        features, labels, exact_dimension=True)
+
+
+@pytest.mark.parametrize("score", ["logme", "knn"])
+@pytest.mark.parametrize("targets", [np.zeros(60), np.full(60, 3.5), np.ones((60, 2))])
+def test_constant_regression_targets_are_refused(score, targets):
+    # LogME scored a constant target 7.42, above a well-predicted one (0.61); k-NN blamed the features' scale.
+    features, _ = _problem()
+    with pytest.raises(pedrank.PedrankValueError, match=r"^labels: every regression target is constant"):
+        getattr(pedrank, score)(features, targets, regression=True)
+
+
+@pytest.mark.parametrize("factor", [1e-200, 1e200])
+def test_regression_targets_beyond_float64_squares_are_refused(factor):
+    features, _ = _problem()
+    targets = features[:, 0] * factor
+    with pytest.raises(pedrank.PedrankValueError, match=r"^labels: found regression targets of magnitude up to "):
+        pedrank.logme(features, targets, regression=True)
+
+
+def test_a_constant_column_beside_a_varying_one_is_kept():
+    # a label absent from these rows of a multi-label 0/1 matrix
+    features, _ = _problem()
+    targets = np.column_stack([features[:, 0] > 0, np.zeros(60)]).astype(float)
+    assert np.isfinite(pedrank.logme(features, targets, regression=True))

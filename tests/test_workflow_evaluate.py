@@ -104,6 +104,46 @@ def test_constant_scores_give_nan_pearson_not_an_error():
     assert result.to_dict()["pearson"] is None
 
 
+def test_tied_scores_count_as_drawn_at_random_whatever_their_order():
+    # A constant score used to get the accuracy of whichever model the caller listed first (1.0 or 0.78 here).
+    accuracies = {"a": 0.9, "b": 0.8, "c": 0.7}
+    for order in itertools.permutations(accuracies):
+        result = evaluate(dict.fromkeys(order, 0.0), accuracies, top_k=(1, 2, 3))
+        assert result.top_k_relative_accuracy == pytest.approx({1: 0.8 / 0.9, 2: (0.9 * 2 / 3 + 0.8 / 3) / 0.9,
+                                                                3: 1.0})
+
+
+def test_a_tie_across_the_kth_place_is_the_expectation_over_its_orders():
+    rng = np.random.default_rng(7)
+    scores = {"a": 3.0, "b": 2.0, "c": 2.0, "d": 2.0, "e": 1.0}
+    accuracies = {m: float(v) for m, v in zip(scores, rng.uniform(0.5, 1.0, size=5))}
+    tied = ["b", "c", "d"]
+    for k in (1, 2, 3, 4, 5):
+        # brute force: every order of the tied models, the best accuracy among the first k
+        bests = []
+        for order in itertools.permutations(tied):
+            ranking = ["a", *order, "e"]
+            bests.append(max(accuracies[m] for m in ranking[:k]))
+        expected = np.mean(bests) / max(accuracies.values())
+        assert evaluate(scores, accuracies, top_k=k).top_k_relative_accuracy[k] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("top_k", [[1.7], "3", [], True, [1, None], 2.0])
+def test_top_k_that_is_not_integers_is_refused(top_k):
+    with pytest.raises(PedrankValueError, match=r"^top_k: found .*; expected integers >= 1"):
+        evaluate({"a": 1.0, "b": 2.0}, {"a": 1.0, "b": 2.0}, top_k=top_k)
+
+
+def test_one_integer_top_k_is_a_list_of_one():
+    result = evaluate({"a": 1.0, "b": 2.0, "c": 0.0}, {"a": 1.0, "b": 2.0, "c": 3.0}, top_k=2)
+    assert result.top_k_relative_accuracy == pytest.approx({2: 2.0 / 3.0})
+
+
+def test_scores_that_are_not_named_are_refused_naming_the_item():
+    with pytest.raises(PedrankValueError, match=r"^scores: found an item 3.0 \(float\); expected a mapping"):
+        evaluate([3.0, 2.0], {"a": 1.0, "b": 2.0})
+
+
 def test_a_constant_ground_truth_is_refused_with_its_value_and_count():
     scores = {"a": 1.0, "b": 2.0, "c": 3.0}
     # only the scored models count: the unscored 'd' does not make the truth judge anything

@@ -14,6 +14,7 @@ from pedrank._engine import backend as backend  # public name of the backends: p
 from pedrank._engine.config import set_threads, show_config
 from pedrank._engine.memory import InsufficientMemoryError
 from pedrank._engine.validation import (
+    DegenerateScoreWarning,
     FeatureScaleWarning,
     MissingDependencyError,
     NonFiniteScoreError,
@@ -50,6 +51,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agreement",
+    "DegenerateScoreWarning",
     "FeatureScaleWarning",
     "METRICS",
     "InsufficientMemoryError",

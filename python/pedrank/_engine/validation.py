@@ -30,6 +30,7 @@ __all__ = [
     "MissingDependencyError",
     "PedLeakageWarning",
     "FeatureScaleWarning",
+    "DegenerateScoreWarning",
     "with_context",
     "is_torch_tensor",
     "to_numpy",
@@ -42,10 +43,12 @@ __all__ = [
     "check_positive",
     "check_fraction",
     "check_int",
+    "check_bool",
     "check_finite_score",
     "finite_score",
     "rescaled_for_range",
     "LARGEST_FEATURE",
+    "SMALLEST_FEATURE",
     "INFORMATIVE_RANGE_ULPS",
     "INFORMATIVE_RANGE_FLOOR",
     "IDENTICAL_ROWS_SHARE",
@@ -53,6 +56,11 @@ __all__ = [
 
 #: Largest |feature| accepted: sums of squares of larger float64 values overflow.
 LARGEST_FEATURE = 1e150
+#: Smallest largest-|feature| accepted (features that are all zero are refused as uninformative instead): squares of
+#: smaller values approach float64's underflow (2.2e-308), and the distances and variances the scores compute lose
+#: all their digits (k-NN, LEAD, ITM and H-score fell to chance level at 1e-200 and ranked a good model below
+#: noise). Only float64 can get there (float32's smallest subnormal is 1.4e-45).
+SMALLEST_FEATURE = 1e-150
 
 
 class PedrankError(Exception):
@@ -109,6 +117,13 @@ class FeatureScaleWarning(UserWarning):
     multiplied by 10 (its ``exact`` form stays at 1.238). Each score declares where it is scale-invariant
     (``ScoreEntry.scale_range``); docs/robustness.md lists them."""
 
+
+class DegenerateScoreWarning(UserWarning):
+    """A score came out at a value it takes for any features of this shape, so it cannot tell models apart
+    (the value is still returned, as the authors' code computes it). The authors' H-score is exactly C - 1 for
+    any features whose N centred samples are linearly independent, generically whenever N <= D + 1; SFDA is
+    1.0 whenever its within-class scatter is singular (N - C < D) and its adaptive shrinkage is tiny, pure noise
+    included. The message says what to use instead."""
 
 class MissingDependencyError(PedrankError, ImportError):
     """An optional dependency (torch, matplotlib) that the call needs is not installed; the message says how to
@@ -179,10 +194,14 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
     Raises
     ------
     PedrankValueError
-        Not 2-D, not real-valued, too few samples, no feature columns, or
-        non-finite values (the message counts them and names the first row).
+        Not 2-D, not real-valued, too few samples, no feature columns, non-finite values (the message counts
+        them and names the first row), a value beyond :data:`LARGEST_FEATURE` (1e150) in magnitude, or, with
+        ``informative=True``, a largest magnitude below :data:`SMALLEST_FEATURE` (1e-150) that is not 0: the
+        accepted range of the features' largest |value| is [1e-150, 1e150] (NumPy and torch alike). Rescale
+        features outside it (e.g. divide by their standard deviation).
     UninformativeFeaturesError
-        ``informative=True`` and the features cannot tell samples apart (:func:`check_informative`).
+        ``informative=True`` and the features cannot tell samples apart (:func:`check_informative`); all-zero
+        and constant features get this error, not the range one.
     """
     if is_torch_tensor(features):
         return _check_torch_features(features, name=name, min_samples=min_samples, informative=informative)
@@ -221,17 +240,37 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
         lowest, highest = float(column_lowest.min()), float(column_highest.max())
         if not (np.isfinite(lowest) and np.isfinite(highest)):
             _raise_non_finite(~np.isfinite(array), name=name)
-        peak = max(highest, -lowest)
-        if peak > LARGEST_FEATURE:  # only float64 can get there (float32 stops at 3.4e38)
-            bad = np.abs(array) > LARGEST_FEATURE
-            raise PedrankValueError(
-                f"{name}: found |value| up to {peak:.3g} (first in row {_first_bad_row(bad)}); values "
-                f"beyond {LARGEST_FEATURE:.0e} overflow float64 sums of squares. Rescale the features "
-                "(e.g. divide by their standard deviation)"
-            )
-        if informative:
-            _refuse_uninformative(array, column_lowest, column_highest, np.finfo(array.dtype).eps, name=name)
+        _check_values(array, column_lowest, column_highest, np.finfo(array.dtype).eps, name=name,
+                      informative=informative)
     return array
+
+
+def _check_values(features: Any, lowest: Any, highest: Any, eps: float, *, name: str, informative: bool) -> None:
+    """The checks of finite features (NumPy or torch) given their per-column extremes, in this order: the largest
+    |value| is at most LARGEST_FEATURE; with ``informative``, the features are informative (all-zero and
+    constant ones get that error) and their largest |value| is not below SMALLEST_FEATURE (0 is left to the
+    informativeness test). Without ``informative`` (a few rows through a fitted linear map, a PED reference's
+    mean and std) tiny values are fine: nothing squares them into a score."""
+    peak = max(float(highest.max()), -float(lowest.min()))
+    if peak > LARGEST_FEATURE:  # only float64 can get there (float32 stops at 3.4e38)
+        if is_torch_tensor(features):
+            row = int(to_numpy((features.abs() > LARGEST_FEATURE).any(dim=1).nonzero())[0, 0])
+        else:
+            row = _first_bad_row(np.abs(features) > LARGEST_FEATURE)
+        raise PedrankValueError(
+            f"{name}: found |value| up to {peak:.3g} (first in row {row}); values "
+            f"beyond {LARGEST_FEATURE:.0e} overflow float64 sums of squares. Rescale the features "
+            "(e.g. divide by their standard deviation)"
+        )
+    if not informative:
+        return
+    _refuse_uninformative(features, to_numpy(lowest), to_numpy(highest), eps, name=name)
+    if 0.0 < peak < SMALLEST_FEATURE:  # only float64 can get there (float32's subnormals stop at 1.4e-45)
+        raise PedrankValueError(
+            f"{name}: found |value| only up to {peak:.3g}; features whose largest |value| is below "
+            f"{SMALLEST_FEATURE:.0e} underflow float64 squares, and the distances and variances the scores "
+            "compute lose all their digits. Rescale the features (e.g. divide by their standard deviation)"
+        )
 
 
 #: A column carries information only when its range (max - min over the samples) exceeds this many rounding
@@ -424,8 +463,12 @@ def _check_torch_features(tensor: Any, *, name: str, min_samples: int, informati
     finite = tensor.isfinite()
     if not bool(finite.all()):
         _raise_non_finite((~finite).cpu().numpy(), name=name)
-    if informative and tensor.numel():
-        check_informative(tensor, name=name)
+    if tensor.numel():
+        import torch
+
+        # per-column extremes on the tensor's own device: only 2 x D values come to the host
+        _check_values(tensor, tensor.amin(dim=0), tensor.amax(dim=0), torch.finfo(tensor.dtype).eps, name=name,
+                      informative=informative)
     return tensor
 
 
@@ -584,7 +627,9 @@ def check_classification(
 
 
 def check_targets(targets: Any, n_samples: int, *, name: str = "labels") -> np.ndarray:
-    """Validate regression targets: shape (n_samples,) or (n_samples, n_targets), finite.
+    """Validate regression targets: shape (n_samples,) or (n_samples, n_targets), finite, of a magnitude whose
+    squares neither overflow nor underflow, and not every column constant (a constant column beside varying
+    ones is kept: a label absent from these rows of a multi-label matrix).
 
     Returns a float64 array of shape (n_samples, n_targets) (a new array when a
     conversion is needed; the input is never written to).
@@ -608,6 +653,18 @@ def check_targets(targets: Any, n_samples: int, *, name: str = "labels") -> np.n
             f"{name}: found {int(bad.sum())} non-finite target value(s); the first is in row "
             f"{_first_bad_row(bad)}"
         )
+    peak = float(np.abs(array).max()) if array.size else 0.0
+    if peak > LARGEST_FEATURE or 0.0 < peak < SMALLEST_FEATURE:
+        raise PedrankValueError(
+            f"{name}: found regression targets of magnitude up to {peak:.3g}; expected magnitudes between "
+            f"{SMALLEST_FEATURE:.0e} and {LARGEST_FEATURE:.0e} (their squares overflow or underflow float64 "
+            "beyond). Rescale the targets"
+        )
+    if (array.min(axis=0) == array.max(axis=0)).all():
+        raise PedrankValueError(
+            f"{name}: every regression target is constant (shape {array.shape}, first value {array[0, 0]:g}), so "
+            "there is nothing to predict and every model would score the same way; expected targets that vary"
+        )
     return array
 
 
@@ -629,6 +686,14 @@ def check_fraction(value: Any, *, name: str) -> float:
     if number > 1:
         raise PedrankValueError(f"{name}: expected a number in [0, 1], found {value!r}")
     return number
+
+
+def check_bool(value: Any, *, name: str) -> bool:
+    """True or False (NumPy's bool too); anything else is refused rather than read by its truth value (the string
+    ``"False"`` is true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise PedrankValueError(f"{name}: expected True or False, found {value!r}")
+    return bool(value)
 
 
 def check_int(value: Any, *, name: str, minimum: int) -> int:
@@ -662,3 +727,4 @@ def within_scatter_is_zero(trace, counts, means, n_samples):
     second_moment = trace + float((counts / n_samples * (means * means).sum(axis=1)).sum())
     rounding = ZERO_SCATTER_FACTOR * n_samples * np.finfo(np.float64).eps
     return not trace > rounding * rounding * second_moment
+

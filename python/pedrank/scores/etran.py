@@ -26,7 +26,14 @@ import scipy.special
 
 from pedrank._engine.config import follows_thread_policy
 from pedrank._engine.kernels import select_kernels
-from pedrank._engine.validation import PedrankValueError, check_classification, check_fraction, finite_score, to_numpy
+from pedrank._engine.validation import (
+    PedrankValueError,
+    check_bool,
+    check_classification,
+    check_fraction,
+    finite_score,
+    to_numpy,
+)
 from pedrank.scores.pactran import one_hot, pac_gauss_bound
 from pedrank.scores.registry import ScoreEntry, register
 
@@ -69,9 +76,8 @@ def check_etran_options(energy_fraction, log, regression):
     fraction = check_fraction(energy_fraction, name="energy_fraction")
     if fraction == 0:
         raise PedrankValueError(f"energy_fraction: expected a number in (0, 1], found {energy_fraction!r}")
-    for name, value in (("log", log), ("regression", regression)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise PedrankValueError(f"{name}: expected True or False, found {value!r}")
+    check_bool(log, name="log")
+    check_bool(regression, name="regression")
     return fraction
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from pedrank._engine.kernels import select_kernels
 from pedrank._engine.memory import guard, memory_estimator
-from pedrank._engine.validation import PedrankValueError, check_classification, check_int, finite_score
+from pedrank._engine.validation import PedrankValueError, check_bool, check_classification, check_int, finite_score
 from pedrank.scores.registry import ScoreEntry, register
 
 __all__ = ["gbc"]
@@ -58,6 +58,7 @@ def gbc(
     float
     """
     check_gbc_options(n_components, covariance)
+    check_bool(exact_logdet, name="exact_logdet")
     checked, encoded, classes = check_classification(features, labels)
     kernels = select_kernels(checked, backend)
     guard("gbc", checked, classes.shape[0], backend=backend, n_components=n_components)

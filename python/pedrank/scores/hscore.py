@@ -10,6 +10,7 @@ matrix products (one public H-score multiplies the matrices elementwise).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,12 @@ import numpy as np
 from pedrank._engine.backend import to_numpy
 from pedrank._engine.config import follows_thread_policy
 from pedrank._engine.kernels import select_kernels
-from pedrank._engine.validation import SAFE_MAGNITUDE, check_classification, finite_score
+from pedrank._engine.validation import (
+    SAFE_MAGNITUDE,
+    DegenerateScoreWarning,
+    check_classification,
+    finite_score,
+)
 from pedrank.scores.registry import ScoreEntry, register
 
 __all__ = ["h_score", "regularized_h_score", "PINV_RTOL", "ledoit_wolf_shrinkage"]
@@ -51,6 +57,37 @@ def between_class_quadratic(eigenvalues, eigenvectors, offsets, weights):
     kept = eigenvalues > pinv_cutoff(eigenvalues)
     projected = offsets @ eigenvectors[:, kept]  # C x k
     return float(weights @ (projected**2 @ (1.0 / eigenvalues[kept])))
+
+
+#: Relative distance from C - 1 within which an H-score of N <= D + 1 samples counts as that degenerate value.
+DEGENERATE_RTOL = 1e-9
+
+
+def degenerate_message(value, n_samples, n_features, n_classes, rank=None):
+    """Why an H-score of ``value`` cannot tell models apart, or None: it is C - 1 only because N <= D + 1.
+
+    H = sum_c pi_c d_c^T S^+ d_c is tr(P G) with P the projection on the span of the centred samples and G the
+    class averaging, which lies inside it; when the centred features have rank N - 1 (generically whenever
+    N <= D + 1), P is the identity on the centred sample space and H = tr(G) = C - 1 for any features. Also
+    degenerate: N <= D + 1 and a value within :data:`DEGENERATE_RTOL` of C - 1 at a lower rank (e.g. duplicated
+    rows), which full-rank features of that shape would match. ``rank`` (the centred rank) may be unknown (None):
+    the value alone decides (:attr:`ScoreEntry.degenerate`).
+    """
+    if n_samples > n_features + 1 or n_classes < 2:
+        return None
+    top = n_classes - 1
+    if rank != n_samples - 1 and not abs(value - top) <= DEGENERATE_RTOL * top:
+        return None
+    return (f"h_score: found N = {n_samples} samples <= D + 1 = {n_features + 1} (D = {n_features} features): the "
+            f"authors' H-score is C - 1 = {top} for any features of full rank (centred rank N - 1), so it cannot "
+            "tell models apart; use regularized_h_score")
+
+
+def warn_if_degenerate(value, n_samples, n_features, n_classes, rank, *, stacklevel=2):
+    """:class:`~pedrank.DegenerateScoreWarning` with :func:`degenerate_message`, when there is one."""
+    message = degenerate_message(value, n_samples, n_features, n_classes, rank)
+    if message is not None:
+        warnings.warn(DegenerateScoreWarning(message), stacklevel=stacklevel + 1)
 
 
 def _moments(features, labels, backend):
@@ -90,10 +127,21 @@ def h_score(features: Any, labels: Any, *, backend: str = "auto") -> float:
     (numpy's rank tolerance) instead of the authors' ``rcond=1e-15``: identical on
     well-conditioned features, finite and meaningful when the covariance is singular
     (D > N, constant or duplicated columns). Constant features give 0.
+
+    With N <= D + 1 samples, features of full rank (centred rank N - 1: noise included)
+    score exactly C - 1, the largest value, whatever they encode: the value is returned
+    unchanged (the authors' number) with a :class:`~pedrank.DegenerateScoreWarning`;
+    :func:`regularized_h_score` tells such models apart.
     """
-    _, _, covariance, offsets, weights = _moments(features, labels, backend)
+    checked, _, covariance, offsets, weights = _moments(features, labels, backend)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    return between_class_quadratic(eigenvalues, eigenvectors, offsets, weights)
+    value = between_class_quadratic(eigenvalues, eigenvectors, offsets, weights)
+    n_samples, n_features = checked.shape
+    if n_samples <= n_features + 1:
+        rank = int(np.count_nonzero(eigenvalues > pinv_cutoff(eigenvalues))) if np.any(eigenvalues > 0) else 0
+        # h_score <- follows_thread_policy <- finite_score's wrapper <- the caller
+        warn_if_degenerate(value, n_samples, n_features, weights.shape[0], rank, stacklevel=4)
+    return value
 
 
 def ledoit_wolf_shrinkage(features: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> float:
@@ -174,7 +222,7 @@ def regularized_h_score(features: Any, labels: Any, *, backend: str = "auto") ->
 
 
 register(ScoreEntry(name="h_score", function=h_score, reference="pedrank.reference.hscore:h_score", order=5,
-                    scale_range=(0.0, math.inf)))
+                    scale_range=(0.0, math.inf), degenerate=degenerate_message))
 register(ScoreEntry(
     name="regularized_h_score",
     function=regularized_h_score,

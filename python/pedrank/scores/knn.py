@@ -20,6 +20,7 @@ import numpy as np
 from pedrank._engine.config import blas_on_policy
 from pedrank._engine.validation import (
     PedrankValueError,
+    check_bool,
     check_features,
     check_int,
     check_labels,
@@ -270,6 +271,7 @@ def knn(features: Any, labels: Any, *, k: int = 3, distance: str = "euclidean", 
     ``topk`` picks among them in its own order, and rounding differs between the Gram expansion and
     ``torch.cdist``, so near-ties may choose different neighbours.
     """
+    regression = check_bool(regression, name="regression")
     features = check_features(features)
     n_samples = features.shape[0]
     k, block_size = check_knn_options(k, distance, block_size, binary, n_samples)

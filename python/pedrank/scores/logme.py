@@ -13,6 +13,7 @@ from pedrank._engine.kernels import select_kernels
 from pedrank._engine.memory import guard, memory_estimator
 from pedrank._engine.validation import (
     PedrankValueError,
+    check_bool,
     check_classification,
     check_features,
     check_finite_score,
@@ -31,6 +32,8 @@ LOGME_DEGENERATE = (
 
 
 def _fit(features, labels, regression, exact_dimension, backend):
+    regression = check_bool(regression, name="regression")
+    exact_dimension = check_bool(exact_dimension, name="exact_dimension")
     if regression:
         checked = check_features(features)
         targets = check_targets(labels, checked.shape[0])

@@ -153,6 +153,11 @@ def ncti_terms(features: Any, labels: Any, *, n_components: int = 64,
     temp = max(np.exp(-explained[:32].sum()), 1e-10)
     n_classes = classes.shape[0]
     counts = np.bincount(encoded, minlength=n_classes).astype(np.float64)
+    if counts.max() < 2:
+        raise PedrankValueError(
+            f"labels: every one of the {n_classes} classes has a single sample (features of shape {(n, d)}), so "
+            "NCTI's LDA has no within-class scatter; expected at least one class with 2 or more samples"
+        )
     means = np.zeros((n_classes, q))
     np.add.at(means, encoded, Z)
     means /= counts[:, None]

@@ -14,14 +14,29 @@ from pedrank._engine.kernels import select_kernels
 from pedrank._engine.memory import check_memory, nleep_bytes
 from pedrank._engine.mixture import fit_gaussian_mixture
 from pedrank._engine.mixture_torch import fit_gaussian_mixture_torch, pca_reduce
-from pedrank._engine.validation import PedrankValueError, check_classification, check_int, finite_score
+from pedrank._engine.validation import (
+    PedrankValueError,
+    check_bool,
+    check_classification,
+    check_int,
+    feature_scale,
+    finite_score,
+)
 from pedrank.scores.leep import expected_empirical_prediction
 from pedrank.scores.registry import ScoreEntry, register
 
 __all__ = ["nleep"]
 
 
-def check_nleep_options(components_per_class, variance_kept):
+def check_nleep_options(components_per_class, variance_kept, *, n_classes=None, n_samples=None):
+    """Refuse bad NLEEP options; given ``n_classes`` and ``n_samples``, also a mixture of as many components as
+    samples or more.
+
+    ``components_per_class * n_classes >= n_samples`` is refused: scikit-learn's ``GaussianMixture`` (the
+    authors' code) raises for more components than samples, and with as many every sample is its own
+    component, so the score is its maximum (1.0, or 0 with ``log=True``) whatever the features (capping the
+    mixture at N did that).
+    """
     check_int(components_per_class, name="components_per_class", minimum=1)
     try:
         fraction = float(variance_kept)
@@ -30,6 +45,38 @@ def check_nleep_options(components_per_class, variance_kept):
     if not 0.0 < fraction < 1.0:
         raise PedrankValueError(
             f"variance_kept: expected a fraction strictly between 0 and 1, found {variance_kept!r}"
+        )
+    if n_classes is None or n_samples is None:
+        return
+    n_components = int(components_per_class) * int(n_classes)
+    if n_components >= n_samples:
+        largest = (int(n_samples) - 1) // int(n_classes)
+        remedy = (f"lower components_per_class to at most (n_samples - 1) // C = {largest}, or give more samples"
+                  if largest >= 1 else f"give more samples (at least C + 1 = {int(n_classes) + 1} for one "
+                  "component per class)")
+        raise PedrankValueError(
+            f"components_per_class: components_per_class * C = {components_per_class} * {n_classes} classes = "
+            f"{n_components} mixture components for n_samples = {n_samples} samples; NLEEP's Gaussian mixture "
+            "needs fewer components than samples (with as many, every sample is its own component and the "
+            f"score is its maximum, 1.0 (0 with log=True), whatever the features); {remedy}"
+        )
+
+
+#: Smallest feature scale (:func:`pedrank._engine.validation.feature_scale`, the RMS of the centred features) at which
+#: NLEEP is scored: the mixture adds scikit-learn's absolute ``reg_covar`` (1e-6) to every covariance, which at
+#: smaller scales outweighs the features' variance, so every sample falls in one blob and the score drops to about
+#: 1/C whatever the features (measured: 1.0 -> 0.250 for well-separated features between scales 0.0027 and 0.00027).
+NLEEP_SMALLEST_SCALE = 0.002
+
+
+def check_nleep_scale(scale):
+    """Refuse features whose scale is below :data:`NLEEP_SMALLEST_SCALE` (the score would not read them)."""
+    if scale < NLEEP_SMALLEST_SCALE:
+        raise PedrankValueError(
+            f"features: found a scale (RMS of the centred features) of {scale:.3g}, below {NLEEP_SMALLEST_SCALE}: "
+            "NLEEP's Gaussian mixture adds an absolute 1e-6 to every covariance (scikit-learn's reg_covar), which "
+            "then outweighs the features' variance, and the score falls towards 1/C whatever the features encode; "
+            "expected features of a larger scale: standardise them, or multiply them by a constant"
         )
 
 
@@ -54,13 +101,14 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
         A tensor is reduced and fitted by torch on its device (:mod:`pedrank._engine.mixture_torch`), an
         ndarray on the host (scikit-learn's PCA, :mod:`pedrank._engine.mixture`): the same numbers to rounding.
     n_classes : int
-        C; the mixture has ``components_per_class * C`` components, at most n_samples.
+        C; the mixture has ``components_per_class * C`` components, which must be fewer than n_samples
+        (:class:`~pedrank.PedrankValueError` otherwise).
 
     Returns
     -------
     ndarray or torch.Tensor (as ``features``) of shape (n_samples, n_components)
     """
-    check_nleep_options(components_per_class, variance_kept)
+    check_nleep_options(components_per_class, variance_kept, n_classes=n_classes, n_samples=features.shape[0])
     on_torch = is_torch_tensor(features)
     spread = features.amax(dim=0) - features.amin(dim=0) if on_torch else np.ptp(features, axis=0)
     if not bool(spread.any()):
@@ -77,8 +125,7 @@ def mixture_posteriors(features, n_classes, *, components_per_class, variance_ke
 
         reduced = PCA(n_components=variance_kept, svd_solver="full").fit_transform(features)
         fit = fit_gaussian_mixture
-    # More components than samples cannot be fitted; C close to N caps the mixture at N.
-    n_components = min(components_per_class * n_classes, features.shape[0])
+    n_components = components_per_class * n_classes  # fewer than the samples (check_nleep_options)
     check_nleep_memory(features.shape[0], features.shape[1], n_components, reduced.shape[1])
     try:
         # scikit-learn's GaussianMixture(covariance_type="full") fit, iterate for iterate (pedrank._mixture).
@@ -141,7 +188,10 @@ def nleep(
     labels : array_like of shape (n_samples,)
         Target labels, any values; mapped to 0..C-1 in sorted order.
     components_per_class : int, default=5
-        The mixture has ``components_per_class * C`` components (at most n_samples).
+        The mixture has ``components_per_class * C`` components, which must be fewer than
+        n_samples: with as many, every sample would be its own component and the score 1.0
+        for any features, so ``components_per_class * C >= n_samples`` is refused (lower
+        it to at most ``(n_samples - 1) // C``, or give more samples).
     variance_kept : float, default=0.8
         Fraction of variance the PCA keeps (scikit-learn ``PCA(n_components=0.8)``),
         strictly between 0 and 1.
@@ -171,7 +221,9 @@ def nleep(
     Raises
     ------
     ValueError
-        Invalid inputs or options, features with no variance at all, or a mixture that
+        Invalid inputs or options, ``components_per_class * C >= n_samples`` (scikit-learn's
+        ``GaussianMixture``, the authors' code, raises for more components than samples),
+        features with no variance at all, or a mixture that
         cannot be fitted (scikit-learn's covariance floor of 1e-6 is absolute, so
         features of very large magnitude, e.g. scaled by 1e6, can collapse a component:
         standardise them first).
@@ -195,10 +247,12 @@ def nleep(
     same EM (same initialisation, iterates, skipping and stopping rule) batched over
     blocks of components.
     """
+    check_bool(log, name="log")
     checked, encoded, classes = check_classification(features, labels)
-    check_nleep_options(components_per_class, variance_kept)
     n_samples, n_features = checked.shape
-    check_nleep_memory(n_samples, n_features, min(components_per_class * classes.shape[0], n_samples))
+    check_nleep_options(components_per_class, variance_kept, n_classes=classes.shape[0], n_samples=n_samples)
+    check_nleep_memory(n_samples, n_features, components_per_class * classes.shape[0])
+    check_nleep_scale(feature_scale(checked))
     kernels = select_kernels(checked, backend)
     device = mixture_device(checked, backend, kernels)
     if device is not None:
@@ -229,4 +283,4 @@ def _memory(n_samples, n_features, n_classes, *, dtype_size, implementation="cor
 
 register(ScoreEntry(name="nleep", function=nleep, reference="pedrank.reference.nleep:nleep", memory=_memory,
                     forms={"exact": {"log": True}}, order=3,
-                    scale_range=(0.002, 1e4)))  # the mixture's absolute reg_covar (1e-6)
+                    scale_range=(NLEEP_SMALLEST_SCALE, 1e4)))  # the mixture's absolute reg_covar (1e-6)

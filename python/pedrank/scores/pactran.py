@@ -25,6 +25,7 @@ import scipy.special
 from pedrank._engine.config import blas_on_policy
 from pedrank._engine.validation import (
     PedrankValueError,
+    check_bool,
     check_classification,
     check_int,
     check_positive,
@@ -55,8 +56,7 @@ _SCIPY_LOGSUMEXP_LOG1P = tuple(int(part) for part in scipy.__version__.split("."
 
 def check_unit_scale(unit_scale: Any, probabilities: bool) -> bool:
     """``unit_scale`` is a bool, and not combined with a source model's probabilities (which have no scale)."""
-    if not isinstance(unit_scale, (bool, np.bool_)):
-        raise PedrankValueError(f"unit_scale: expected True or False, found {unit_scale!r}")
+    check_bool(unit_scale, name="unit_scale")
     if unit_scale and probabilities:
         raise PedrankValueError("unit_scale: expected False with probabilities=True (probabilities have no scale to "
                                 "divide by)")

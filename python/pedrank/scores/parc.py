@@ -13,6 +13,7 @@ from pedrank._engine.kernels import select_kernels
 from pedrank._engine.memory import check_memory, format_bytes, parc_bytes
 from pedrank._engine.validation import (
     PedrankValueError,
+    check_bool,
     check_classification,
     check_int,
     finite_score,
@@ -66,8 +67,7 @@ def parc_inputs(features: Any, labels: Any, *, n_components: int, max_samples: i
     """
     check_int(n_components, name="n_components", minimum=2)
     check_int(max_samples, name="max_samples", minimum=2)
-    if not isinstance(exact, (bool, np.bool_)):
-        raise PedrankValueError(f"exact: expected True or False, found {exact!r}")
+    check_bool(exact, name="exact")
     features, encoded, _ = check_classification(features, labels)
     kernels = select_kernels(features, backend)
     features = to_numpy(features)

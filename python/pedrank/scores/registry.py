@@ -87,6 +87,11 @@ class ScoreEntry:
         fewer samples than dimensions). :func:`pedrank.rank` warns (:class:`pedrank.FeatureScaleWarning`) when
         a model lies outside it and the pool's models differ in scale or width. Not used for scores of
         predictions.
+    degenerate : callable or None
+        ``degenerate(value, n_samples, n_features, n_classes) -> str or None``: why ``value`` is one the score
+        takes for any features of this shape (H-score's C - 1 with N <= D + 1), or None. The score itself warns
+        (:class:`pedrank.DegenerateScoreWarning`); :func:`pedrank.rank` asks this for the models scored in other
+        processes, whose warnings do not come back.
     """
 
     name: str
@@ -101,6 +106,7 @@ class ScoreEntry:
     order: int = 1000
     held_out: bool = False
     scale_range: tuple[float, float] | Callable[..., tuple[float, float] | None] | None = None
+    degenerate: Callable[[float, int, int, int], str | None] | None = None
 
     def invariant_range(self, n_samples: int, n_features: int,
                         options: Mapping[str, Any] | None = None) -> tuple[float, float] | None:

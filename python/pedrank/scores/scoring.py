@@ -132,6 +132,22 @@ def warn_scale_dependence(entry: Any, options: Mapping[str, Any], shapes: Mappin
         warnings.warn(FeatureScaleWarning(message), stacklevel=stacklevel)
 
 
+def _refuse_unknown_options(metric: str, function: Callable, options: Mapping[str, Any]) -> None:
+    """A :class:`PedrankValueError` naming the options that ``function`` does not take (not Python's TypeError
+    from deep inside the call), with the ones it does."""
+    import inspect
+
+    parameters = inspect.signature(function).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = {name for name, p in parameters.items()
+                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in ("features", "labels")}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise PedrankValueError(f"{', '.join(unknown)}: not an option of {metric!r}; expected one of "
+                                f"{sorted(accepted)}")
+
+
 def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
     """Make a ``score`` function over a metric table (shared by pedrank and pedrank.reference)."""
 
@@ -165,6 +181,7 @@ def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:
         metric = entry.name
         if metric not in metrics:
             raise PedrankValueError(f"metric: expected one of {sorted(metrics)}, found {metric!r}")
+        _refuse_unknown_options(metric, metrics[metric], metric_options)
         options = ped_options(ped)
         if options is not None:
             refuse_ped_on_predictions(entry)

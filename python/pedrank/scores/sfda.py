@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from pedrank._engine.kernels import select_kernels
 from pedrank._engine.memory import guard, memory_estimator
 from pedrank._engine.validation import (
+    DegenerateScoreWarning,
     PedrankValueError,
     check_classification,
     check_features,
@@ -23,6 +25,35 @@ from pedrank._engine.validation import (
 from pedrank.scores.registry import ScoreEntry, register
 
 __all__ = ["SFDA", "sfda"]
+
+
+#: Distance from 1.0 within which an SFDA with a singular within-class scatter counts as degenerate.
+DEGENERATE_TOL = 1e-9
+
+
+def degenerate_message(value, n_samples, n_features, n_classes):
+    """Why an SFDA of ``value`` cannot tell models apart, or None: it is 1.0 with a singular within-class scatter.
+
+    With N - C < D the within-class scatter S_w (rank N - C) has null directions in which the class means
+    still differ; the shrinkage ``s tr(S_w)/D`` is all that bounds the discriminant there, and the adaptive
+    ``s = exp(-5 lambda_max)`` is tiny on features of unit scale, so every sample is classified with
+    probability 1 and SFDA is 1.0 for pure noise as for a good model.
+    """
+    if n_samples - n_classes >= n_features or not value >= 1.0 - DEGENERATE_TOL:
+        return None
+    return (f"sfda: found N = {n_samples} samples, C = {n_classes} classes and D = {n_features} features (N - C < "
+            "D): the within-class scatter is singular, the classes separate along its null directions whatever the "
+            f"features encode, and SFDA saturates at {value!r}, its maximum (pure noise of this shape scores 1.0 "
+            f"with the adaptive shrinkage), so it cannot tell models apart; give at least D + C = "
+            f"{n_features + n_classes} samples, project the features to fewer than N - C = {n_samples - n_classes} "
+            "dimensions, or use regularized_h_score")
+
+
+def warn_if_degenerate(value, n_samples, n_features, n_classes, *, stacklevel=2):
+    """:class:`~pedrank.DegenerateScoreWarning` with :func:`degenerate_message`, when there is one."""
+    message = degenerate_message(value, n_samples, n_features, n_classes)
+    if message is not None:
+        warnings.warn(DegenerateScoreWarning(message), stacklevel=stacklevel + 1)
 
 
 def _check_shrinkage(shrinkage):
@@ -57,12 +88,22 @@ def sfda(features: Any, labels: Any, *, shrinkage: float | None = None, backend:
     Returns
     -------
     float
+
+    Notes
+    -----
+    With N - C < D the within-class scatter is singular and, at the adaptive shrinkage's
+    tiny values (features of unit scale or larger), SFDA is 1.0 for any features, pure
+    noise included: the value is returned unchanged (the authors' number) with a
+    :class:`~pedrank.DegenerateScoreWarning`.
     """
     checked, encoded, classes = check_classification(features, labels)
     kernels = select_kernels(checked, backend)
     guard("sfda", checked, classes.shape[0], backend=backend)
     score, _ = kernels.sfda_score(checked, encoded, classes.shape[0], _check_shrinkage(shrinkage))
-    return float(score)
+    score = float(score)
+    n_samples, n_features = checked.shape
+    warn_if_degenerate(score, n_samples, n_features, classes.shape[0], stacklevel=3)  # sfda <- finite_score
+    return score
 
 
 def _softmax(scores):
@@ -182,4 +223,5 @@ register(ScoreEntry(
     memory=memory_estimator("sfda"),
     order=1,
     scale_range=(0.6, math.inf),  # shrinkage exp(-5 lambda_max(S_w)) reads the scatter in the features' units
+    degenerate=degenerate_message,
 ))

@@ -55,6 +55,7 @@ from pedrank.workflow.entry import (
     moved_features,
     resolve_entry,
     target_of,
+    warn_degenerate_elsewhere,
 )
 from pedrank.workflow.io.scores import read_ranking_records, write_csv_rows, write_json
 from pedrank.workflow.rank import SEPARATED_P_BEST, RankTable
@@ -497,6 +498,8 @@ def bootstrap_rank(pool: Mapping[str, Any], labels: Any, *, metric: str | Sequen
             failures[name] = int(outcome.failures[index])
         ped_on = groups[scorers[index].group] is not None
         shapes = {name: o.shape for name, o in outcomes.items() if o.shape is not None}
+        warn_degenerate_elsewhere(plan.entry, {r.model: r.score for r in records}, shapes,
+                                  {name: o.target for name, o in outcomes.items()}, executor, stacklevel=3)
         tables[plan.label] = _table(records, resampled, failures, label=plan.label, ped=ped_on, dataset=dataset,
                                     baselines=baselines, n_resamples=n_resamples, seed=seed, shapes=shapes)
 

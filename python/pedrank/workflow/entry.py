@@ -79,7 +79,7 @@ def resolve_entry(name: str, entry: Any, labels: Any) -> tuple[Any, Any, Any]:
         features, entry_labels = entry.load()
         return features, entry_labels, entry.load_reference()
     if isinstance(entry, (str, os.PathLike)):
-        features, entry_labels = load_features(entry)
+        features, entry_labels = load_features(entry, default_labels=labels)
         return features, entry_labels, None
     if isinstance(entry, Mapping):
         if "features" not in entry:
@@ -265,6 +265,29 @@ def score_entry(name: str, entry: Any, labels: Any, metric: str, ped_options: di
     return RankRecord(str(name), float(value), seconds, steps), target, shape
 
 
+def warn_degenerate_elsewhere(entry: Any, scores: Mapping[str, float], shapes: Mapping[str, Any],
+                              targets: Mapping[str, Any], executor: Any, *, stacklevel: int = 3) -> None:
+    """:class:`pedrank.DegenerateScoreWarning` for each model whose score an ``executor`` computed in another
+    process, where the score's own warning stayed (:attr:`ScoreEntry.degenerate` decides it again here, from the
+    value and the shape). Nothing for a thread pool: its tasks' warnings already reached the caller.
+    ``stacklevel`` as :func:`warnings.warn`'s, counted from this function's caller."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if executor is None or isinstance(executor, ThreadPoolExecutor) or getattr(entry, "degenerate", None) is None:
+        return
+    import warnings
+
+    from pedrank._engine.validation import DegenerateScoreWarning
+
+    for name, value in scores.items():
+        shape, target = shapes.get(name), targets.get(name)
+        if shape is None or target is None or not math.isfinite(value) or not target[1]:
+            continue
+        message = entry.degenerate(value, shape[1], shape[2], len(target[1]))
+        if message is not None:
+            warnings.warn(DegenerateScoreWarning(f"model {name!r}: {message}"), stacklevel=stacklevel + 1)
+
+
 def check_executor(executor: Any) -> bool:
     """True for a dask.distributed Client (its submit takes ``pure=False``), False for an Executor."""
     if not callable(getattr(executor, "submit", None)):
@@ -282,6 +305,6 @@ def accepted_options(entry: Any) -> set[str]:
 
     function = entry.pool if entry.pool is not None else entry.function
     own = {"pool", "labels", "features", "ped", "backend", "references", "dataset", "errors", "progress",
-           "metric_name"}
+           "metric_name", "executor"}
     return {name for name, parameter in inspect.signature(function).parameters.items()
             if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD) and name not in own}

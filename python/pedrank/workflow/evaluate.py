@@ -193,9 +193,18 @@ def as_score_mapping(scores: Any) -> dict[str, float]:
         scores = list(scores) if isinstance(scores, list) else scores.scores
     if isinstance(scores, Mapping) or hasattr(scores, "items"):
         pairs = list(scores.items())
-    elif isinstance(scores, Iterable):
-        pairs = [(record["model"], record["score"]) if isinstance(record, Mapping) else (record.model, record.score)
-                 for record in scores]
+    elif isinstance(scores, Iterable) and not isinstance(scores, (str, bytes)):
+        pairs = []
+        for record in scores:
+            if isinstance(record, Mapping) and "model" in record and "score" in record:
+                pairs.append((record["model"], record["score"]))
+            elif hasattr(record, "model") and hasattr(record, "score"):
+                pairs.append((record.model, record.score))
+            else:
+                raise PedrankValueError(
+                    f"scores: found an item {record!r} ({type(record).__name__}); expected a mapping of model "
+                    "names to scores, a RankTable, or records with a model and a score"
+                )
     else:
         raise PedrankValueError(f"scores must map model names to scores, found {type(scores).__name__}")
     return _named_numbers(pairs, "scores")
@@ -228,11 +237,32 @@ def _metrics_of(x: np.ndarray, y: np.ndarray, ks: list[int]) -> tuple[float, flo
         pearson = math.nan
     else:
         pearson = float(stats.pearsonr(x, y).statistic)
-    # Stable sort: ties in score keep the caller's order.
+    # Stable sort: ties in score keep the caller's order in the reported order (the top-k figures do not use it).
     order = np.argsort(-x, kind="stable")
     best = float(y.max())
-    top = {k: float(y[order[: min(k, len(y))]].max() / best) if best != 0 else math.nan for k in ks}
+    top = {k: _expected_top_k(x, y, k) / best if best != 0 else math.nan for k in ks}
     return weighted_tau, kendall_tau, pearson, top, order
+
+
+def _expected_top_k(x: np.ndarray, y: np.ndarray, k: int) -> float:
+    """The best accuracy ``y`` among the k highest scores ``x``, averaged over every order of the tied scores.
+
+    Models whose scores tie across the k-th place are drawn into the top k uniformly at random, so the figure
+    does not depend on the order in which the caller listed them (a constant score gets the expectation of a
+    random pick, not the accuracy of whichever model came first).
+    """
+    k = min(k, x.shape[0])
+    threshold = np.sort(x)[::-1][k - 1]
+    above = x > threshold
+    sure = float(y[above].max()) if above.any() else -math.inf
+    tied = np.sort(y[x == threshold])[::-1]  # the group straddling place k, best accuracy first
+    drawn = k - int(above.sum())  # how many of the tied group enter the top k
+    if drawn == tied.shape[0]:
+        return max(sure, float(tied[0]))
+    # P(the best drawn member is the i-th best of the group) = C(g - 1 - i, drawn - 1) / C(g, drawn)
+    g = tied.shape[0]
+    weights = np.array([math.comb(g - 1 - i, drawn - 1) for i in range(g)], dtype=float) / math.comb(g, drawn)
+    return float(np.sum(weights * np.maximum(sure, tied)))
 
 
 def _random_baseline(y: np.ndarray, ks: list[int], permutations: int, seed: int) -> RandomBaseline:
@@ -264,6 +294,18 @@ def _check_not_constant(accuracies: Mapping[str, float], name: str) -> None:
         )
 
 
+def _check_top_k(top_k: Any) -> list[int]:
+    """``top_k`` as a list of ints >= 1 (one int is taken as a list of one); anything else is refused."""
+    values = [top_k] if isinstance(top_k, (int, np.integer)) else top_k
+    try:
+        values = list(values)
+    except TypeError:
+        raise PedrankValueError(f"top_k: found {top_k!r}; expected integers >= 1, e.g. (1, 3)") from None
+    if not values or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 for k in values):
+        raise PedrankValueError(f"top_k: found {top_k!r}; expected integers >= 1, e.g. (1, 3)")
+    return [int(k) for k in values]
+
+
 def evaluate(
     scores: Any,
     accuracies: Mapping[str, float] | Truth,
@@ -284,8 +326,10 @@ def evaluate(
         every model; see :func:`check_accuracies`). May hold more models than ``scores``: the pool evaluated is
         the scored models. A :class:`Truth` from :func:`read_truth` is named by its file and column in errors,
         and its values written with ``%`` count as percentages whatever their size.
-    top_k : iterable of int, default (1, 3)
-        The k of the top-k relative accuracies (k larger than the pool counts the whole pool).
+    top_k : int or iterable of int, default (1, 3)
+        The k of the top-k relative accuracies (k larger than the pool counts the whole pool). Models whose scores
+        tie across the k-th place count as drawn at random among themselves (the expected best accuracy), so the
+        figure never depends on the order of ``scores``.
     baselines : mapping of str to mapping of str to float, optional
         Named baselines, each a value per model used as a score (higher = predicted better), e.g.
         ``{"params": {"resnet50": 25.6e6, ...}, "source_accuracy": {...}}``. Every scored model needs a finite
@@ -333,10 +377,7 @@ def evaluate(
         raise PedrankValueError(f"accuracies are not finite for model(s) {bad}; expected finite numbers")
     if len(score_map) < 2:
         raise PedrankValueError(f"scores holds {len(score_map)} model(s); ranking needs at least 2")
-    top_k = list(top_k)
-    ks = [int(k) for k in top_k]
-    if any(k < 1 for k in ks):
-        raise PedrankValueError(f"top_k must hold integers >= 1, found {top_k}")
+    ks = _check_top_k(top_k)
     if isinstance(random_rankings, bool) or int(random_rankings) != random_rankings or random_rankings < 0:
         raise PedrankValueError(f"random_rankings must be an integer >= 0, found {random_rankings!r}")
     check_accuracies({m: v for m, v in truth.items() if math.isfinite(v)}, percent=percent, name=truth_name)

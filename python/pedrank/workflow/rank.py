@@ -27,6 +27,7 @@ from pedrank.workflow.entry import (
     check_model_names,
     check_same_target,
     score_entry,
+    warn_degenerate_elsewhere,
 )
 from pedrank.workflow.evaluate import BASELINE_PREFIX, check_baseline
 from pedrank.workflow.io.scores import write_csv_records, write_json
@@ -344,6 +345,19 @@ def _warn_scale_dependence(table: RankTable, metric_options: Mapping[str, Any]) 
     warn_scale_dependence(entry, options, table.feature_shapes, table.metric, stacklevel=4)
 
 
+def _warn_if_nothing_scored(table: RankTable) -> None:
+    """A warning, pointing at the caller of :func:`rank`, when ``errors="row"`` left no model with a score: the
+    table's first row is then a failed model, not a best one."""
+    import warnings
+
+    if len(table) and all(math.isnan(record.score) for record in table):
+        reasons = table.errors
+        first = next(iter(reasons.items()), None)
+        example = f"; the first: {first[0]}: {first[1]}" if first else ""
+        warnings.warn(f"rank: none of the {len(table)} model(s) got a {table.metric} score (every row is NaN"
+                      f"{example}); the table ranks nothing", UserWarning, stacklevel=3)
+
+
 def _check_seed(random_state: Any) -> int:
     """The bootstrap's integer seed: ``random_state`` itself, an integer drawn from a Generator, or 0 for None."""
     import numpy as np
@@ -425,7 +439,8 @@ def rank(
         to a feature file (see :mod:`pedrank.workflow.io`); a :class:`pedrank.workflow.io.FeatureSource` (as returned by
         :func:`pedrank.workflow.io.find_features`). Files are read one model at a time.
     labels : array-like of shape (n_samples,), optional
-        Target labels shared by the models given as bare arrays.
+        Target labels shared by the models given as bare arrays or as plain ``.npy`` files (which hold none; a
+        file that holds or names its own labels keeps them).
     metric : str or sequence of str or None, default None
         None: the recommended score (:data:`pedrank.RECOMMENDED`'s ``metric``, chosen by the zoo's evidence, as
         ``pedrank rank`` without ``--metric``; pass ``ped=pedrank.RECOMMENDED.ped`` for its PED setting, off
@@ -460,7 +475,7 @@ def rank(
         "raise": a model whose features or score fail raises (the first failing model in the pool's order,
         with or without an executor; with one, the tasks not yet started are cancelled). "row": that model
         gets a NaN score and its ``error`` (see :attr:`RankTable.errors`), ranked last; the others are
-        scored.
+        scored. A ``UserWarning`` says so when no model at all got a score.
     baselines : mapping of str to mapping of str to float, optional
         Trivial rankers to show beside the score, e.g. ``{"params": {model: parameter count}, "source_accuracy":
         {model: ImageNet top-1}}`` (higher = predicted better): a value for every model of the pool, finite.
@@ -540,11 +555,16 @@ def rank(
                                 metric_options=metric_options)
         for table in (result.tables.values() if hasattr(result, "tables") else [result]):
             _warn_scale_dependence(table, metric_options)
+            _warn_if_nothing_scored(table)
         return result
     entry, _ = resolve_metric(metric, metric_options)
     if metric_seed is not None and "random_state" in accepted_options(entry):
         metric_options = {**metric_options, "random_state": metric_seed}
     entry, form_options = resolve_metric(metric, metric_options)
+    unknown = sorted(set(metric_options) - accepted_options(entry))
+    if unknown:
+        raise PedrankValueError(f"{', '.join(unknown)}: not an option of {metric!r}; expected one of "
+                                f"{sorted(accepted_options(entry))}")
     if isinstance(ped, (str, os.PathLike)):
         from pedrank.workflow.tune import read_ped_config
 
@@ -557,6 +577,7 @@ def rank(
                            errors=errors, progress=progress, metric_name=metric, executor=executor, **form_options)
         table.baselines = checked_baselines
         _warn_scale_dependence(table, metric_options)
+        _warn_if_nothing_scored(table)
         return table
     ped_options = parse_ped_options(ped)
     references = dict(references or {})
@@ -596,7 +617,9 @@ def rank(
     order = sorted(range(len(records)), key=best_first)
     table = RankTable([records[i] for i in order], metric=metric, ped=ped_options is not None, dataset=dataset,
                       baselines=checked_baselines, feature_shapes={k: v for k, v in shapes.items() if v is not None})
+    warn_degenerate_elsewhere(entry, table.scores, shapes, targets, executor, stacklevel=2)
     _warn_scale_dependence(table, metric_options)
+    _warn_if_nothing_scored(table)
     return table
 
 

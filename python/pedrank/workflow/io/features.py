@@ -137,7 +137,8 @@ def _check_pair(features: np.ndarray, labels: np.ndarray, path: Path) -> None:
         )
 
 
-def load_features(path: PathLike, labels: PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_features(path: PathLike, labels: PathLike | None = None, *,
+                  default_labels: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Read one model's features and labels.
 
     Parameters
@@ -147,6 +148,9 @@ def load_features(path: PathLike, labels: PathLike | None = None) -> tuple[np.nd
         file holding ``features`` and ``labels``, or a plain ``.npy`` of features with ``labels`` given.
     labels : str or path-like, optional
         A ``.npy`` file of labels; overrides the labels that ``path`` would provide.
+    default_labels : array_like of shape (N,), optional
+        The labels of a plain ``.npy`` of features, which holds none (:func:`pedrank.rank`'s ``labels=``); a file
+        that holds or names its own labels keeps them.
 
     Returns
     -------
@@ -175,6 +179,8 @@ def load_features(path: PathLike, labels: PathLike | None = None) -> tuple[np.nd
             if not label_path.is_file():
                 raise FeatureFileError(path, f"its labels file {label_path.name} is missing")
             label_array = _load_npy(label_path, mmap=False)
+        elif default_labels is not None:
+            label_array = to_numpy(default_labels)
         else:
             raise FeatureFileError(
                 path, f"a plain .npy holds no labels: name it *{FEATURE_SUFFIX} beside *{LABEL_SUFFIX}, or give labels"
