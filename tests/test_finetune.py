@@ -245,3 +245,31 @@ def test_a_cached_run_keeps_its_curve_in_checkpoint_order(tmp_path):
     for fresh, stored in zip(trained.runs, cached.runs):
         assert [int(k) for k in stored["curve"]] == sorted(int(k) for k in stored["curve"])
         assert list(stored["curve"]) == list(fresh["curve"])
+
+
+class _HeadFirst(torch.nn.Module):
+    """Declares its classifier head before its body: the last nn.Linear declared is a body layer."""
+
+    def __init__(self, d=6):
+        super().__init__()
+        self.head = torch.nn.Linear(4, 5)
+        self.body = torch.nn.Sequential(torch.nn.Linear(d, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4),
+                                        torch.nn.ReLU())
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def test_replace_head_replaces_the_layer_the_forward_pass_runs_last():
+    from pedrank.workflow.finetune.training import attach_head, last_linear
+
+    model = _HeadFirst()
+    sample = torch.zeros(2, 6)
+    assert last_linear(model, sample) == "head"
+    assert model.training  # the probe leaves the model's mode as it was
+    replaced = attach_head("m", model, "replace", 3, sample)
+    assert replaced.head.out_features == 3 and replaced.body[2].out_features == 4
+    assert replaced(sample).shape == (2, 3)
+    X, y = _data()
+    result = finetune({"m": _HeadFirst}, X, y, seed=0, **GRID)
+    assert 0.0 <= result.accuracies["m"] <= 1.0

@@ -485,3 +485,34 @@ def test_select_says_how_sure_the_ranking_is(images, tmp_path, models_py, capsys
     best = float((tmp_path / "out.csv").read_text().splitlines()[1].split(",")[header.index("p_best")])
     assert ("not separated; fine-tune both" in err) == (best < 1.0), err
     assert main(["select", str(images), *models, "--metric", "sfda", "--confidence", "0"]) == 2
+
+
+class _HeadFirst(torch.nn.Module):
+    """A network that declares its head before its body: the last nn.Linear declared is a body layer."""
+
+    def __init__(self, body, head):
+        super().__init__()
+        self.head = head
+        self.body = body
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.head(self.body(x))
+
+
+def _body_and_head(width, seed):
+    net = _net(width, seed)  # ... Flatten, Linear(width, 3)
+    torch.manual_seed(seed + 100)
+    return torch.nn.Sequential(*net[:-1], torch.nn.Linear(width, 5), torch.nn.ReLU()), torch.nn.Linear(5, 3)
+
+
+def test_the_default_layer_is_the_head_the_forward_pass_runs_last(images):
+    # The body's nn.Linear, declared last, was read as the head: its input (width 4 or 6) instead of the head's (5).
+    parts = {"a": _body_and_head(4, 0), "b": _body_and_head(6, 1)}
+    plain = {name: torch.nn.Sequential(*body, head) for name, (body, head) in parts.items()}
+    head_first = {name: _HeadFirst(body, head) for name, (body, head) in parts.items()}
+    expected = select(plain, images, metric="logme", batch_size=10)
+    table = select(head_first, images, metric="logme", batch_size=10)
+    assert table.scores == pytest.approx(expected.scores, rel=1e-6)
+    assert {m.calls for m in head_first.values()} == {3}  # one forward pass per batch: the head found in the first

@@ -90,3 +90,98 @@ def test_errors():
         extract_features(_net(), [torch.zeros(2, 1, 8, 8)])
     with pytest.raises(ValueError, match="capture"):
         extract_features(_net(), loader, capture="middle")
+
+
+class _HeadFirst(nn.Module):
+    """Declares its classifier head before its body: the last nn.Linear declared is not the last one run."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.head = nn.Linear(8, 3)
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU())
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def test_default_is_the_last_linear_run_not_the_last_declared():
+    net = _HeadFirst()
+    images, labels, loader = _loader()
+    features, out_labels = extract_features(net, loader)
+    with torch.no_grad():
+        expected = net.body(images)
+    assert features.shape == (11, 8)
+    np.testing.assert_allclose(features, expected.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(out_labels, labels.numpy())
+    named, _ = extract_features(net, loader, layer="body.4")
+    np.testing.assert_array_equal(features, named)
+    head_input, _ = extract_features(net, loader, layer="head", capture="input")
+    np.testing.assert_array_equal(features, head_input)
+    assert not any(m._forward_hooks for m in net.modules())  # every hook is removed
+
+
+class _SharedHead(nn.Module):
+    """Runs ``a``, then ``b``, then ``a`` again: ``a``'s last call is the last nn.Linear call."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.flatten = nn.Flatten()
+        self.a = nn.Linear(64, 64)
+        self.b = nn.Linear(64, 64)
+
+    def forward(self, x):
+        h = torch.relu(self.a(self.flatten(x)))
+        return self.a(torch.tanh(self.b(h)))
+
+
+def test_a_linear_run_twice_counts_by_its_last_call():
+    net = _SharedHead()
+    images, _, loader = _loader()
+    features, _ = extract_features(net, loader)
+    with torch.no_grad():
+        expected = torch.tanh(net.b(torch.relu(net.a(images.flatten(1)))))
+    np.testing.assert_allclose(features, expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+class _AttentionAfterHead(nn.Module):
+    """An nn.MultiheadAttention declared after the head: its out_proj (an nn.Linear) is never called as a module."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.head = nn.Linear(8, 3)
+        self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x):
+        tokens = x.reshape(x.shape[0], 8, 8)
+        mixed, _ = self.attention(tokens, tokens, tokens, need_weights=False)
+        return self.head(mixed.mean(dim=1))
+
+
+def test_a_linear_that_never_runs_is_not_the_default():
+    net = _AttentionAfterHead()
+    _, _, loader = _loader()
+    features, _ = extract_features(net, loader)
+    head_input, _ = extract_features(net, loader, layer="head", capture="input")
+    assert features.shape == (11, 8)
+    np.testing.assert_array_equal(features, head_input)
+
+
+class _UnusedLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.unused = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def test_no_linear_run_names_the_model():
+    _, _, loader = _loader()
+    net = _UnusedLinear()
+    with pytest.raises(ValueError, match="_UnusedLinear model ran none of its 1 nn.Linear"):
+        extract_features(net, loader)
+    assert not net.unused._forward_hooks

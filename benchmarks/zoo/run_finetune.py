@@ -660,7 +660,7 @@ def features_of(name, images, dataset=None):
     if head == "replace":
         from pedrank.workflow.finetune import last_linear
 
-        qualified = last_linear(net)
+        qualified = last_linear(net, torch.as_tensor(images[:2]))
         parent_name, _, child = qualified.rpartition(".")
         setattr(net.get_submodule(parent_name) if parent_name else net, child, torch.nn.Identity())
     net.eval()

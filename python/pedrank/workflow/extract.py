@@ -17,6 +17,11 @@ __all__ = ["extract_features"]
 
 
 def last_linear(model: Any):
+    """The model's last ``nn.Linear`` in declaration order (``model.modules()``), or None.
+
+    Not what :func:`extract_features` reads by default (the last ``nn.Linear`` the forward pass runs: a model
+    may declare its head before its body); kept for the callers that inspect a model without running it.
+    """
     import torch.nn as nn
 
     last = None
@@ -41,6 +46,41 @@ def resolve_layer(model: Any, layer: Any):
             shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
             raise PedrankValueError(f"layer: the model has no submodule {layer!r}; its submodules: {shown}") from exc
     raise PedrankValueError(f"layer: expected None, a submodule name or an nn.Module, found {type(layer).__name__}")
+
+
+def last_linear_run(model: Any, forward: Any, inputs: Any, hook: Any = None, linears: list[Any] | None = None):
+    """The classifier head as the forward pass sees it: run ``forward(inputs)`` once with every ``nn.Linear`` of
+    ``model`` (or of ``linears``) hooked, and return the one called last (a module called several times counts
+    by its last call), after passing that call ``(module, inputs, output)`` to ``hook`` when given.
+
+    Not the last one declared: a model may declare its head before its body. Only the latest call's tensors are
+    kept while the forward pass runs; the hooks are removed on the way out. Used by :func:`extract_features`,
+    ``pedrank select`` and ``pedrank finetune`` (``head="replace"``), so all three read or replace the same layer.
+    """
+    if linears is None:
+        import torch.nn as nn
+
+        linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    last_call: list[Any] = []
+
+    def spot(module, module_inputs, output):
+        last_call[:] = [module, module_inputs, output]
+
+    handles = [module.register_forward_hook(spot) for module in linears]
+    try:
+        forward(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not last_call:
+        raise PedrankValueError(
+            f"layer: the forward pass of the {type(model).__name__} model ran none of its {len(linears)} "
+            "nn.Linear layers (expected the classifier head's input by default); name the layer to read "
+            "with layer=")
+    target, module_inputs, output = last_call
+    if hook is not None:
+        hook(target, module_inputs, output)
+    return target
 
 
 def _pool(activation: Any):
@@ -84,8 +124,12 @@ def extract_features(
         Typically a ``torch.utils.data.DataLoader``; each batch is ``(inputs, labels, ...)`` or a dict with
         ``inputs``/``labels`` (also ``image``/``label``, ``x``/``y``).
     layer : None, str or torch.nn.Module
-        None: the input of the model's last ``nn.Linear`` (the classifier head's input: the penultimate
-        features). A submodule name (as in ``model.named_modules()``) or the module itself: that layer.
+        None: the input of the last ``nn.Linear`` that the forward pass runs (the classifier head's input: the
+        penultimate features), whatever the order the model declares its modules in. It is chosen on the first
+        batch, by hooking every ``nn.Linear``; one that runs several times per forward counts by its last call,
+        and later batches read the layer chosen there. Linear layers the forward pass does not call as
+        modules (``F.linear`` on their weights, as ``nn.MultiheadAttention`` does with ``out_proj``) are not
+        seen. A submodule name (as in ``model.named_modules()``) or the module itself: that layer.
     capture : {"input", "output"}, optional
         Which side of ``layer`` to record. Default: "input" when ``layer`` is None, else "output".
     device : str or torch.device, optional
@@ -103,8 +147,8 @@ def extract_features(
     Raises
     ------
     ValueError
-        No ``nn.Linear`` in the model and no ``layer``; an unknown ``layer``; batches without labels; an
-        empty loader; a layer that the forward pass never reached.
+        No ``nn.Linear`` in the model (or none that its forward pass runs) and no ``layer``; an unknown
+        ``layer``; batches without labels; an empty loader; a layer that the forward pass never reached.
     """
     try:
         import torch
@@ -113,10 +157,14 @@ def extract_features(
 
     if not isinstance(model, torch.nn.Module):
         raise PedrankValueError(f"model: expected a torch.nn.Module, found {type(model).__name__}")
+    linears: list[Any] = []
     if layer is None:
-        target = last_linear(model)
-        if target is None:
+        # The target is the last nn.Linear the first batch's forward pass runs (see last_linear_run), not
+        # the last one declared: a model may declare its head before its body.
+        linears = [module for module in model.modules() if isinstance(module, torch.nn.Linear)]
+        if not linears:
             raise PedrankValueError("layer: the model has no nn.Linear layer; name the layer to read with layer=")
+        target = None
     else:
         target = resolve_layer(model, layer)
     if capture is None:
@@ -139,7 +187,13 @@ def extract_features(
             value = value.float()  # numpy has no bfloat16, and scores compute in float64 anyway
         captured.append(value.cpu())
 
-    handle = target.register_forward_hook(hook)
+    def forward(inputs):
+        if isinstance(inputs, torch.Tensor):
+            model(inputs.to(device))
+        else:
+            model(inputs)
+
+    handles = [] if target is None else [target.register_forward_hook(hook)]
     was_training = model.training
     features, labels = [], []
     try:
@@ -153,10 +207,11 @@ def extract_features(
             for batch in _progress(loader, total=total, desc="features", enabled=progress):
                 inputs, batch_labels = _split_batch(batch)
                 before = len(captured)
-                if isinstance(inputs, torch.Tensor):
-                    model(inputs.to(device))
+                if target is None:
+                    target = last_linear_run(model, forward, inputs, hook, linears)
+                    handles.append(target.register_forward_hook(hook))
                 else:
-                    model(inputs)
+                    forward(inputs)
                 if len(captured) == before:
                     raise PedrankValueError("layer: the forward pass never reached the chosen layer")
                 # A layer run several times per forward (shared modules) keeps its last activation.
@@ -165,7 +220,8 @@ def extract_features(
                 labels.append(batch_labels.detach().cpu().numpy() if isinstance(batch_labels, torch.Tensor)
                               else np.asarray(batch_labels))
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
         model.train(was_training)
     if not features:
         raise PedrankValueError("loader: no batches; expected at least one")

@@ -88,20 +88,29 @@ def instantiate(name: str, spec: Any):
                             "zero-argument callable returning one")
 
 
-def last_linear(model):
+def last_linear(model, sample):
+    """The dotted name of the last nn.Linear that ``model(sample)`` runs (its classifier head; not the last one
+    declared, which may be a body layer: :func:`pedrank.workflow.extract.last_linear_run`), or None without one."""
+    from pedrank.workflow.extract import last_linear_run
+
     torch = torch_module()
-    found = None
-    for qualified, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear):
-            found = qualified
-    return found
+    if not any(isinstance(module, torch.nn.Linear) for module in model.modules()):
+        return None
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            head = last_linear_run(model, model, sample)
+    finally:
+        model.train(was_training)
+    return next(name for name, module in model.named_modules() if module is head)
 
 
 def attach_head(name: str, model, head: str, n_classes: int, sample):
     """The model with a fresh linear head of ``n_classes`` outputs (replacing its last nn.Linear, or appended)."""
     torch = torch_module()
     if head == "replace":
-        qualified = last_linear(model)
+        qualified = last_linear(model, sample)
         if qualified is None:
             raise PedrankValueError(
                 f"models[{name!r}]: found no torch.nn.Linear layer to replace with a fresh head; expected a "

@@ -131,7 +131,8 @@ def make_wrapper(loaded: LoadedModel, layers: list[Any], pooling: str, device: A
     loaded : LoadedModel
         The model.
     layers : list
-        None (the input of the last ``nn.Linear``; the last hidden state of an ``hf:`` model), submodule names,
+        None (the input of the last ``nn.Linear`` the forward pass runs; the last hidden state of an ``hf:``
+        model), submodule names,
         or hidden-state indices of ``hf:`` models.
     pooling : str
         One of :data:`POOLINGS` (:func:`pool_output`).
@@ -147,7 +148,7 @@ def make_wrapper(loaded: LoadedModel, layers: list[Any], pooling: str, device: A
         An exception raised inside the model's own code comes out as :class:`ForwardRaised`.
     """
     torch = require_torch()
-    from pedrank.workflow.extract import last_linear, resolve_layer
+    from pedrank.workflow.extract import last_linear_run, resolve_layer
 
     module_base: Any = torch.nn.Module
 
@@ -158,6 +159,8 @@ def make_wrapper(loaded: LoadedModel, layers: list[Any], pooling: str, device: A
             self.out = torch.nn.Identity()
             self.widths: list[int] = []
             self.done = 0  # batches the model took: a failure after the first is not about the input's shape
+            self.head: Any = None  # the last nn.Linear the forward pass runs, found on the first batch
+            self.head_known = False
 
         def _run_model(self, inputs: Any, function: Any, /, *args: Any, **kwargs: Any) -> Any:
             """``function(*args, **kwargs)``, the model's own code, with whatever it raises marked as raised
@@ -195,29 +198,47 @@ def make_wrapper(loaded: LoadedModel, layers: list[Any], pooling: str, device: A
             captured: dict[int, Any] = {}
             handles = []
             channels_last = getattr(self.model, "output_fmt", None) == "NHWC"
-            for index, layer in enumerate(layers):
-                if layer is None:
-                    target = last_linear(self.model)
-                    side = "input"
-                    if target is None:  # a feature extractor without a head: its output
-                        target, side = self.model, "output"
-                else:
-                    target, side = resolve_layer(self.model, layer), "output"
+            # The head (layer None) is the last nn.Linear the forward pass runs, not the last declared; the first
+            # batch's forward pass finds it (last_linear_run) while it computes the batch, so no extra pass.
+            find_head = None in layers and not self.head_known and any(
+                isinstance(m, torch.nn.Linear) for m in self.model.modules())
 
-                def hook(_m: Any, args: Any, output: Any, index: int = index, side: str = side) -> None:
+            def capture(index: int, side: str) -> Any:
+                def hook(_m: Any, args: Any, output: Any) -> None:
                     value = args[0] if side == "input" else output
                     if isinstance(value, (tuple, list)):
                         value = value[0]
                     if side == "output" and channels_last and value.ndim == 4:
                         value = value.permute(0, 3, 1, 2)  # timm's NHWC stages (Swin, MambaOut) -> NCHW
                     captured[index] = value
+                return hook
 
-                handles.append(target.register_forward_hook(hook))
+            for index, layer in enumerate(layers):
+                if layer is None:
+                    if find_head:
+                        continue
+                    target, side = self.head, "input"
+                    if target is None:  # a feature extractor without a head: its output
+                        target, side = self.model, "output"
+                else:
+                    target, side = resolve_layer(self.model, layer), "output"
+                handles.append(target.register_forward_hook(capture(index, side)))
             try:
-                self._run_model(inputs, self.model, inputs)
+                if find_head:
+                    head_hooks = [capture(i, "input") for i, layer in enumerate(layers) if layer is None]
+
+                    def take_head(module: Any, args: Any, output: Any) -> None:
+                        for hook in head_hooks:
+                            hook(module, args, output)
+
+                    self.head = last_linear_run(self.model, lambda x: self._run_model(x, self.model, x), inputs,
+                                                take_head)
+                else:
+                    self._run_model(inputs, self.model, inputs)
             finally:
                 for handle in handles:
                     handle.remove()
+            self.head_known = True
             missing = [layers[i] for i in range(len(layers)) if i not in captured]
             if missing:
                 raise PedrankValueError(f"layer: the forward pass never reached {missing}")
