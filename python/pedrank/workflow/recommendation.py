@@ -237,9 +237,9 @@ PREVIOUS = Recommendation(variant="logme", metric="logme", ped=False)
 #: +0.509 [+0.342, +0.572]; 21 datasets: fonts joined the real models' truth), so it replaces it, and nothing beats
 #: it in 90 % (6 candidates tied with it). The form was added in the session that measured it, after its gain on
 #: these truths was seen (benchmarks/zoo/scale_check.md): truths added since judge it out of sample. With 24
-#: datasets (fonts' second seed, the added networks' third on lfw and digits, three held-out campaign targets) it
-#: beats PREVIOUS in 93.2 % (+0.571 [+0.434, +0.623] against +0.508 [+0.362, +0.565]); on the held-out targets alone
-#: +0.566 against +0.550 (P 0.71). tests/test_recommendation.py checks each step.
+#: datasets, each with 3 fine-tuning seeds (three of them held-out campaign targets), it beats PREVIOUS in 91.2 %
+#: (+0.566 [+0.426, +0.620] against +0.510 [+0.353, +0.573]); on the held-out targets alone it is level with it
+#: (+0.550 against +0.540, P 0.49). tests/test_recommendation.py checks each step.
 RECOMMENDED = Recommendation(variant="pactran:unit", metric="pactran:unit", ped=False)
 
 
