@@ -69,7 +69,8 @@ def test_nat_label_is_refused_and_dates_are_still_labels():
     dates = labels.astype("datetime64[D]")
     assert pedrank.logme(features, dates) == pedrank.logme(features, labels)
     dates[0] = np.datetime64("NaT")
-    with pytest.raises(pedrank.PedrankValueError, match=r"missing label\(s\) \(NaN/inf/NaT, first at index 0\)"):
+    with pytest.raises(pedrank.PedrankValueError,
+                       match=r"missing label\(s\) \(NaN/inf/NaT/None/NA, first at index 0\)"):
         pedrank.logme(features, dates)
 
 
@@ -418,3 +419,51 @@ def test_a_constant_column_beside_a_varying_one_is_kept():
     features, _ = _problem()
     targets = np.column_stack([features[:, 0] > 0, np.zeros(60)]).astype(float)
     assert np.isfinite(pedrank.logme(features, targets, regression=True))
+
+
+# ------------------------------------------------------------------------------- masks, None, mixed label types
+
+
+@pytest.mark.parametrize("labels", [
+    pytest.param(lambda y: np.array(y, dtype=object).tolist()[:5] + [None] + np.array(y).tolist()[6:], id="None"),
+    pytest.param(lambda y: __import__("pandas").array([str(v) for v in y[:5]] + [None] + [str(v) for v in y[6:]],
+                                                      dtype="string"), id="pandas-NA"),
+])
+def test_none_and_pandas_na_are_missing_labels(labels):
+    # They were refused as "could not be sorted ... expected values of one type", which names no missing value.
+    pytest.importorskip("pandas")
+    features, y = _problem()
+    with pytest.raises(pedrank.PedrankValueError, match=r"^labels: found 1 missing label\(s\) \(NaN/inf/NaT/None/NA, "
+                                                        r"first at index 5\)"):
+        pedrank.logme(features, labels(y))
+
+
+def test_labels_mixing_text_and_numbers_are_refused():
+    # NumPy turned the list into text: 1 and "1" became one class, silently.
+    features, y = _problem()
+    mixed = [str(v) if i % 2 else int(v) for i, v in enumerate(y)]
+    with pytest.raises(pedrank.PedrankValueError, match=r"^labels: found text mixed with other values \(e\.g\. 0 of "
+                                                        r"type int\)"):
+        pedrank.logme(features, mixed)
+    assert pedrank.logme(features, [str(v) for v in y]) == pedrank.logme(features, y)  # one type is fine
+
+
+@pytest.mark.parametrize("what", ["features", "labels"])
+def test_a_masked_array_with_masked_values_is_refused(what):
+    # NumPy's conversions dropped the mask: the values under it were scored.
+    features, y = _problem()
+    mask = np.zeros(features.shape if what == "features" else y.shape, dtype=bool)
+    mask[3] = True
+    arrays = {"features": features, "labels": y}
+    arrays[what] = np.ma.array(arrays[what], mask=mask)
+    with pytest.raises(pedrank.PedrankValueError, match=rf"^{what}: found a masked array with \d+ masked value"):
+        pedrank.logme(arrays["features"], arrays["labels"])
+    # a masked array without masked values is its data
+    assert pedrank.logme(np.ma.array(features), np.ma.array(y)) == pedrank.logme(features, y)
+
+
+def test_a_pool_entry_with_a_misspelt_key_is_refused():
+    features, y = _problem()
+    with pytest.raises(pedrank.PedrankValueError, match=r"pool\['a'\]: found the key\(s\) \['lables'\]; expected "
+                                                        r"'features' and optionally 'labels' and 'reference'"):
+        pedrank.rank({"a": {"features": features, "lables": y[::-1]}}, y, metric="logme", progress=False)

@@ -210,6 +210,7 @@ def check_features(features: Any, *, name: str = "features", min_samples: int = 
             f"{name}: found a sparse {type(features).__name__}; sparse input is not supported, expected a dense "
             "2-D array (call .toarray() first)"
         )
+    _refuse_masked(features, name)
     try:
         array = np.asarray(features)
     except Exception as exc:  # ragged lists and the like
@@ -506,6 +507,27 @@ def feature_scale(features: Any, *, block_rows: int = 4096) -> float:
     return float(np.sqrt(variance.mean()))
 
 
+def _refuse_masked(values: Any, name: str) -> None:
+    """A NumPy masked array with masked entries: NumPy's conversions drop the mask and keep the values under it."""
+    if isinstance(values, np.ma.MaskedArray) and np.ma.count_masked(values):
+        raise PedrankValueError(
+            f"{name}: found a masked array with {int(np.ma.count_masked(values))} masked value(s); pedrank does not "
+            "read masks (the values under them would be used); expected a plain array: fill or drop them first"
+        )
+
+
+def _refuse_mixed_types(values: Any, name: str) -> None:
+    """A list or tuple mixing text with other values: NumPy would turn ``1`` into ``"1"`` and merge the two."""
+    if isinstance(values, (list, tuple)):
+        kinds = {isinstance(v, (str, bytes, np.str_, np.bytes_)) for v in values}
+        if len(kinds) > 1:
+            example = next(v for v in values if not isinstance(v, (str, bytes, np.str_, np.bytes_)))
+            raise PedrankValueError(
+                f"{name}: found text mixed with other values (e.g. {example!r} of type {type(example).__name__}); "
+                "expected labels of one type (NumPy would read every one as text, so 1 and '1' would be one class)"
+            )
+
+
 def to_numpy(values: Any, dtype: Any = None) -> np.ndarray:
     """``values`` as a NumPy array (of ``dtype`` when given); a torch tensor is detached and
     copied to the host."""
@@ -541,6 +563,8 @@ def check_labels(
     classes : ndarray of shape (n_classes,)
         The distinct label values; ``classes[encoded]`` gives the labels back.
     """
+    _refuse_masked(labels, name)
+    _refuse_mixed_types(labels, name)
     array = to_numpy(labels)
     if array.ndim == 2 and array.shape[1] == 1:
         raise PedrankValueError(
@@ -590,12 +614,13 @@ def check_labels(
 
 
 def _refuse_missing_labels(array: np.ndarray, name: str) -> None:
-    """Raise when an object or datetime array holds missing values (NaN/inf/NaT), which would otherwise sort as a
-    class of their own (an object column of pandas, a list of mixed floats, a datetime column)."""
+    """Raise when an object or datetime array holds missing values (NaN/inf/NaT, None, pandas.NA), which would
+    otherwise sort as a class of their own (an object column of pandas, a list of mixed floats, a datetime column)
+    or stop the sort with a message about types."""
     missing = _missing_labels(array)
     if missing.any():
         raise PedrankValueError(
-            f"{name}: found {int(missing.sum())} missing label(s) (NaN/inf/NaT, first at index "
+            f"{name}: found {int(missing.sum())} missing label(s) (NaN/inf/NaT/None/NA, first at index "
             f"{int(np.flatnonzero(missing)[0])}) in an array of dtype {array.dtype}; expected a class for every "
             "sample"
         )
@@ -603,13 +628,15 @@ def _refuse_missing_labels(array: np.ndarray, name: str) -> None:
 
 def _missing_labels(array: np.ndarray) -> np.ndarray:
     """Mask of the labels that mark a missing value in an object or datetime array: float NaN/inf (Python or
-    NumPy), NaT. Other dtypes have none (a float array is checked for NaN/inf on its own)."""
+    NumPy), NaT, None, pandas.NA. Other dtypes have none (a float array is checked for NaN/inf on its own)."""
     if array.dtype.kind in "mM":
         return np.isnat(array)
     if array.dtype.kind != "O":
         return np.zeros(array.shape, dtype=bool)
 
     def missing(value: Any) -> bool:
+        if value is None or type(value).__name__ in ("NAType", "NaTType"):  # None, pandas.NA, pandas.NaT
+            return True
         if isinstance(value, (float, np.floating)):
             return not math.isfinite(value)
         return isinstance(value, (np.datetime64, np.timedelta64)) and bool(np.isnat(value))
@@ -634,6 +661,7 @@ def check_targets(targets: Any, n_samples: int, *, name: str = "labels") -> np.n
     Returns a float64 array of shape (n_samples, n_targets) (a new array when a
     conversion is needed; the input is never written to).
     """
+    _refuse_masked(targets, name)
     array = to_numpy(targets)
     if array.dtype.kind not in "biuf":
         raise PedrankValueError(f"{name}: regression targets must be numeric, found dtype {array.dtype}")

@@ -84,6 +84,10 @@ def resolve_entry(name: str, entry: Any, labels: Any) -> tuple[Any, Any, Any]:
     if isinstance(entry, Mapping):
         if "features" not in entry:
             raise PedrankValueError(f"pool[{name!r}] is a mapping without a 'features' key; found keys {sorted(entry)}")
+        unknown = sorted(map(str, set(entry) - {"features", "labels", "reference"}))
+        if unknown:
+            raise PedrankValueError(f"pool[{name!r}]: found the key(s) {unknown}; expected 'features' and optionally "
+                                    "'labels' and 'reference' (a misspelt key would be ignored)")
         features = entry["features"]
         entry_labels = entry.get("labels", labels)
         reference = entry.get("reference")
