@@ -58,3 +58,13 @@ def test_the_held_out_targets_are_fixed_variants_of_their_sources():
     assert np.mean(np.any(shifted != mnist, axis=(1, 2))) > 0.9
     subset, subset_labels = campaign.target_data("digits_5to9")
     assert sorted(set(subset_labels.tolist())) == [0, 1, 2, 3, 4]
+    # the second batch
+    thick, thick_labels = campaign.target_data("mnist_thick")
+    assert np.array_equal(thick_labels, mnist_labels) and np.all(thick >= mnist)  # dilated: never darker
+    assert thick.sum() > 1.3 * mnist.sum()
+    erased, _ = campaign.target_data("mnist_erased")
+    lost = (erased != mnist).reshape(len(mnist), -1).sum(axis=1)
+    assert np.all(erased <= mnist) and lost.max() <= 100 and np.mean(lost > 0) > 0.8
+    inverted, inverted_labels = campaign.target_data("digits_inverted")
+    digits, digits_labels = campaign.target_data("digits")
+    assert np.array_equal(inverted_labels, digits_labels) and np.allclose(inverted, 1.0 - digits)
