@@ -363,8 +363,12 @@ def truths(sets, refresh=True):
                 probes.setdefault(name, {}).setdefault(dataset, {})[model] = stored[key]
     if changed:
         CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stored, indent=1))
+        # Two `score --datasets` processes each add their targets' probes: merge with what the other wrote since
+        # this one read the file (a probe is deterministic, so either copy of a key is right), through a file of
+        # this process's own, or the later writer drops the earlier one's probes (seen: 48 lost).
+        on_disk = json.loads(path.read_text()) if path.exists() else {}
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**on_disk, **stored}, indent=1))
         os.replace(tmp, path)
     out = {}
     if "probe" in sets:
