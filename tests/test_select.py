@@ -516,3 +516,270 @@ def test_the_default_layer_is_the_head_the_forward_pass_runs_last(images):
     table = select(head_first, images, metric="logme", batch_size=10)
     assert table.scores == pytest.approx(expected.scores, rel=1e-6)
     assert {m.calls for m in head_first.values()} == {3}  # one forward pass per batch: the head found in the first
+
+
+# ------------------------------------------------------------------------------------------ the cache's key, the seed
+# and max_samples (audit: four silent wrong answers)
+
+
+def _records(path: Path) -> dict:
+    return {r["model"]: r for r in json.loads(path.read_text())}
+
+
+@pytest.fixture(scope="module")
+def labelled_texts(tmp_path_factory) -> Path:
+    """A CSV with two text columns and two label columns that disagree (sentiment: the word; topic: i % 3)."""
+    words = ["good", "great", "fine", "bad", "awful", "poor"]
+    rows = ["text,title,sentiment,topic"] + [f"a {words[i % 6]} movie number {i},number {i % 3} {words[i % 6]},"
+                                             f"{int(i % 6 < 3)},{i % 3}" for i in range(24)]
+    path = tmp_path_factory.mktemp("data") / "multi.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_the_columns_read_are_in_the_cache_key(labelled_texts, tiny_bert, tmp_path):
+    # The key ignored --label-column / --text-column: the second run read the first one's labels and features.
+    cache, out = tmp_path / "cache", tmp_path / "out.json"
+    base = ["select", str(labelled_texts), f"bert=hf:{tiny_bert}", "--metric", "logme", "--cache", str(cache),
+            "--json", str(out), "--no-progress"]
+    assert main([*base, "--label-column", "sentiment"]) == 0
+    sentiment = _records(out)["bert"]
+    assert main([*base, "--label-column", "topic"]) == 0
+    topic = _records(out)["bert"]
+    assert (sentiment["cached"], topic["cached"]) == (False, False)
+    np.testing.assert_array_equal(np.load(cache / "bert_multi_label.npy"), np.arange(24) % 3)
+    assert topic["score"] != sentiment["score"]
+    assert main([*base, "--label-column", "topic", "--text-column", "title"]) == 0
+    title = _records(out)["bert"]
+    assert not title["cached"] and title["score"] != topic["score"]
+    assert main([*base, "--label-column", "topic", "--text-column", "title"]) == 0
+    assert _records(out)["bert"]["cached"] and _records(out)["bert"]["score"] == title["score"]
+    # the same columns named or found by default: the same data
+    assert main([*base[:2], f"bert=hf:{tiny_bert}", *base[3:], "--text-column", "text", "--label-column", "topic"]) == 0
+    assert main([*base[:2], f"bert=hf:{tiny_bert}", *base[3:], "--label-column", "topic"]) == 0
+    assert _records(out)["bert"]["cached"]
+
+
+class _FakeDataset:
+    """The little of a ``datasets.Dataset`` that select reads (``datasets`` is not in the test extra)."""
+
+    def __init__(self, columns: dict, fingerprint: str):
+        self._columns = columns
+        self._fingerprint = fingerprint
+        self.column_names = list(columns)
+
+    def __getitem__(self, column):
+        return self._columns[column]
+
+
+def test_the_columns_of_a_hugging_face_dataset_are_in_the_cache_key(images, models_py, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from pedrank.workflow.select import load_data
+
+    pictures = [PIL.open(path).convert("RGB") for path in sorted(images.glob("class*/*.png"))]
+    shape = np.repeat(np.arange(3), 8)
+    colour = np.arange(24) % 2
+    dataset = _FakeDataset({"image": pictures, "shape": shape.tolist(), "colour": colour.tolist()}, "f00d")
+    fake = types.ModuleType("datasets")
+    fake.DatasetDict = type("DatasetDict", (dict,), {})
+    fake.load_from_disk = lambda path: dataset
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    folder = tmp_path / "hfshapes"
+    folder.mkdir()
+    (folder / "dataset_info.json").write_text("{}")
+
+    by_shape, by_colour = load_data(folder, label_column="shape"), load_data(folder, label_column="colour")
+    assert by_shape.fingerprint != by_colour.fingerprint
+    assert load_data(folder, label_column="shape").fingerprint == by_shape.fingerprint
+    cache = tmp_path / "cache"
+    first = select({"small": f"{models_py}:small"}, folder, label_column="shape", metric="logme", cache_dir=cache)
+    second = select({"small": f"{models_py}:small"}, folder, label_column="colour", metric="logme", cache_dir=cache)
+    assert (first[0].cached, second[0].cached) == (False, False) and first[0].score != second[0].score
+    np.testing.assert_array_equal(np.load(cache / "small_hfshapes_label.npy"), colour)
+
+
+WEIGHTS_MODELS = '''
+import torch
+
+WEIGHTS = {weights!r}
+
+def net():
+    # The architecture here, the weights in a file of the model's own that the spec does not name.
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                 torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    module.load_state_dict(torch.load(WEIGHTS))
+    return module
+'''
+
+
+EDITED_MODELS = '''
+import torch
+
+def net():
+    # The weights drawn here now, with a seed of the code's own.
+    torch.manual_seed(5)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                               torch.nn.Flatten(), torch.nn.Linear(4, 3))
+'''
+
+
+def _small_state(seed: int, path: Path) -> None:
+    torch.manual_seed(seed)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                 torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    torch.save(module.state_dict(), path)
+
+
+def test_the_weights_a_callable_loads_are_in_the_cache_key(images, tmp_path):
+    # Only the .py's digest was in the key: new weights in the file the callable reads gave the old features.
+    weights = tmp_path / "weights.pt"
+    source = tmp_path / "own_weights.py"
+    source.write_text(WEIGHTS_MODELS.format(weights=str(weights)))
+    cache = tmp_path / "cache"
+    spec = {"net": f"{source}:net"}
+    _small_state(0, weights)
+    first = select(spec, images, metric="logme", cache_dir=cache)
+    second = select(spec, images, metric="logme", cache_dir=cache)
+    _small_state(1, weights)
+    third = select(spec, images, metric="logme", cache_dir=cache)
+    assert (first[0].cached, second[0].cached, third[0].cached) == (False, True, False)
+    assert first[0].score == second[0].score != third[0].score
+    assert "|weights:" in json.loads((cache / "net_shapes_key.json").read_text())["key"]["preprocessing"]
+
+
+def test_an_importable_module_s_weights_are_in_the_cache_key(images, tmp_path, monkeypatch):
+    # MODULE:CALLABLE from the current directory, on the command line: its weights file changed, then its code.
+    import sys
+
+    name = "pedrank_test_importable_models"
+    weights = tmp_path / "weights.pt"
+    (tmp_path / f"{name}.py").write_text(WEIGHTS_MODELS.format(weights=str(weights)))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    out = tmp_path / "out.json"
+    argv = ["select", str(images), f"{name}:net", "--metric", "logme", "--cache", str(tmp_path / "cache"),
+            "--json", str(out), "--no-progress"]
+    try:
+        _small_state(0, weights)
+        runs = []
+        for change in (None, None, lambda: _small_state(2, weights),
+                       lambda: (tmp_path / f"{name}.py").write_text(EDITED_MODELS)):
+            if change is not None:
+                change()
+                sys.modules.pop(name, None)  # a new process imports the module as it is now
+            assert main(argv) == 0
+            runs.append(_records(out)["net"])
+    finally:
+        sys.modules.pop(name, None)
+    assert [r["cached"] for r in runs] == [False, True, False, False]
+    assert runs[0]["score"] == runs[1]["score"] != runs[2]["score"] != runs[3]["score"]
+
+
+def test_a_changed_local_hugging_face_folder_misses_the_cache(texts, tiny_bert, tmp_path):
+    import shutil
+
+    import transformers
+
+    folder = tmp_path / "bert"
+    shutil.copytree(tiny_bert, folder)
+    first = select({"bert": f"hf:{folder}"}, texts, metric="logme", cache_dir=tmp_path / "cache")
+    second = select({"bert": f"hf:{folder}"}, texts, metric="logme", cache_dir=tmp_path / "cache")
+    torch.manual_seed(9)  # other weights in the same folder
+    transformers.BertModel(transformers.BertConfig.from_pretrained(folder)).save_pretrained(folder)
+    third = select({"bert": f"hf:{folder}"}, texts, metric="logme", cache_dir=tmp_path / "cache")
+    assert (first[0].cached, second[0].cached, third[0].cached) == (False, True, False)
+    assert first[0].score == second[0].score != third[0].score
+
+
+@pytest.fixture(scope="module")
+def vectors_npz(tmp_path_factory) -> Path:
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 20)
+    inputs = (rng.normal(size=(60, 7)) + 0.7 * labels[:, None]).astype(np.float32)
+    path = tmp_path_factory.mktemp("data") / "vectors.npz"
+    np.savez(path, inputs=inputs, labels=labels)
+    return path
+
+
+def test_the_seed_reaches_the_metric_without_confidence(vectors_npz, models_py, tmp_path):
+    # random_state / --seed / --option random_state=S were dropped unless confidence was given: nleep gave the
+    # same scores for every seed. Now as rank: the seed reaches a metric that takes one.
+    from pedrank import PedrankValueError, rank
+    from pedrank.workflow.io import find_features
+
+    models = {"vectors": f"{models_py}:vectors"}
+    cache = tmp_path / "cache"
+    scores = {seed: select(models, vectors_npz, metric="nleep", random_state=seed, cache_dir=cache)[0].score
+              for seed in (1, 2)}
+    assert scores[1] != scores[2]
+    features = find_features(cache, dataset="vectors")
+    for seed in (1, 2):
+        assert rank(features, metric="nleep", random_state=seed)[0].score == scores[seed]
+    assert select(models, vectors_npz, metric="nleep", random_state=1)[0].score == scores[1]  # the same call again
+    assert select(models, vectors_npz, metric="nleep", random_state=np.random.default_rng(1))[0].score \
+        == rank(features, metric="nleep")[0].score  # a Generator seeds only the bootstrap, as in rank
+    with pytest.raises(PedrankValueError, match="random_state"):
+        select(models, vectors_npz, metric="nleep", random_state=-1)
+
+    out = tmp_path / "out.json"
+    argv = ["select", str(vectors_npz), f"{models_py}:vectors", "--metric", "nleep", "--json", str(out),
+            "--no-progress"]
+    for extra, seed in ((["--seed", "1"], 1), (["--seed", "2"], 2), (["--option", "random_state=2"], 2)):
+        assert main([*argv, *extra]) == 0
+        assert _records(out)["vectors"]["score"] == pytest.approx(scores[seed], rel=1e-12)
+
+
+def test_max_samples_keeps_every_class_and_the_same_rows_for_every_model(tmp_path):
+    # The first N files were taken: 3 classes x 12 images at max 20 gave labels [12 8], a 2-class problem.
+    from pedrank import PedrankValueError
+
+    folder = write_class_images(tmp_path / "twelve", [(12, 12)] * 12, seed=4)
+    cache = tmp_path / "cache"
+    models = {"small": _net(4, 0), "medium": _net(8, 1)}
+    table = select(models, folder, metric="logme", max_samples=20, cache_dir=cache)
+    assert all(math.isfinite(r.score) for r in table)
+    labels = {name: np.load(cache / f"{name}_twelve_label.npy") for name in models}
+    np.testing.assert_array_equal(np.bincount(labels["small"]), [7, 7, 6])
+    np.testing.assert_array_equal(labels["small"], labels["medium"])
+    # the rows kept, seeded: a folder of those files alone gives the same features and score
+    import shutil
+
+    from pedrank.workflow.select import load_data
+
+    kept = load_data(folder).subset(20)
+    assert len(kept.items) == 20 and [Path(p).parent.name for p in kept.items].count("class2") == 6
+    for path in kept.items:
+        (tmp_path / "kept" / "twelve" / Path(path).parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, tmp_path / "kept" / "twelve" / Path(path).parent.name)
+    alone = select({"small": _net(4, 0)}, tmp_path / "kept" / "twelve", metric="logme", cache_dir=tmp_path / "alone")
+    np.testing.assert_array_equal(np.load(cache / "small_twelve_feature.npy"),
+                                  np.load(tmp_path / "alone" / "small_twelve_feature.npy"))
+    assert alone[0].score == {r.model: r.score for r in table}["small"]
+    again = select(models, folder, metric="logme", max_samples=20)
+    assert again.scores == table.scores
+    with pytest.raises(PedrankValueError, match="max_samples"):
+        select(models, folder, metric="logme", max_samples=0)
+
+
+def test_max_samples_is_stratified_for_every_kind_of_data(tmp_path):
+    from pedrank.workflow.select import load_data
+    from pedrank.workflow.select.data import stratified_rows
+
+    labels = np.repeat([0, 1, 2], [30, 10, 2])  # sorted by class, as files and many .npz are
+    rows = stratified_rows(labels, 14)
+    np.testing.assert_array_equal(np.bincount(labels[rows]), [10, 3, 1])  # the shares, at least one each
+    np.testing.assert_array_equal(rows, stratified_rows(labels, 14))  # seeded: the same rows every time
+    assert list(rows) == sorted(rows) and len(set(rows)) == 14
+    assert len(np.unique(labels[stratified_rows(labels, 2)])) == 2  # fewer rows than classes: one class each
+    npz = tmp_path / "sorted.npz"
+    np.savez(npz, inputs=np.arange(42 * 3, dtype=np.float32).reshape(42, 3), labels=labels)
+    csv = tmp_path / "sorted.csv"
+    csv.write_text("text,label\n" + "".join(f"text {i},{c}\n" for i, c in enumerate(labels)))
+    for data in (npz, csv, (np.arange(42 * 3, dtype=np.float32).reshape(42, 3), labels)):
+        kept = load_data(data).subset(14)
+        np.testing.assert_array_equal(np.bincount(kept.labels.astype(int)), [10, 3, 1])
+        np.testing.assert_array_equal(kept.labels, labels[rows])
+        assert len(kept.items) == 14 and kept.fingerprint != load_data(data).fingerprint
+    assert load_data(csv).subset(14).items == [f"text {i}" for i in rows]

@@ -358,7 +358,7 @@ def _warn_if_nothing_scored(table: RankTable) -> None:
                       f"{example}); the table ranks nothing", UserWarning, stacklevel=3)
 
 
-def _check_seed(random_state: Any) -> int:
+def check_seed(random_state: Any) -> int:
     """The bootstrap's integer seed: ``random_state`` itself, an integer drawn from a Generator, or 0 for None."""
     import numpy as np
 
@@ -538,7 +538,7 @@ def rank(
         for name in ([metric] if isinstance(metric, str) else list(metric)):
             refuse_ped_on_predictions(resolve_metric(name)[0])
             warn_ped_on_held_out(resolve_metric(name)[0])
-    seed = _check_seed(random_state)
+    seed = check_seed(random_state)
     # an integer seed also reaches a metric that takes one (as before rank had a random_state); a Generator cannot
     metric_seed = seed if random_state is not None and not hasattr(random_state, "integers") else None
     if confidence is not None:

@@ -54,10 +54,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
                    help="of token/patch outputs and feature maps (default mean)")
     p.add_argument("--image-size", type=int, help="resize images to this size (overrides timm/torchvision's)")
     p.add_argument("--no-pretrained", action="store_true", help="timm/torchvision architectures without weights")
-    p.add_argument("--max-samples", type=int, help="only the first N samples")
+    p.add_argument("--max-samples", type=int, metavar="N",
+                   help="a stratified subset of N samples: each class keeps its share (at least one each), drawn "
+                        "with a fixed seed, the same rows for every model")
     p.add_argument("--dataset", help="the dataset's name (default: DATA's name)")
-    p.add_argument("--text-column", help="the CSV's text column (default text, or the first)")
-    p.add_argument("--label-column", help="the CSV's label column (default label, or the last)")
+    p.add_argument("--text-column", help="the CSV's (or datasets folder's) text column (default text, or the first)")
+    p.add_argument("--label-column", help="the CSV's (or datasets folder's) label column (default label, or the "
+                                          "last)")
     add_confidence_arguments(p)
     p.add_argument("--bad-images", default="raise", choices=("raise", "skip"),
                    help="an image file that cannot be read: raise (default: exit 2 naming it) or skip it, with its "

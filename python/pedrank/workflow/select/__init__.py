@@ -111,7 +111,9 @@ def select(
     confidence, random_state
         As for :func:`pedrank.rank`: B stratified bootstrap resamples of the target rows, every model rescored on
         each (P(best), rank and score intervals, top-1 stability as columns). The models' features are then scored
-        together after extraction, in this process, instead of in each model's task.
+        together after extraction, in this process, instead of in each model's task. An integer ``random_state``
+        also reaches a metric that takes a ``random_state`` of its own (nleep, pactran, parc, etran), with or
+        without ``confidence``, as :func:`pedrank.rank` passes it on.
     layers : None, str, int, list or "all"
         None: the input of the model's last ``nn.Linear`` (the penultimate features; for ``hf:`` models the last
         hidden state). A submodule name (or hidden-state index for ``hf:``) or a list of them: one row per layer,
@@ -120,9 +122,13 @@ def select(
     cache_dir : path, optional
         Where features are kept, in the authors' layout ``{model}_{dataset}_feature.npy`` + ``_label.npy``
         (so ``pedrank rank CACHE_DIR --dataset DATASET`` reads them), with a ``{model}_{dataset}_key.json``
-        recording the model, the data's fingerprint, the layer, pooling, dtype and preprocessing. A matching
-        entry is read instead of extracted; files are written atomically (temporary file, then rename), so an
-        interrupted run resumes with the models it had finished.
+        recording the model (the digests of the files its spec names; for a module, a callable or
+        ``MODULE:CALLABLE``, a hash of the loaded module's parameters and buffers, so changed weights miss even
+        when the callable reads them from a file of its own), the data's fingerprint (with the columns read,
+        ``text_column``/``label_column``, and the ``max_samples`` cut), the layer, pooling, dtype and
+        preprocessing. A matching entry is read instead of extracted (a model keyed by its weights' hash is
+        loaded to check them, nothing extracted); files are written atomically (temporary file, then rename), so
+        an interrupted run resumes with the models it had finished.
     batch_size, device, dtype, pooling, image_size
         The forward passes: ``dtype`` one of float32 (default), float16, bfloat16; ``pooling`` of token/patch
         outputs (N, T, D) and maps (N, C, H, W): "mean" (default; mask-aware for text), "cls", "max",
@@ -130,7 +136,10 @@ def select(
     pretrained : bool, default True
         Hub weights for ``timm:``/``torchvision:`` names (False: the architecture's random initialisation).
     max_samples : int, optional
-        Only the first ``max_samples`` samples.
+        A stratified subset of ``max_samples`` samples, for every kind of data: each class keeps its share (at
+        least one sample each when ``max_samples`` is at least the number of classes), the rows drawn within each
+        class with a fixed seed, so every model, and every run, sees the same rows (in the data's order). The cache
+        key records the cut.
     dataset : str, optional
         The dataset's name in the table and the cache (default: the data's file or folder name).
     bad_images : {"raise", "skip"}, default "raise"
@@ -191,10 +200,17 @@ def select(
     from pedrank.scores.registry import resolve_metric
 
     entry, _ = resolve_metric(metric, dict(metric_options))
-    if confidence is not None:
-        from pedrank._engine.validation import check_int
+    from pedrank._engine.validation import check_int
 
+    if confidence is not None:
         confidence = check_int(confidence, name="confidence", minimum=1)
+    if max_samples is not None:
+        max_samples = check_int(max_samples, name="max_samples", minimum=1)
+    # As pedrank.rank: an integer seed seeds the bootstrap and reaches a metric that takes a random_state of its own
+    # (nleep, pactran, parc, etran), with or without confidence; a Generator seeds the bootstrap only.
+    from pedrank.workflow.rank import check_seed
+
+    metric_seed = None if random_state is None or hasattr(random_state, "integers") else check_seed(random_state)
     # Pool-relative metrics, and the bootstrap (every model rescored on the same resampled rows), score the pool's
     # features together after extraction; the others score each model in its own task.
     pool_metric = entry.pool is not None or confidence is not None
@@ -208,7 +224,8 @@ def select(
                "pretrained": pretrained, "max_samples": max_samples, "progress": progress,
                "bad_images": bad_images}
     score_options = None if pool_metric else {"metric": metric, "ped": ped, "backend": backend,
-                                              "dataset": dataset_name, "progress": False, **metric_options}
+                                              "dataset": dataset_name, "progress": False,
+                                              "random_state": metric_seed, **metric_options}
     runner, owned = executor_from(client, executor, scheduler)
     outputs: list[Any] = []
     try:

@@ -3,7 +3,8 @@
 
 Every file is written atomically (a temporary file, renamed over the target once complete) and the key goes last,
 so an interrupted run leaves no entry that counts. The key's parts that come from the model's spec (whether hub
-weights matter, the digests of local files it names) are worked out here too.
+weights matter, the digests of local files it names, whether its weights must be hashed once it is loaded) are
+worked out here too.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from pedrank.workflow.select.common import file_digest, safe_name
-from pedrank.workflow.select.models import CHECKPOINT_SUFFIXES
+from pedrank.workflow.select.models import CHECKPOINT_SUFFIXES, spec_form
 
 __all__ = ["CACHE_KEY_SUFFIX", "CACHE_VERSION", "cache_paths", "atomic_save", "cache_read", "cache_write",
-           "hub_weights", "spec_files", "weights_changed"]
+           "hub_weights", "key_needs_model", "spec_files", "weights_changed"]
 
 #: The end of a cache entry's key file name: ``{model}_{dataset}_key.json``.
 CACHE_KEY_SUFFIX = "_key.json"
@@ -171,17 +172,33 @@ def hub_weights(spec: Any) -> bool:
     -------
     bool
     """
-    if not isinstance(spec, (str, os.PathLike)):
-        return False
-    text = str(spec)
-    architecture, at, weights = text.rpartition("@")
-    if at and architecture and (weights.endswith(CHECKPOINT_SUFFIXES) or Path(weights).is_file()):
-        return False
-    return text.startswith(("timm:", "torchvision:"))
+    return spec_form(spec) in ("timm", "torchvision")
+
+
+def key_needs_model(spec: Any) -> bool:
+    """Whether the cache key of ``spec`` is known only once the model is loaded: its weights are fingerprinted by a
+    hash of the loaded module's state_dict, as no file of the spec fingerprints them (an ``nn.Module`` or a
+    callable, ``MODULE:CALLABLE``, ``path/file.py:CALLABLE``: the callable may read weights from a file of its own).
+
+    Hub names (their weights follow from the name and ``pretrained``), a saved module's file, a local ``hf:``
+    folder and ARCH@CHECKPOINT (the digests of their files) are keyed by their spec: a cached entry is read without
+    loading them.
+
+    Parameters
+    ----------
+    spec : object
+        A model's spec.
+
+    Returns
+    -------
+    bool
+    """
+    return spec_form(spec) not in ("timm", "torchvision", "hf", "checkpoint", "arch@checkpoint")
 
 
 def spec_files(spec: Any) -> dict[str, str]:
-    """Digests of the local files a spec names (a model's .py, a checkpoint): an edited file misses the cache.
+    """Digests of the local files a spec names (a model's .py, a checkpoint, the files of a local ``hf:`` folder): an
+    edited file misses the cache.
 
     Parameters
     ----------
@@ -191,14 +208,27 @@ def spec_files(spec: Any) -> dict[str, str]:
     Returns
     -------
     dict of str to str
-        ``{file as named in the spec: its digest}``; empty for hub names and modules.
+        ``{file as named in the spec (a folder's files under its name): its digest}``; empty for hub names and
+        modules.
     """
-    if not isinstance(spec, (str, os.PathLike)):
+    form = spec_form(spec)
+    if form == "object":
         return {}
     files = {}
     text = str(spec)
+    if form == "checkpoint":  # a saved module, whatever its file's suffix
+        return {text: file_digest(Path(text))} if Path(text).is_file() else {}
+    if form == "hf":
+        folder = text.partition(":")[2]
+        root = Path(folder)
+        if root.is_dir():  # weights, config and tokenizer (a sentence-transformers folder's modules too)
+            for path in sorted(root.rglob("*")):
+                relative = path.relative_to(root)
+                if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                    files[f"{folder}/{relative.as_posix()}"] = file_digest(path)
+        return files
     architecture, at, weights = text.rpartition("@")
-    parts = [architecture, weights] if at and architecture else [text]
+    parts = [architecture, weights] if form == "arch@checkpoint" else [text]
     for part in parts:
         where = part.rpartition(":")[0] if part.rpartition(":")[0].endswith(".py") else part
         path = Path(where)
@@ -222,8 +252,9 @@ def weights_changed(spec: Any, stored_key: dict[str, Any]) -> bool:
     bool
         True when ``spec`` is ARCH@CHECKPOINT and the entry was not computed from the file as it is now.
     """
-    text = str(spec)
-    architecture, at, weights = text.rpartition("@")
-    if not (at and architecture and Path(weights).is_file()):
+    if spec_form(spec) != "arch@checkpoint":
         return False
-    return f"weights:{file_digest(Path(weights))}" not in str(stored_key.get("preprocessing", ""))
+    weights = Path(str(spec).rpartition("@")[2])
+    if not weights.is_file():
+        return False
+    return f"weights:{file_digest(weights)}" not in str(stored_key.get("preprocessing", ""))

@@ -18,7 +18,8 @@ import numpy as np
 from pedrank._engine.validation import MissingDependencyError, PedrankValueError
 from pedrank.workflow.select.common import file_digest, safe_dataset
 
-__all__ = ["IMAGE_SUFFIXES", "BAD_IMAGES", "BadImageError", "BadImageWarning", "Data", "load_data", "bad_image_error"]
+__all__ = ["IMAGE_SUFFIXES", "BAD_IMAGES", "SUBSET_SEED", "BadImageError", "BadImageWarning", "Data", "load_data",
+           "bad_image_error", "stratified_rows"]
 
 #: The file suffixes of an image folder's images (any case).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -49,6 +50,53 @@ class BadImageWarning(UserWarning):
     """Image files left out by ``select(..., bad_images="skip")``: the message names them and says how many."""
 
 
+#: The seed of the rows kept by ``max_samples`` (:meth:`Data.subset`): the same rows for every model and run.
+SUBSET_SEED = 0
+
+
+def stratified_rows(labels: Any, n: int, *, seed: int = SUBSET_SEED) -> np.ndarray:
+    """The rows of a stratified subset of ``n`` samples: each class keeps its share of them.
+
+    Each class gets ``n`` times its share of the samples, rounded down, and at least one sample when ``n`` is at
+    least the number of classes (when it is smaller, ``n`` classes keep one each: those with the largest shares);
+    the rows left go to the classes with the largest remainders (the first class on a tie). Within a class, the rows
+    are drawn at random without replacement, from ``numpy.random.default_rng(seed)``, class after class.
+
+    Parameters
+    ----------
+    labels : array-like (N,)
+        The samples' labels.
+    n : int
+        How many rows to keep (1 <= n <= N).
+    seed : int, default SUBSET_SEED
+        The draw's seed.
+
+    Returns
+    -------
+    ndarray of int (n,)
+        The kept rows, ascending (the data's own order).
+    """
+    labels = np.asarray(labels)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    total = len(labels)
+    if not 1 <= n <= total:
+        raise PedrankValueError(f"max_samples: found {n}; expected 1 to {total}")
+    exact = counts * n / total
+    quota = np.floor(exact).astype(np.int64)
+    if n >= len(counts):
+        quota = np.maximum(quota, 1)
+    while quota.sum() > n:  # the classes raised to one sample: the most over its share gives one back
+        over = np.where(quota > 1, quota - exact, -np.inf)
+        quota[int(np.argmax(over))] -= 1
+    while quota.sum() < n:  # the largest remainder (of the classes with rows left) gets one more
+        under = np.where(quota < counts, exact - quota, -np.inf)
+        quota[int(np.argmax(under))] += 1
+    rng = np.random.default_rng(seed)
+    rows = [rng.choice(np.flatnonzero(inverse == c), size=int(k), replace=False) for c, k in enumerate(quota) if k]
+    return np.sort(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+
+
 class Data:
     """The target data of :func:`select`: images (PIL or arrays), vectors, or texts, with labels.
 
@@ -63,7 +111,8 @@ class Data:
     name : str
         The dataset's name in the cache's file names.
     fingerprint : str
-        A hash of the data's content (file names, sizes and bytes), part of the cache key.
+        A hash of the data's content (file names, sizes and bytes), with the columns read (a CSV's or a Hugging Face
+        dataset's) and the subset kept (``max_samples``): part of the cache key.
     image_like : bool
         An array of images (an ``.npz``'s ``images``), not of vectors.
     root : Path or None
@@ -84,7 +133,7 @@ class Data:
         return len(self.labels)
 
     def subset(self, n: int) -> Data:
-        """The first ``n`` samples (the fingerprint notes the cut).
+        """A stratified subset of ``n`` samples (:func:`stratified_rows`; the fingerprint notes the cut).
 
         Parameters
         ----------
@@ -94,12 +143,17 @@ class Data:
         Returns
         -------
         Data
-            ``self`` when it has at most ``n`` samples, else its first ``n`` (items and labels (n,)).
+            ``self`` when it has at most ``n`` samples, else ``n`` of them (items and labels (n,)), in their
+            order in the data: each class keeps its share, at least one sample when ``n`` is at least the number of
+            classes, drawn with the fixed seed :data:`SUBSET_SEED`, so every model (and every run) gets the same
+            rows.
         """
         if n >= len(self):
             return self
-        return Data(self.kind, self.items[:n], self.labels[:n], self.name, f"{self.fingerprint}:first{n}",
-                    self.image_like, self.root)
+        rows = stratified_rows(self.labels, n, seed=SUBSET_SEED)
+        items = self.items[rows] if isinstance(self.items, np.ndarray) else [self.items[i] for i in rows]
+        return Data(self.kind, items, self.labels[rows], self.name,
+                    f"{self.fingerprint}:stratified{n}:seed{SUBSET_SEED}", self.image_like, self.root)
 
     def item_name(self, item: Any, index: int) -> str:
         """A sample's name in messages and in the cache: its file relative to :attr:`root` (machines that
@@ -273,7 +327,9 @@ def _csv_data(path: Path, name: str, text_column: str | None, label_column: str 
         labels = np.asarray([int(v) for v in raw])
     except ValueError:
         labels = np.asarray(raw)
-    return Data("texts", texts, labels, name, file_digest(path))
+    # The columns read are part of the fingerprint: another --text-column / --label-column is other data.
+    fingerprint = f"{file_digest(path)}|text:{text_index}|label:{label_index}"
+    return Data("texts", texts, labels, name, fingerprint)
 
 
 def _hf_dataset(path: Path, name: str, text_column: str | None, label_column: str | None) -> Data:
@@ -283,6 +339,7 @@ def _hf_dataset(path: Path, name: str, text_column: str | None, label_column: st
         raise MissingDependencyError(f"data: {str(path)!r} is a Hugging Face dataset; reading it needs "
                                      "`pip install datasets`") from exc
     loaded = datasets.load_from_disk(str(path))
+    split = None
     if isinstance(loaded, datasets.DatasetDict):
         split = "train" if "train" in loaded else next(iter(loaded))
         loaded = loaded[split]
@@ -294,12 +351,14 @@ def _hf_dataset(path: Path, name: str, text_column: str | None, label_column: st
     text = text_column or next((c for c in ("text", "sentence", "content") if c in columns), None)
     labels = np.asarray(loaded[label])
     fingerprint = getattr(loaded, "_fingerprint", None) or file_digest(next(path.rglob("*.arrow")))
+    # The split and the columns read are part of the fingerprint: other columns are other data.
+    fingerprint = f"{fingerprint}|split:{split}|label:{label}"
     if image is not None and text_column is None:
-        return Data("images", list(loaded[image]), labels, name, str(fingerprint))
+        return Data("images", list(loaded[image]), labels, name, f"{fingerprint}|image:{image}")
     if text is None:
         raise PedrankValueError(f"text_column: the dataset {str(path)!r} has columns {columns}; expected an image or "
                                 "a text column")
-    return Data("texts", list(loaded[text]), labels, name, str(fingerprint))
+    return Data("texts", list(loaded[text]), labels, name, f"{fingerprint}|text:{text}")
 
 
 def bad_image_error(data: Data, name: str, reason: str) -> BadImageError:

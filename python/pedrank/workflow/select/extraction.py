@@ -12,7 +12,15 @@ from typing import Any
 import numpy as np
 
 from pedrank.workflow.select.batches import Batches
-from pedrank.workflow.select.cache import cache_paths, cache_read, cache_write, hub_weights, spec_files, weights_changed
+from pedrank.workflow.select.cache import (
+    cache_paths,
+    cache_read,
+    cache_write,
+    hub_weights,
+    key_needs_model,
+    spec_files,
+    weights_changed,
+)
 from pedrank.workflow.select.common import describe, require_torch
 from pedrank.workflow.select.data import Data, bad_image_error
 from pedrank.workflow.select.forward import ForwardRaised, all_layers, forward_error, hidden_count, make_wrapper
@@ -92,8 +100,9 @@ def extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[s
             wanted = list(range(count))
     results: dict[Any, dict[str, Any]] = {}
     missing = []
-    # The preprocessing is part of the key; it is known once the model is loaded. For named models
-    # the spec determines it, so a first look at the cache needs no loading (the key records it).
+    # The preprocessing (and, for a module or a callable, the hash of its weights) is part of the key; it is known
+    # once the model is loaded. For hub names, checkpoint files and local hf: folders the spec and its files'
+    # digests determine it, so a first look at the cache needs no loading (the key records it).
     for layer in wanted:
         row = row_name(name, layer, explicit)
         key_file = cache_paths(cache_dir, row, data.name)[2] if cache_dir is not None else None
@@ -105,7 +114,7 @@ def extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[s
                 stored_key = None
         if stored_key is not None and {k: stored_key.get(k) for k in base_key} == base_key \
                 and stored_key.get("layer") == describe(layer) and loaded is None \
-                and isinstance(spec, (str, os.PathLike)) and not weights_changed(spec, stored_key):
+                and not key_needs_model(spec) and not weights_changed(spec, stored_key):
             hit = cache_read(cache_dir, row, data.name, stored_key)
             if hit is not None:
                 results[layer] = {"name": row, "features": hit[0], "labels": hit[1], "cached": True,
@@ -116,7 +125,7 @@ def extract_model(name: str, spec: Any, data: Data, layers: Any, options: dict[s
         if loaded is None:
             loaded = load_model(spec, pretrained=options["pretrained"], image_size=options["image_size"])
         key_base = dict(base_key, preprocessing=loaded.preprocessing)
-        # A local module (no name to key on): its cache entry is checked with the full key.
+        # A local module or callable (its weights hashed once loaded): its cache entry is checked with the full key.
         still = []
         for layer in missing:
             row = row_name(name, layer, explicit)

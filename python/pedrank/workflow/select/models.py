@@ -23,7 +23,8 @@ import numpy as np
 from pedrank._engine.validation import MissingDependencyError, PedrankValueError
 from pedrank.workflow.select.common import describe, file_digest, require_torch, safe_name
 
-__all__ = ["CHECKPOINT_SUFFIXES", "LoadedModel", "load_model", "model_name", "load_callable", "default_transform"]
+__all__ = ["CHECKPOINT_SUFFIXES", "LoadedModel", "load_model", "spec_form", "model_name", "load_callable",
+           "default_transform"]
 
 #: The suffixes of checkpoint files (a saved module, or a state_dict after ``ARCH@``).
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".tar")
@@ -86,17 +87,53 @@ def load_model(spec: Any, *, pretrained: bool = True, image_size: int | None = N
         torch, or the library the spec names (timm, torchvision, transformers, sentence-transformers), is not
         installed.
     """
-    torch = require_torch()
-    if isinstance(spec, torch.nn.Module) or (callable(spec) and not isinstance(spec, (str, os.PathLike))):
-        module = _as_module(spec, getattr(spec, "__name__", type(spec).__name__))
-        return LoadedModel(module, "torch", preprocessing=f"raw:size={image_size}|weights:{_weights_digest(module)}")
+    return _load(spec, pretrained, image_size, own_weights=True)
+
+
+def spec_form(spec: Any) -> str:
+    """How :func:`load_model` reads ``spec``, without loading anything.
+
+    Parameters
+    ----------
+    spec : object
+        A model's spec (:func:`load_model`).
+
+    Returns
+    -------
+    str
+        ``"object"`` (an ``nn.Module`` or a callable, not text), ``"arch@checkpoint"``, ``"timm"``,
+        ``"torchvision"``, ``"hf"``, ``"checkpoint"`` (a saved module's file), ``"callable"`` (``MODULE:CALLABLE``
+        or ``path/file.py:CALLABLE``), or ``"unknown"``.
+    """
     if not isinstance(spec, (str, os.PathLike)):
-        raise PedrankValueError(f"model: expected a name (timm:NAME, torchvision:NAME, hf:NAME, MODULE:CALLABLE, a "
-                                f"checkpoint file) or a torch module, found {type(spec).__name__}")
+        return "object"
     text = str(spec)
     architecture, at, weights = text.rpartition("@")
     if at and architecture and (weights.endswith(CHECKPOINT_SUFFIXES) or Path(weights).is_file()):
-        loaded = load_model(architecture, pretrained=False, image_size=image_size)
+        return "arch@checkpoint"
+    prefix, colon, _ = text.partition(":")
+    if colon and prefix in ("timm", "torchvision", "hf"):
+        return prefix
+    if text.endswith(CHECKPOINT_SUFFIXES) or (Path(text).is_file() and ":" not in text):
+        return "checkpoint"
+    return "callable" if colon else "unknown"
+
+
+def _load(spec: Any, pretrained: bool, image_size: int | None, own_weights: bool) -> LoadedModel:
+    """:func:`load_model`; ``own_weights=False`` for the architecture of ARCH@CHECKPOINT, whose weights (replaced by
+    the checkpoint's, which are fingerprinted by the file's digest) are not hashed."""
+    torch = require_torch()
+    form = spec_form(spec)
+    if form == "object":
+        if not (isinstance(spec, torch.nn.Module) or callable(spec)):
+            raise PedrankValueError(f"model: expected a name (timm:NAME, torchvision:NAME, hf:NAME, MODULE:CALLABLE, "
+                                    f"a checkpoint file) or a torch module, found {type(spec).__name__}")
+        module = _as_module(spec, getattr(spec, "__name__", type(spec).__name__))
+        return LoadedModel(module, "torch", preprocessing=f"raw:size={image_size}|weights:{_weights_digest(module)}")
+    text = str(spec)
+    if form == "arch@checkpoint":
+        architecture, _, weights = text.rpartition("@")
+        loaded = _load(architecture, False, image_size, own_weights=False)
         state = _state_dict_of(_torch_load(Path(weights)), Path(weights))
         try:
             loaded.module.load_state_dict(state)
@@ -105,22 +142,32 @@ def load_model(spec: Any, *, pretrained: bool = True, image_size: int | None = N
                                     f"({str(exc).splitlines()[0]})") from exc
         loaded.preprocessing += f"|weights:{file_digest(Path(weights))}"
         return loaded
-    prefix, colon, name = text.partition(":")
-    if colon and prefix == "timm":
+    name = text.partition(":")[2]
+    if form == "timm":
         return _timm_model(name, pretrained, image_size)
-    if colon and prefix == "torchvision":
+    if form == "torchvision":
         return _torchvision_model(name, pretrained, image_size)
-    if colon and prefix == "hf":
+    if form == "hf":
         return _hf_model(name, image_size)
-    if text.endswith(CHECKPOINT_SUFFIXES) or (Path(text).is_file() and ":" not in text):
+    if form == "checkpoint":
         checkpoint = _torch_load(Path(text))
         if isinstance(checkpoint, torch.nn.Module):
             return LoadedModel(checkpoint, "torch", preprocessing=f"raw:size={image_size}")
         raise PedrankValueError(f"model: the checkpoint {text!r} holds a {type(checkpoint).__name__}, not a saved "
                                 "nn.Module; give its architecture too: ARCH@CHECKPOINT (e.g. timm:resnet18@w.pth or "
                                 "mymodels:Net@w.pth)")
-    if colon:
-        return LoadedModel(_as_module(load_callable(text), text), "torch", preprocessing=f"raw:size={image_size}")
+    if form == "callable":
+        module = _as_module(load_callable(text), text)
+        # Whatever the callable builds or loads (weights it reads from a file of its own, a seed in the code) is
+        # in its state_dict; an importable module's code is its file (a file.py's digest is in the key already).
+        description = f"raw:size={image_size}"
+        where = text.rpartition(":")[0]
+        source = getattr(sys.modules.get(where), "__file__", None) if not where.endswith(".py") else None
+        if source and Path(source).is_file():
+            description += f"|code:{file_digest(Path(source))}"
+        if own_weights:
+            description += f"|weights:{_weights_digest(module)}"
+        return LoadedModel(module, "torch", preprocessing=description)
     raise PedrankValueError(f"model: {text!r} is not a known form; expected timm:NAME, torchvision:NAME, "
                             "hf:NAME_OR_PATH, MODULE:CALLABLE, path/to/file.py:CALLABLE, a checkpoint file or "
                             "ARCH@CHECKPOINT")
@@ -351,10 +398,15 @@ def _hf_model(name: str, image_size: int | None) -> LoadedModel:
 
 
 def _weights_digest(module: Any) -> str:
-    """A hash of a module's parameters and buffers: a local module's cache entry follows its weights."""
+    """A hash of a module's parameters and buffers (its state_dict): the cache entry of a model whose weights no file
+    of its spec fingerprints (an ``nn.Module``, a callable, ``MODULE:CALLABLE``) follows its weights."""
+    torch = require_torch()
     digest = hashlib.sha1()
     for key, value in module.state_dict().items():
         digest.update(key.encode())
+        if not isinstance(value, torch.Tensor):  # a module's extra state (get_extra_state)
+            digest.update(describe(value).encode())
+            continue
         digest.update(str(tuple(value.shape)).encode())
         digest.update(value.detach().cpu().double().numpy().tobytes())
     return digest.hexdigest()[:16]
