@@ -33,7 +33,7 @@ def _cases(tmp_path):
     scores.write_text(json.dumps([{"model": "a", "score": 1.0}, {"model": "zz", "score": 2.0}]))
     truth = tmp_path / "truth.csv"
     truth.write_text("model,ds\na,90\nb,80\n")
-    two_columns = tmp_path / "truth2.csv"  # a single accuracy column is used whatever --dataset says
+    two_columns = tmp_path / "truth2.csv"  # two accuracy columns: --dataset must name one of them
     two_columns.write_text("model,ds,ds2\na,90,1\nb,80,2\n")
     not_json = tmp_path / "scores_broken.json"
     not_json.write_text("{")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -97,7 +98,7 @@ def test_held_out_truth_is_not_read_while_choosing(monkeypatch):
     truth = _planted(monkeypatch, datasets)
     first = tune(datasets, truth, metrics=["sfda"], grid=GRID)
     flipped = dict(truth)
-    flipped["d3"] = {m: -v for m, v in truth["d3"].items()}  # d3's truth reversed: B is now its worst
+    flipped["d3"] = {m: 1 - v for m, v in truth["d3"].items()}  # d3's truth reversed: B is now its worst
     second = tune(datasets, flipped, metrics=["sfda"], grid=GRID)
     assert first.folds["sfda"][3].setting == second.folds["sfda"][3].setting == A
     assert second.folds["sfda"][3].tau == pytest.approx(1.0)  # only the held-out number moves
@@ -282,6 +283,159 @@ def test_errors(tmp_path, capsys):
     assert main(["tune", str(zoo), "--truth", str(csv), "--elastic", "a,b"]) == 2
     assert main(["tune", str(zoo), "--truth", str(csv), "--dataset", "nope"]) == 2
     assert "datasets found: ['d0']" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------ ground truth: one column per dataset
+
+
+def test_a_one_column_truth_file_serves_one_dataset_at_most(tmp_path):
+    """A CSV with one column used to be read for every dataset: ``model,cifar10`` gave dtd cifar10's accuracies."""
+    from pedrank.workflow.tune.inputs import read_truths
+
+    named = tmp_path / "truth1.csv"
+    named.write_text("model,cifar10\nm0,0.9\nm1,0.8\nm2,0.7\n")
+    with pytest.raises(PedrankValueError, match=r"no ground truth for dataset 'dtd': .*truth1\.csv: no column is "
+                                                r"named 'dtd', and the only accuracy column, 'cifar10'"):
+        read_truths(named, ["cifar10", "dtd"])
+    assert read_truths(named, ["cifar10"]) == {"cifar10": {"m0": 0.9, "m1": 0.8, "m2": 0.7}}
+    generic = tmp_path / "acc.csv"
+    generic.write_text("model,accuracy\nm0,0.9\nm1,0.8\nm2,0.7\n")
+    with pytest.raises(PedrankValueError, match=r"column 'accuracy' of .*acc\.csv would serve both dataset "
+                                                r"'cifar10' and 'dtd'"):
+        read_truths(generic, ["cifar10", "dtd"])
+    with pytest.raises(PedrankValueError, match="would serve both"):
+        read_truths({"cifar10": generic, "dtd": str(generic)}, ["cifar10", "dtd"])
+    other = tmp_path / "acc2.csv"
+    other.write_text("model,accuracy\nm0,0.5\nm1,0.6\nm2,0.7\n")
+    assert read_truths({"cifar10": generic, "dtd": other}, ["cifar10", "dtd"])["dtd"] == {"m0": 0.5, "m1": 0.6,
+                                                                                        "m2": 0.7}
+    # several files: each dataset's column named after it, in one file only
+    dtd = tmp_path / "dtd.csv"
+    dtd.write_text("model,dtd_acc\nm0,0.5\nm1,0.6\nm2,0.7\n")
+    assert read_truths([named, dtd], ["cifar10", "dtd"]) == {"cifar10": {"m0": 0.9, "m1": 0.8, "m2": 0.7},
+                                                             "dtd": {"m0": 0.5, "m1": 0.6, "m2": 0.7}}
+    with pytest.raises(PedrankValueError, match="no file has a column named 'dtd'"):
+        read_truths([named, generic], ["cifar10", "dtd"])
+    both = tmp_path / "both.csv"
+    both.write_text("model,cifar10,dtd\nm0,0.9,0.1\nm1,0.8,0.2\nm2,0.7,0.3\n")
+    with pytest.raises(PedrankValueError, match="dataset 'cifar10' has a column in several files"):
+        read_truths([named, both], ["cifar10", "dtd"])
+    # a placeholder in the per-dataset file is a missing value, never a reason to use another column
+    both.write_text("model,cifar10,dtd\nm0,0.9,-\nm1,0.8,0.2\nm2,0.7,0.3\n")
+    assert read_truths(both, ["cifar10", "dtd"])["dtd"] == {"m1": 0.2, "m2": 0.3}
+    with pytest.raises(PedrankValueError, match=r"several accuracy columns \['cifar10', 'dtd'\] and no column is "
+                                                r"named 'pets'"):
+        read_truths(both, ["cifar10", "pets"])
+
+
+def test_cli_tune_refuses_a_truth_column_of_another_dataset(tmp_path, capsys):
+    datasets = {f"d{j}": _pool(60 + j) for j in range(2)}
+    zoo = tmp_path / "zoo"
+    _write_zoo(zoo, datasets)
+    only_d0 = tmp_path / "only_d0.csv"
+    only_d0.write_text("model,d0\n" + "".join(f"{m},{ACCURACY[m]}\n" for m in MODELS))
+    assert main(["tune", str(zoo), "--truth", str(only_d0), "--metric", "sfda", "--radius", "0.6", "--elastic",
+                 "1.0", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "dataset 'd1'" in err and "only_d0.csv" in err and "'d0'" in err
+
+
+def test_mapping_truths_follow_the_scale_rule(monkeypatch):
+    """tune used to rank 80 above 0.9 in ``{"m0": 0.7, "m1": 80, "m2": 0.9}``, which evaluate refuses."""
+    datasets = {f"d{j}": _pool(70 + j) for j in range(2)}
+    monkeypatch.setattr(tune_module, "_score", lambda X, y, metric, options: float(np.asarray(X)[:, 0].std()))
+    mixed = {"d0": {"m0": 0.7, "m1": 80, "m2": 0.9, "m3": 0.6}, "d1": {m: 70 + i for i, m in enumerate(MODELS)}}
+    with pytest.raises(PedrankValueError, match=r"truth\['d0'\]: mixes fractions \(m0: 0\.7, m2: 0\.9, m3: "
+                                                r"0\.6\) and percentages \(m1: 80\)"):
+        tune(datasets, mixed, metrics=["sfda"], grid=[{}])
+    with pytest.raises(PedrankValueError, match=re.escape("truth['d1']: m0: 170 outside [0, 100]")):
+        tune(datasets, {"d0": dict(ACCURACY), "d1": {**mixed["d1"], "m0": 170}}, metrics=["sfda"], grid=[{}])
+    with pytest.raises(PedrankValueError, match=re.escape("truth['d1']['m1']: found 'high'; expected a number")):
+        tune(datasets, {"d0": dict(ACCURACY), "d1": {**mixed["d1"], "m1": "high"}}, metrics=["sfda"], grid=[{}])
+    # one scale per dataset: fractions on one, percentages on another, is fine
+    result = tune(datasets, {"d0": dict(ACCURACY), "d1": mixed["d1"]}, metrics=["sfda"], grid=[{}])
+    assert result.datasets == ["d0", "d1"]
+
+
+# ------------------------------------------------------------------------ the cache and PED's reference files
+
+
+def test_the_cache_is_not_reused_when_a_reference_file_appears_or_changes(tmp_path):
+    """Adding ``{model}_reference.npy`` beside the features changes PED's scores; the cache used to return the
+    scores computed without it."""
+    folder = tmp_path / "pools"
+    folder.mkdir()
+    for dataset, seed in (("a", 1), ("b", 2)):
+        for model, (features, labels) in _pool(80 + seed).items():
+            np.save(folder / f"{model}_{dataset}_feature.npy", features)
+            np.save(folder / f"{model}_{dataset}_label.npy", labels)
+    truth = {d: dict(ACCURACY) for d in "ab"}
+    grid = {"radius": [0.3, 1.0]}
+
+    def run(cache):
+        return tune(tune_module.find_datasets(folder), truth, metrics=["sfda"], grid=grid, off=False, cache=cache,
+                    progress=False)
+
+    first = run(tmp_path / "cache")
+    assert first.calls > 0 and first.cached == 0
+    for i, model in enumerate(MODELS):
+        reference = np.random.default_rng(10 + i).normal(size=(50, 6)) * 5 + 3
+        np.save(folder / f"{model}_reference.npy", reference)
+    with_reference = run(tmp_path / "cache")
+    assert with_reference.cached == 0 and with_reference.calls == first.calls
+    assert with_reference.taus == run(None).taus  # the same as a run without a cache
+    assert run(tmp_path / "cache").calls == 0  # and reused once computed with it
+    np.save(folder / "m0_reference.npy", np.random.default_rng(99).normal(size=(50, 6)))
+    changed = run(tmp_path / "cache")
+    assert changed.calls > 0 and changed.cached > 0  # m0's entries recomputed, the others' reused
+
+
+def test_reference_digest_tells_features_from_mean_and_std():
+    digest = tune_module._reference_digest
+    mean, std = np.zeros(4), np.ones(4)
+    assert digest(None) == "none"
+    assert digest((mean, std)) == digest((mean.copy(), std.copy())) != digest(np.stack([mean, std]))
+    assert digest((mean, std)) != digest((mean, std * 2))
+
+
+# ------------------------------------------------------------------------ the CLI's grid
+
+
+def test_cli_grid_keeps_the_defaults_of_options_not_given(tmp_path, monkeypatch, capsys):
+    """``--radius 0.3`` alone used to try elastic 1.0 only, while --help says the elastic default is the grid
+    0.6,...,2.0: an option not given now keeps the default its help states."""
+    from pedrank.workflow.tune.settings import DEFAULT_GRID, PED_DEFAULTS
+
+    datasets = {f"d{j}": _pool(90 + j) for j in range(2)}
+    zoo = tmp_path / "zoo"
+    _write_zoo(zoo, datasets)
+    truth = tmp_path / "truth.csv"
+    truth.write_text("model,d0,d1\n" + "".join(f"{m},{ACCURACY[m]},{ACCURACY[m]}\n" for m in MODELS))
+    monkeypatch.setattr(tune_module, "_score", lambda X, y, metric, options: float(np.asarray(X)[:, 0].std()))
+
+    def settings(*options):
+        assert main(["tune", str(zoo), "--truth", str(truth), "--metric", "sfda", "--no-progress", "--json", "-",
+                     *options]) == 0
+        return json.loads(capsys.readouterr().out)["settings"]
+
+    alone = settings("--radius", "0.3")
+    assert alone == ["off", *(setting_label(tune_module.setting_key({"radius": 0.3, "elastic": k}))
+                              for k in DEFAULT_GRID["elastic"])]
+    assert len(settings("--elastic", "2.0")) == 1 + len(DEFAULT_GRID["radius"])
+    assert len(settings("--time-step", "0.05,0.2")) == 1 + 2 * len(DEFAULT_GRID["radius"]) * len(
+        DEFAULT_GRID["elastic"])
+    assert settings("--radius", "0.3", "--elastic", "2.0") == ["off", "radius=0.3 elastic=2"]
+    # the defaults --help states are the ones used
+    with pytest.raises(SystemExit, match="0"):
+        main(["tune", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("radius", "elastic"):
+        values = ",".join(str(v) for v in DEFAULT_GRID[option])
+        assert f"--{option} LIST comma-separated values to try (default {values})" in text
+    for option in ("time_step", "exit_ratio", "max_steps"):
+        assert (f"--{option.replace('_', '-')} LIST comma-separated values to try (default PED's, "
+                f"{PED_DEFAULTS[option]:g})") in text
+    assert "--radius 0.3 alone tries radius 0.3 with every default elastic" in text
 
 
 def test_setting_labels():

@@ -364,6 +364,49 @@ def test_truth_files_that_cannot_be_used(tmp_path):
         read_truth(tmp_path / "absent.csv")
 
 
+def test_a_single_column_named_after_a_dataset_is_not_read_as_another(tmp_path):
+    """``model,cifar10`` holds cifar10's accuracies: asked for dtd it is refused (it used to be read as dtd's)."""
+    path = _write(tmp_path / "tone.csv", "model,cifar10\na,90\nb,80\nc,85\n")
+    with pytest.raises(TruthFileError, match=r"tone\.csv: no column is named 'dtd', and the only accuracy column, "
+                                             r"'cifar10', is named after something else") as info:
+        read_truth(path, "dtd")
+    assert "rename the column to 'dtd'" in str(info.value)
+    for dataset in (None, "cifar10"):  # no dataset asked for, or its own
+        assert read_truth(path, dataset).accuracies == {"a": 90.0, "b": 80.0, "c": 85.0}
+    # a generic name serves any dataset; a dataset's name with generic words serves that dataset only
+    for column in ("accuracy", "acc", "top1", "test_accuracy", "Top-1 acc", "finetuned_accuracy"):
+        generic = _write(tmp_path / "generic.csv", f"model,{column}\na,0.9\nb,0.8\n")
+        assert read_truth(generic, "dtd").column == column
+    named = _write(tmp_path / "named.csv", "model,dtd_acc\na,0.9\nb,0.8\n")
+    assert read_truth(named, "dtd").accuracies == {"a": 0.9, "b": 0.8}
+    with pytest.raises(TruthFileError, match="the only accuracy column, 'dtd_acc'"):
+        read_truth(named, "cifar10")
+
+
+@pytest.mark.parametrize("cell", ["-", "n/a", "N/A", "\u2014", "?"])
+def test_a_placeholder_cell_is_a_missing_value_and_never_hides_its_column(tmp_path, cell):
+    """``a,90,-`` in ``model,cifar10,dtd``: dtd used to count as non-numeric and vanish, so that no dataset, or
+    pets, silently got cifar10's column."""
+    path = _write(tmp_path / "t.csv", f"model,cifar10,dtd\na,90,{cell}\nb,80,70\nc,85,60\n")
+    for dataset in (None, "pets"):
+        with pytest.raises(TruthFileError, match=re.escape("several accuracy columns ['cifar10', 'dtd']")):
+            read_truth(path, dataset)
+    assert read_truth(path, "dtd").accuracies == {"b": 70.0, "c": 60.0}  # a: no value, as an empty cell
+    assert read_truth(path, "cifar10").accuracies == {"a": 90.0, "b": 80.0, "c": 85.0}
+    with pytest.raises(PedrankValueError, match=r"no value for 1 scored model\(s\): \['a'\]"):
+        evaluate({"a": 1.0, "b": 2.0, "c": 3.0}, read_truth(path, "dtd"))
+
+
+def test_other_text_in_a_dataset_column_is_refused_not_dropped(tmp_path):
+    path = _write(tmp_path / "t.csv", "model,cifar10,dtd\na,90,pending\nb,80,70\n")
+    with pytest.raises(TruthFileError, match=re.escape("several accuracy columns ['cifar10', 'dtd']")):
+        read_truth(path, "pets")
+    with pytest.raises(TruthFileError, match=re.escape("line 2: dtd is not a number ('pending')")):
+        read_truth(path, "dtd")
+    notes = _write(tmp_path / "notes.csv", "model,cifar10,family\na,90,cnn\nb,80,vit\n")  # no number: notes
+    assert read_truth(notes).column == "cifar10"
+
+
 def test_percent_cells_are_percentages(tmp_path):
     marked = _write(tmp_path / "marked.csv", "model,cifar10,dtd\na,80%,1\nb, 85.5 % ,2\nc,90%,3\n")
     plain = _write(tmp_path / "plain.csv", "model,cifar10,dtd\na,80,1\nb,85.5,2\nc,90,3\n")
@@ -467,6 +510,19 @@ def test_cli_reads_percent_cells_like_plain_percentages(tmp_path):
     done = run_cli("evaluate", scores, "--truth", marked, "--random", "0", "--json", "-")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == pytest.approx(evaluate(table, accuracies).to_dict(), rel=1e-12)
+
+
+def test_cli_refuses_a_one_column_truth_of_another_dataset(tmp_path):
+    """The scores are dtd's, the truth file's only column cifar10's: exit 2 naming both (it used to judge dtd's
+    scores against cifar10's accuracies and exit 0)."""
+    scores = tmp_path / "s_dtd.json"
+    records = [{"model": m, "score": s, "dataset": "dtd"} for m, s in (("a", 1), ("b", 3), ("c", 2))]
+    scores.write_text(json.dumps(records))
+    truth = _write(tmp_path / "tone.csv", "model,cifar10\na,90\nb,80\nc,85\n")
+    done = run_cli("evaluate", scores, "--truth", truth, "--random", "0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "tone.csv" in done.stderr and "'cifar10'" in done.stderr and "'dtd'" in done.stderr
+    assert run_cli("evaluate", scores, "--truth", truth, "--dataset", "cifar10", "--random", "0").returncode == 0
 
 
 def test_cli_refuses_an_ambiguous_truth_file_and_a_bad_baseline_flag(tmp_path):

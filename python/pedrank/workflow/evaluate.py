@@ -6,8 +6,9 @@ size-ordered ranking has been reported to beat LogME on a standard benchmark (Si
 benchmark your SITE metric"), so a score is only worth what it adds over such baselines.
 
 Ground-truth files (:func:`read_truth`) are CSVs with a model column and either one accuracy column per dataset
-or a single accuracy column under any name; the columns ``params``, ``source_accuracy`` and ``baseline_<name>``
-hold baselines.
+or a single accuracy column (read for a dataset when named generically, ``accuracy``, or after that dataset; a
+column named after another dataset is refused); the columns ``params``, ``source_accuracy`` and
+``baseline_<name>`` hold baselines.
 
 A ground truth must be able to judge a ranking, so :func:`evaluate` and :func:`read_truth` refuse accuracies on
 mixed scales and :func:`evaluate` a constant one (:func:`check_accuracies` gives the rule).
@@ -207,10 +208,10 @@ def as_score_mapping(scores: Any) -> dict[str, float]:
                 )
     else:
         raise PedrankValueError(f"scores must map model names to scores, found {type(scores).__name__}")
-    return _named_numbers(pairs, "scores")
+    return named_numbers(pairs, "scores")
 
 
-def _named_numbers(pairs: Iterable[tuple[Any, Any]], name: str) -> dict[str, float]:
+def named_numbers(pairs: Iterable[tuple[Any, Any]], name: str) -> dict[str, float]:
     """``{str(model): float(value)}``, refusing a model named twice and a value that is not a number."""
     out: dict[str, float] = {}
     for model, value in pairs:
@@ -362,7 +363,7 @@ def evaluate(
         accuracies = accuracies.accuracies
     else:
         truth_name, percent = "accuracies", ()
-    truth = {k: v for k, v in _named_numbers(accuracies.items(), truth_name).items() if not math.isnan(v)}
+    truth = {k: v for k, v in named_numbers(accuracies.items(), truth_name).items() if not math.isnan(v)}
     missing = [model for model in score_map if model not in truth]
     if missing:
         raise PedrankValueError(

@@ -20,12 +20,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
     p.add_argument("scores", metavar="SCORES", help="the JSON (or CSV) that `pedrank rank` wrote")
     p.add_argument("--truth", metavar="CSV",
                    help="CSV with a model column and either one accuracy column per dataset or a single accuracy "
-                        "column (any name); columns params, source_accuracy and baseline_NAME are baselines "
+                        "column (used for the dataset when it is named after it or generically: accuracy, acc, "
+                        "top1, ...; a column named after another dataset is refused); empty cells and placeholders "
+                        "(-, n/a) are no value; columns params, source_accuracy and baseline_NAME are baselines "
                         "(default: the PED paper's fine-tune accuracies). Accuracies are fractions (0.85) or "
                         "percentages (85 or 85%%), one scale per column: a column mixing values below 1 with "
                         "values above 1 or written with %% is refused (0 and 1 fit both; write a percentage below 1 "
                         "as 0.5%%), as are values outside [0, 100] and the same accuracy for every scored model")
-    p.add_argument("--dataset", help="the truth column (default: the scores' dataset, or the only column)")
+    p.add_argument("--dataset", help="the truth column (default: the scores' dataset; a file with a single "
+                                     "accuracy column: that column, if its name fits the dataset)")
     p.add_argument("--top-k", type=int, nargs="+", default=[1, 3], metavar="K")
     p.add_argument("--baseline", action="append", type=baseline_source, default=[], metavar="NAME=CSV",
                    help="a baseline judged like the score: a CSV of models and one value each (higher = predicted "

@@ -16,19 +16,25 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
         "tune", parents=parents, help="choose PED's options on benchmark datasets (leave-one-dataset-out)",
         description="Score several benchmark pools at every setting of a grid of PED options (and PED off), choose "
                     "the setting per score by mean weighted tau, report it leave-one-dataset-out, and write the "
-                    "chosen settings for `pedrank rank --ped-config`.")
+                    "chosen settings for `pedrank rank --ped-config`. The grid is the product of the values of "
+                    "--radius, --elastic, --time-step, --exit-ratio and --max-steps; an option not given keeps its "
+                    "default, so --radius 0.3 alone tries radius 0.3 with every default elastic (6 PED settings, "
+                    "and off).")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="a folder of pools (authors' layout {model}_{dataset}_feature.npy, or the zoo cache's "
                         "{dataset}__{model}.npz), or NAME=PATH for one dataset's pool")
     p.add_argument("--truth", action="append", required=True, metavar="CSV",
                    help="ground truth as `pedrank evaluate --truth` reads it: a CSV with one column per dataset, "
-                        "or NAME=CSV for one dataset (repeatable)")
+                        "or NAME=CSV for one dataset (repeatable). A file's column serves one dataset only: a "
+                        "single-column file is read for a dataset when its column is named after it or generically "
+                        "(accuracy, acc, top1, ...), never for two datasets")
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="a score to tune (repeatable; 'all' for every feature score; default logme sfda gbc nleep)")
-    for option, default in (("radius", "0.3,0.6,1.0"), ("elastic", "0.6,0.8,1.0,1.2,1.5,2.0"), ("time-step", None),
-                            ("exit-ratio", None), ("max-steps", None)):
-        p.add_argument(f"--{option}", metavar="LIST",
-                       help="comma-separated values" + (f" (default {default})" if default else " (default: PED's)"))
+    # The defaults as pedrank.workflow.tune.settings states them (DEFAULT_GRID, PED_DEFAULTS; a test keeps them
+    # equal), written out so that building the parser imports nothing.
+    for option, default in (("radius", "0.3,0.6,1.0"), ("elastic", "0.6,0.8,1.0,1.2,1.5,2.0"),
+                            ("time-step", "PED's, 0.1"), ("exit-ratio", "PED's, 0.5"), ("max-steps", "PED's, 6")):
+        p.add_argument(f"--{option}", metavar="LIST", help=f"comma-separated values to try (default {default})")
     p.add_argument("--dataset", action="append", metavar="NAME", help="tune on these datasets only (repeatable)")
     p.add_argument("--no-off", action="store_true", help="leave 'PED off' out of the candidates")
     p.add_argument("--cache", metavar="DIR", help="keep the scores in DIR/tune_scores.json and reuse them")
@@ -41,18 +47,22 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser],
 def run(args: argparse.Namespace) -> int:
     """Run ``pedrank tune``; returns the exit status."""
     from pedrank.workflow.tune import tune
+    from pedrank.workflow.tune.settings import DEFAULT_GRID
 
-    grid: dict[str, list[Any]] = {}
+    # Every option keeps the default its --help states unless given: --radius 0.3 alone still tries every elastic
+    # of the default grid (the others: PED's value).
+    grid: dict[str, list[Any]] = {option: list(values) for option, values in DEFAULT_GRID.items()}
     for option in ("radius", "elastic", "time_step", "exit_ratio", "max_steps"):
         text = getattr(args, option)
         if text is None:
             continue
         try:
-            grid[option] = [int(v) if option == "max_steps" else float(v) for v in text.split(",") if v.strip()]
+            values = [int(v) if option == "max_steps" else float(v) for v in text.split(",") if v.strip()]
         except ValueError as exc:
             raise UsageError(f"--{option.replace('_', '-')}: expected comma-separated numbers, found {text!r}") from exc
-    if not grid:
-        grid = {"elastic": [0.6, 0.8, 1.0, 1.2, 1.5, 2.0], "radius": [0.3, 0.6, 1.0]}
+        if not values:
+            raise UsageError(f"--{option.replace('_', '-')}: expected comma-separated numbers, found {text!r}")
+        grid[option] = values
     truth: Any = [t for t in args.truth if "=" not in t or Path(t).exists()]
     named = dict(t.split("=", 1) for t in args.truth if "=" in t and not Path(t).exists())
     if named and truth:

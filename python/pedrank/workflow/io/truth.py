@@ -1,14 +1,16 @@
 """Ground-truth (accuracy) CSVs and baseline columns: reading them, and the scale rule their accuracies follow.
 
 :func:`read_truth` reads a CSV with a model column and either one accuracy column per dataset or a single numeric
-column; :func:`check_accuracies` refuses accuracies out of range or on mixed scales. The fine-tuning tables that
-``pedrank finetune`` writes are in :mod:`pedrank.workflow.io.finetune`.
+column (named generically, e.g. ``accuracy``, or after its dataset: :func:`column_serves`); :func:`check_accuracies`
+refuses accuracies out of range or on mixed scales. The fine-tuning tables that ``pedrank finetune`` writes are in
+:mod:`pedrank.workflow.io.finetune`.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +20,12 @@ from pedrank.workflow.io.common import BASELINE_PREFIX, FeatureFileError, PathLi
 
 __all__ = [
     "BASELINE_COLUMNS",
+    "MISSING_CELLS",
     "Truth",
     "TruthFileError",
     "check_accuracies",
+    "column_serves",
+    "is_generic_accuracy_name",
     "read_accuracies",
     "read_baseline",
     "read_truth",
@@ -29,6 +34,56 @@ __all__ = [
 #: Truth-file columns read as baselines, not accuracies: the model's parameter count and its accuracy on the
 #: source task (e.g. ImageNet top-1). Higher values are taken as "predicted better".
 BASELINE_COLUMNS = ("params", "source_accuracy")
+
+#: Cells read as "no value for this model" besides the empty cell and ``nan``/``na``/``none``/``null`` (any case):
+#: the placeholders spreadsheets and papers' tables use for a model not run on a dataset.
+MISSING_CELLS = frozenset({"-", "--", "\u2013", "\u2014", "n/a", "?"})
+
+#: The words a generic accuracy column's name is made of (``accuracy``, ``acc``, ``top1``, ``test_accuracy``,
+#: ``Top-1 acc``, ``finetuned_accuracy``, ``ground_truth``, ...): such a column serves any dataset.
+_GENERIC_WORDS = frozenset({
+    "accuracy", "accuracies", "acc", "truth", "gt", "top", "1", "5", "test", "val", "valid", "validation", "eval",
+    "target", "transfer", "fine", "finetune", "finetuned", "tune", "tuned", "ft", "mean", "best", "final", "ground",
+})
+#: At least one of these (or ``top`` with a number) makes a name generic: ``test`` alone or ``mean`` alone does not.
+_ACCURACY_WORDS = frozenset({"accuracy", "accuracies", "acc", "truth", "gt"})
+
+
+def _words(name: str) -> list[str]:
+    """A column or dataset name as lower-case words and numbers: ``Top-1 acc`` -> ``['top', '1', 'acc']``."""
+    return re.findall(r"[a-z]+|[0-9]+", name.lower())
+
+
+def is_generic_accuracy_name(column: str) -> bool:
+    """Whether a column name says "accuracy" without naming a dataset: ``accuracy``, ``acc``, ``top1``,
+    ``test_accuracy``, ``Top-1 accuracy``, ``finetuned_acc``, ``ground_truth``, ... (every word of the name from a
+    fixed vocabulary, one of them ``accuracy``, ``acc``, ``truth``, ``gt``, or ``top`` with a number)."""
+    words = _words(column)
+    if not words or any(word not in _GENERIC_WORDS for word in words):
+        return False
+    return any(word in _ACCURACY_WORDS for word in words) or (
+        "top" in words and any(word.isdigit() for word in words))
+
+
+def column_serves(column: str, dataset: str | None) -> bool:
+    """Whether the only accuracy column of a plain truth file may be read as ``dataset``'s accuracies.
+
+    Yes when no dataset is asked for, when the column's name is generic (:func:`is_generic_accuracy_name`), or when
+    it names that dataset: equal up to case and punctuation, or that dataset's name with generic words around it
+    (``cifar10_acc`` serves ``cifar10``). A column named otherwise is taken to be another dataset's accuracies
+    (``model,cifar10`` does not serve ``dtd``).
+    """
+    if dataset is None or column == dataset or is_generic_accuracy_name(column):
+        return True
+    wanted = _words(dataset)
+    if not wanted:
+        return False
+    words = _words(column)
+    for start in range(len(words) - len(wanted) + 1):
+        if words[start:start + len(wanted)] == wanted and all(
+                word in _GENERIC_WORDS for word in words[:start] + words[start + len(wanted):]):
+            return True
+    return False
 
 
 class TruthFileError(FeatureFileError):
@@ -141,8 +196,11 @@ def _model_column(columns: list[str]) -> str:
 
 
 def _parse_cell(text: str) -> tuple[float, bool]:
-    """A cell's number and whether it was written with a ``%`` sign (``80%`` is 80, on the percent scale)."""
+    """A cell's number and whether it was written with a ``%`` sign (``80%`` is 80, on the percent scale); an empty
+    cell or a placeholder (:data:`MISSING_CELLS`, ``nan``, ``na``, ...) is NaN, "no value"."""
     body = text.strip()
+    if body.lower() in MISSING_CELLS:
+        return math.nan, False
     if body.endswith("%"):
         body = body[:-1].strip()
         value = float(body)  # an empty or "nan" body before the % is no number
@@ -161,6 +219,19 @@ def _is_numeric(rows: list[dict[str, str]], column: str) -> bool:
             return False
         seen = seen or not math.isnan(value)
     return seen
+
+
+def _has_numbers(rows: list[dict[str, str]], column: str) -> bool:
+    """Whether a column holds at least one number: then it is a value column, whatever else it holds (a cell that is
+    no number is refused, with its line, when the column is used), never a notes column that is passed over."""
+    for row in rows:
+        try:
+            value, _ = _parse_cell(row.get(column) or "")
+        except ValueError:
+            continue
+        if not math.isnan(value):
+            return True
+    return False
 
 
 def _column_cells(path: Path, rows: list[dict[str, str]], model_column: str,
@@ -209,13 +280,19 @@ def read_truth(path: PathLike, dataset: str | None = None) -> Truth:
     """Read a ground-truth CSV in either of two layouts.
 
     - **Per dataset**: a ``model`` column and one accuracy column per dataset (the shipped
-      ``ssl_finetune_accuracy.csv``); ``dataset`` picks the column.
-    - **Plain**: a model column and exactly one numeric column, under any names (``model,accuracy``,
-      ``name,top1``); it is the accuracy whatever ``dataset`` says.
+      ``ssl_finetune_accuracy.csv``); ``dataset`` picks the column, and a dataset without a column is refused
+      (never another dataset's column).
+    - **Plain**: a model column and exactly one numeric column (``model,accuracy``, ``name,top1``). With no
+      ``dataset`` it is the accuracy whatever its name; for a ``dataset`` its name must be generic (``accuracy``,
+      ``acc``, ``top1``, ``test_accuracy``, ...) or name that dataset (``dtd``, ``dtd_acc``): ``model,cifar10``
+      holds cifar10's accuracies and is refused for ``dtd`` (:func:`column_serves` gives the rule).
 
     The model column is the one named ``model``, else the first. Columns named ``params`` (parameter count),
     ``source_accuracy`` (accuracy on the source task, e.g. ImageNet) or ``baseline_<name>`` are baselines
-    (see :func:`evaluate`), never accuracies. Other non-numeric columns (notes, families) are ignored.
+    (see :func:`evaluate`), never accuracies. Other columns without a single number (notes, families) are ignored;
+    a column with at least one number is an accuracy column, so a placeholder cell never hides it. Empty cells and
+    the placeholders ``-``, ``--``, ``n/a``, ``na``, ``nan``, ``none``, ``null`` and ``?`` leave the model without a
+    value (:func:`evaluate` then refuses to score it); any other text in the column used is refused with its line.
 
     Accuracies are fractions (``0.85``) or percentages (``85``, or ``85%``: a cell ending in ``%`` is that many
     percent, kept as 85), one scale for the whole column: :func:`check_accuracies` gives the rule, and a column
@@ -227,7 +304,7 @@ def read_truth(path: PathLike, dataset: str | None = None) -> Truth:
         The CSV file.
     dataset : str, optional
         The accuracy column. Needed only when the file has several numeric accuracy columns; when no column has
-        this name and the file has exactly one, that one is used.
+        this name and the file has exactly one, that one is used if its name is generic or names this dataset.
 
     Returns
     -------
@@ -238,9 +315,10 @@ def read_truth(path: PathLike, dataset: str | None = None) -> Truth:
     TruthFileError
         A ``PedrankValueError`` (and ``pedrank.workflow.io.FeatureFileError``) whose message starts with the
         file's path: no such file, not a CSV, no numeric column, several numeric columns and ``dataset`` names
-        none of them (the message lists the columns found), a non-number in a used column (with its line), a model
-        listed twice, an accuracy outside [0, 100] or fractions mixed with percentages (the message names the
-        column and lists the values with their models).
+        none of them (the message lists the columns found), a single column named after another dataset than
+        ``dataset`` (the message names the column and the dataset), a non-number in a used column (with its
+        line), a model listed twice, an accuracy outside [0, 100] or fractions mixed with percentages (the
+        message names the column and lists the values with their models).
     """
     path = Path(path)
     columns, rows = _read_table(path)
@@ -248,11 +326,18 @@ def read_truth(path: PathLike, dataset: str | None = None) -> Truth:
     others = [c for c in columns if c != model_column]
     baseline_columns = {c: name for c in others if (name := _baseline_name(c)) is not None}
     candidates = [c for c in others if c not in baseline_columns]
-    numeric = [c for c in candidates if _is_numeric(rows, c)]
+    numeric = [c for c in candidates if _has_numbers(rows, c)]
     if dataset is not None and dataset in candidates:
         column = dataset
     elif len(numeric) == 1:
         column = numeric[0]
+        if not column_serves(column, dataset):
+            raise TruthFileError(
+                path, f"no column is named {dataset!r}, and the only accuracy column, {column!r}, is named after "
+                      f"something else (another dataset?), so it is not read as the accuracies of {dataset!r}; if "
+                      f"it holds them, rename the column to {dataset!r} or to a generic name such as 'accuracy'; "
+                      f"found columns {columns}"
+            )
     elif not numeric:
         raise TruthFileError(
             path, f"no numeric accuracy column besides the model column {model_column!r}; found columns {columns} "
@@ -306,15 +391,16 @@ def read_accuracies(path: PathLike, dataset: str | None = None) -> dict[str, flo
 
     The same reader as :func:`read_truth` (this returns its ``accuracies``), so the two accept
     the same files: a ``model`` column and one accuracy column per dataset (``dataset`` picks it; it may be
-    omitted when there is a single one), or a plain layout, a model column and exactly one numeric column under
-    any names (``model,accuracy``), used whatever ``dataset`` says. The baseline columns ``params``,
-    ``source_accuracy`` and ``baseline_<name>`` are never accuracies.
+    omitted when there is a single one), or a plain layout, a model column and exactly one numeric column
+    (``model,accuracy``), used for ``dataset`` when its name is generic or names that dataset
+    (:func:`column_serves`). The baseline columns ``params``, ``source_accuracy`` and ``baseline_<name>`` are never
+    accuracies.
 
     Raises
     ------
     TruthFileError
         A :class:`FeatureFileError` whose message starts with the file's path: no such file, not a CSV, no
-        numeric column, several and ``dataset`` names none of them (the columns found are listed), a non-number
-        (with its line), a model listed twice.
+        numeric column, several and ``dataset`` names none of them (the columns found are listed), a single column
+        named after another dataset, a non-number (with its line), a model listed twice.
     """
     return read_truth(path, dataset).accuracies

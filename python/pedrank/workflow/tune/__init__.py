@@ -80,6 +80,23 @@ def _fingerprint(features: np.ndarray, labels: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def _reference_digest(reference: Any) -> str:
+    """The content digest of a pool entry's PED reference (``none`` without one): reference features and a
+    ``(mean, std)`` pair hash apart, so adding, changing or removing a ``{model}_reference`` file changes the key."""
+    from pedrank._engine.validation import to_numpy
+
+    if reference is None:
+        return "none"
+    digest = hashlib.blake2b(digest_size=16)
+    parts = reference if isinstance(reference, (tuple, list)) else (reference,)
+    digest.update(f"{type(reference).__name__}:{len(parts)}".encode())
+    for part in parts:
+        array = np.ascontiguousarray(to_numpy(part))
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 class _PEDPlanner:
     """PED of one pool entry at many settings from one pass of class statistics (what :func:`pedrank.ped` does
     per call, with its class moments and rescaling computed once)."""
@@ -132,8 +149,8 @@ class _PEDPlanner:
 
 
 class _DiskCache:
-    """Scores on disk, one JSON file, keyed by the pool entry's content, the score and its options, the setting
-    and pedrank's version."""
+    """Scores on disk, one JSON file, keyed by the pool entry's content (features, labels and PED reference), the
+    score and its options, the setting and pedrank's version."""
 
     def __init__(self, folder: PathLike | None):
         self.path = None if folder is None else Path(folder) / "tune_scores.json"
@@ -203,7 +220,9 @@ def tune(
         path | FeatureSource}``), or paths read by :func:`find_datasets`. At least two datasets.
     truth : mapping or path(s)
         ``{dataset: {model: accuracy}}`` or ``{dataset: CSV}``, or CSV path(s) in the layouts of
-        :func:`pedrank.workflow.evaluate.read_truth` (one column per dataset). Every model of a pool needs a value.
+        :func:`pedrank.workflow.evaluate.read_truth` (one column per dataset; :func:`read_truths` gives the rule).
+        Every model of a pool needs a value; each dataset's accuracies are fractions or percentages, one scale
+        (:func:`pedrank.workflow.evaluate.check_accuracies`), and no file column serves two datasets.
     metrics : sequence of str, "all" or None
         Scores to tune; None: logme, sfda, gbc, nleep; "all": every feature score.
     grid : mapping or sequence, optional
@@ -214,7 +233,9 @@ def tune(
         Add "PED off" to the candidates (first, so it wins ties).
     backend : {"auto", "numpy", "torch"}
     cache : folder, optional
-        Keep the scores on disk (``tune_scores.json``) and reuse them in later runs.
+        Keep the scores on disk (``tune_scores.json``) and reuse them in later runs; a score is reused only for the
+        same features, labels and PED reference (``{model}_reference`` file), score options, backend, setting and
+        pedrank version.
     metric_options : mapping, optional
         ``{metric: {option: value}}`` passed to the score.
     progress : bool or None
@@ -298,7 +319,9 @@ def tune(
                 features, labels, reference = resolve_entry(str(model), entry, None)
                 features = np.asarray(features) if not hasattr(features, "device") else features
                 labels = np.asarray(labels)
-                fingerprint = _fingerprint(np.asarray(features), labels) if disk.path is not None else ""
+                fingerprint = ""
+                if disk.path is not None:  # the reference too: PED's scores depend on it
+                    fingerprint = _fingerprint(np.asarray(features), labels) + "+ref:" + _reference_digest(reference)
                 seconds["loading"] += time.perf_counter() - start
                 planner = None
                 by_motion: dict[tuple[str, str], float] = {}

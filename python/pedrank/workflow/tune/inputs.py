@@ -3,6 +3,7 @@ truth (:func:`read_truths`)."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -70,8 +71,16 @@ def _zoo_name(path: Path) -> tuple[str, str] | None:
 
 def read_truths(truth: Any, datasets: Sequence[str]) -> dict[str, dict[str, float]]:
     """``{dataset: {model: accuracy}}`` from a mapping of per-dataset mappings or CSV paths, a CSV path or a list
-    of them (each read with :func:`pedrank.workflow.evaluate.read_truth`; a CSV with one column per dataset
-    serves all).
+    of them (each read with :func:`pedrank.workflow.evaluate.read_truth`).
+
+    One CSV serves several datasets only through one column per dataset (``model,cifar10,dtd``). A plain file's
+    single column (``model,accuracy``) serves one dataset at most: read_truth accepts it for a dataset when its name
+    is generic or names that dataset (:func:`pedrank.workflow.io.truth.column_serves`), and a column that would
+    serve a second dataset is refused. With several files, each dataset's column must be named after it
+    (``cifar10``, ``cifar10_acc``) in exactly one of them.
+
+    Every dataset's accuracies follow the scale rule of :func:`pedrank.workflow.evaluate.check_accuracies` (one
+    scale, in [0, 100]), mappings as well as files.
 
     Parameters
     ----------
@@ -88,44 +97,83 @@ def read_truths(truth: Any, datasets: Sequence[str]) -> dict[str, dict[str, floa
     Raises
     ------
     PedrankValueError
-        No truth, or none for a dataset (with several files: no column named after it).
+        No truth, or none for a dataset (with several files: no column named after it, or one in several files),
+        one file column for several datasets, a value that is no number, or accuracies out of range or on mixed
+        scales (the message names the dataset and lists the values).
     """
-    from pedrank.workflow.evaluate import read_truth
+    from pedrank.workflow.evaluate import Truth, TruthFileError, check_accuracies, read_truth
+    from pedrank.workflow.io.truth import column_serves, is_generic_accuracy_name
 
     if truth is None:
         raise PedrankValueError("truth: the ground truth of every dataset is needed (CSV paths or mappings)")
     out: dict[str, dict[str, float]] = {}
+    used: dict[tuple[str, str], str] = {}  # (file, column) -> the dataset it serves
+
+    def claim(found: Any, dataset: str) -> None:
+        key = (os.path.realpath(found.path), found.column)
+        if key in used:
+            raise PedrankValueError(
+                f"truth: column {found.column!r} of {found.path} would serve both dataset {used[key]!r} and "
+                f"{dataset!r}; each dataset needs its own accuracies: a column per dataset ('model,{used[key]},"
+                f"{dataset}') or a file per dataset (NAME=CSV, or {{dataset: CSV}})"
+            )
+        used[key] = dataset
+
     if isinstance(truth, Mapping):
         for dataset in datasets:
             if dataset not in truth:
                 raise PedrankValueError(f"truth: no ground truth for dataset {dataset!r}; truth has {sorted(truth)}")
             entry = truth[dataset]
             if isinstance(entry, (str, os.PathLike)):
-                out[dataset] = dict(read_truth(entry, dataset).accuracies)
-            else:
-                out[dataset] = {str(k): float(v) for k, v in entry.items()}
+                entry = read_truth(entry, dataset)
+            if isinstance(entry, Truth):  # read_truth has checked its scale, with its cells written as 80%
+                if entry.path != Path():
+                    claim(entry, dataset)
+                out[dataset] = dict(entry.accuracies)
+                continue
+            out[dataset] = _accuracies(entry, dataset)
+            check_accuracies({m: v for m, v in out[dataset].items() if not math.isnan(v)},
+                             name=f"truth[{dataset!r}]")
         return out
     files = [truth] if isinstance(truth, (str, os.PathLike)) else list(truth)
-    from pedrank.workflow.evaluate import TruthFileError
-
     for dataset in datasets:
-        found = None
+        readable = []
         errors = []
         for file in files:
             try:
-                candidate = read_truth(file, dataset)
+                readable.append(read_truth(file, dataset))
             except TruthFileError as exc:
                 errors.append(str(exc))
-                continue
-            if candidate.column == dataset or len(files) == 1 or found is None:
-                if found is None or candidate.column == dataset:
-                    found = candidate
-        if found is None:
-            raise PedrankValueError(f"truth: no ground truth for dataset {dataset!r}: " + "; ".join(errors))
-        if found.column != dataset and len(files) > 1:
-            raise PedrankValueError(
-                f"truth: no file has a column named {dataset!r} (files: {[str(f) for f in files]}); with several "
-                "truth files each dataset needs its own column, or pass a mapping {dataset: CSV}"
-            )
+        if len(files) == 1:
+            if not readable:
+                raise PedrankValueError(f"truth: no ground truth for dataset {dataset!r}: " + "; ".join(errors))
+            found = readable[0]
+        else:
+            named = [t for t in readable if t.column == dataset or (
+                column_serves(t.column, dataset) and not is_generic_accuracy_name(t.column))]
+            if not named:
+                raise PedrankValueError(
+                    f"truth: no file has a column named {dataset!r} (files: {[str(f) for f in files]}); with several "
+                    "truth files each dataset needs its own column, or pass a mapping {dataset: CSV}"
+                    + (f" ({'; '.join(errors)})" if errors else "")
+                )
+            if len(named) > 1:
+                raise PedrankValueError(
+                    f"truth: dataset {dataset!r} has a column in several files "
+                    f"({', '.join(f'{t.path} column {t.column!r}' for t in named)}); expected one"
+                )
+            found = named[0]
+        claim(found, dataset)
         out[dataset] = dict(found.accuracies)
     return out
+
+
+def _accuracies(entry: Any, dataset: str) -> dict[str, float]:
+    """One dataset's ``{model: accuracy}`` given as a mapping, each value a number (None: no value)."""
+    from pedrank.workflow.evaluate import named_numbers
+
+    if not isinstance(entry, Mapping) and not hasattr(entry, "items"):
+        raise PedrankValueError(
+            f"truth[{dataset!r}]: expected a mapping of model to accuracy or a CSV path, found {type(entry).__name__}"
+        )
+    return named_numbers(entry.items(), f"truth[{dataset!r}]")
