@@ -598,6 +598,12 @@ def test_the_columns_of_a_hugging_face_dataset_are_in_the_cache_key(images, mode
     second = select({"small": f"{models_py}:small"}, folder, label_column="colour", metric="logme", cache_dir=cache)
     assert (first[0].cached, second[0].cached) == (False, False) and first[0].score != second[0].score
     np.testing.assert_array_equal(np.load(cache / "small_hfshapes_label.npy"), colour)
+    # a column the dataset lacks is named, not a KeyError from inside the dataset
+    from pedrank import PedrankValueError
+
+    with pytest.raises(PedrankValueError, match=r"^label_column: found 'kind'; the dataset .* has columns \['image', "
+                                                r"'shape', 'colour'\]"):
+        load_data(folder, label_column="kind")
 
 
 WEIGHTS_MODELS = '''

@@ -357,6 +357,15 @@ def test_mapping_truths_follow_the_scale_rule(monkeypatch):
     assert result.datasets == ["d0", "d1"]
 
 
+def test_a_truth_that_is_the_same_for_every_model_is_refused(monkeypatch):
+    """Every ranking ties against it: its taus were NaN and the dataset dropped out of the choice silently."""
+    datasets = {f"d{j}": _pool(80 + j) for j in range(2)}
+    monkeypatch.setattr(tune_module, "_score", lambda X, y, metric, options: float(np.asarray(X)[:, 0].std()))
+    flat = {"d0": dict(ACCURACY), "d1": dict.fromkeys(MODELS, 0.8)}
+    with pytest.raises(PedrankValueError, match=re.escape("truth['d1']: all 4 values of the scored models")):
+        tune(datasets, flat, metrics=["sfda"], grid=[{}])
+
+
 # ------------------------------------------------------------------------ the cache and PED's reference files
 
 

@@ -282,7 +282,7 @@ def _random_baseline(y: np.ndarray, ks: list[int], permutations: int, seed: int)
     return RandomBaseline(permutations, seed, mean, std)
 
 
-def _check_not_constant(accuracies: Mapping[str, float], name: str) -> None:
+def check_not_constant(accuracies: Mapping[str, float], name: str) -> None:
     """Refuse a ground truth that is the same for every scored model: every ranking ties against it, so weighted
     and Kendall tau are NaN and top-k relative accuracy is 1 whatever the scores."""
     values = set(accuracies.values())
@@ -382,7 +382,7 @@ def evaluate(
     if isinstance(random_rankings, bool) or int(random_rankings) != random_rankings or random_rankings < 0:
         raise PedrankValueError(f"random_rankings must be an integer >= 0, found {random_rankings!r}")
     check_accuracies({m: v for m, v in truth.items() if math.isfinite(v)}, percent=percent, name=truth_name)
-    _check_not_constant({m: truth[m] for m in score_map}, truth_name)
+    check_not_constant({m: truth[m] for m in score_map}, truth_name)
 
     models = list(score_map)
     x = np.array([score_map[m] for m in models], dtype=float)

@@ -347,6 +347,9 @@ def _hf_dataset(path: Path, name: str, text_column: str | None, label_column: st
     label = label_column or next((c for c in ("label", "labels", "fine_label", "target") if c in columns), None)
     if label is None:
         raise PedrankValueError(f"label_column: the dataset {str(path)!r} has columns {columns}; name the label column")
+    for option, column in (("label_column", label_column), ("text_column", text_column)):
+        if column is not None and column not in columns:
+            raise PedrankValueError(f"{option}: found {column!r}; the dataset {str(path)!r} has columns {columns}")
     image = next((c for c in ("image", "img", "pixel_values") if c in columns), None)
     text = text_column or next((c for c in ("text", "sentence", "content") if c in columns), None)
     labels = np.asarray(loaded[label])

@@ -291,6 +291,8 @@ def tune(
     default = setting_key({})
     needed = list(dict.fromkeys([*candidates, default, None]))
 
+    from pedrank.workflow.evaluate import check_not_constant
+
     truths = read_truths(truth, names)
     pools: dict[str, dict[str, Any]] = {}
     for dataset in names:
@@ -303,6 +305,8 @@ def tune(
                 f"truth: dataset {dataset!r} has no accuracy for model(s) {missing}; models with one: "
                 f"{sorted(truths[dataset])}"
             )
+        # the same accuracy for every model ties every ranking: its taus would be NaN, the dataset silently out
+        check_not_constant({str(m): truths[dataset][str(m)] for m in pool}, f"truth[{dataset!r}]")
         pools[dataset] = dict(pool)
 
     disk = _DiskCache(cache)
