@@ -12,7 +12,6 @@ from pedrank.scores.nleep import check_nleep_memory, check_nleep_options, check_
 
 def nleep(features, labels, *, components_per_class=5, variance_kept=0.8, random_state=0, log=False):
     """Reference NLEEP. See :func:`pedrank.nleep`."""
-    check_nleep_options(components_per_class, variance_kept)
     features, encoded, classes = check_classification(features, labels)
     # components_per_class * C >= n_samples is refused: scikit-learn raises for more components than samples,
     # and with as many every sample is its own component (NLEEP = 1.0 whatever the features).

@@ -121,6 +121,23 @@ class ScoreEntry:
         return getattr(importlib.import_module(module), attribute)
 
 
+def keyword_options(function: Callable[..., Any]) -> set[str]:
+    """The names of the parameters ``function`` takes by keyword (``**kwargs`` not counted)."""
+    import inspect
+
+    return {name for name, parameter in inspect.signature(function).parameters.items()
+            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)}
+
+
+def refuse_unknown_options(metric: str, options: Mapping[str, Any], accepted: set[str]) -> None:
+    """A :class:`PedrankValueError` naming the ``options`` that ``metric`` does not take (not Python's TypeError
+    from deep inside the call), with the ones it does (``accepted``)."""
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise PedrankValueError(f"{', '.join(unknown)}: not an option of {metric!r}; expected one of "
+                                f"{sorted(accepted)}")
+
+
 _SCORES: dict[str, ScoreEntry] = {}
 _DISCOVERED = False
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping
 
 from pedrank._engine.validation import FeatureScaleWarning, PedLeakageWarning, PedrankValueError
 from pedrank.scores.ped import ped as run_ped
-from pedrank.scores.registry import metric_names, resolve_metric, scores
+from pedrank.scores.registry import keyword_options, metric_names, refuse_unknown_options, resolve_metric, scores
 
 __all__ = ["METRICS", "METRIC_NAMES", "FEATURE_METRICS", "build_score", "ped_options", "scale_dependence", "score",
            "warn_scale_dependence"]
@@ -133,19 +133,13 @@ def warn_scale_dependence(entry: Any, options: Mapping[str, Any], shapes: Mappin
 
 
 def _refuse_unknown_options(metric: str, function: Callable, options: Mapping[str, Any]) -> None:
-    """A :class:`PedrankValueError` naming the options that ``function`` does not take (not Python's TypeError
-    from deep inside the call), with the ones it does."""
+    """:func:`refuse_unknown_options` against what ``function`` takes besides the features and labels (nothing
+    refused when it takes ``**kwargs``)."""
     import inspect
 
-    parameters = inspect.signature(function).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+    if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(function).parameters.values()):
         return
-    accepted = {name for name, p in parameters.items()
-                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and name not in ("features", "labels")}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise PedrankValueError(f"{', '.join(unknown)}: not an option of {metric!r}; expected one of "
-                                f"{sorted(accepted)}")
+    refuse_unknown_options(metric, options, keyword_options(function) - {"features", "labels"})
 
 
 def build_score(metrics: Mapping[str, Callable], run_ped: Callable) -> Callable:

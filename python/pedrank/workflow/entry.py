@@ -305,10 +305,9 @@ def check_executor(executor: Any) -> bool:
 def accepted_options(entry: Any) -> set[str]:
     """The options a registered score takes by keyword (its pool step's, for a pool score), besides the ones
     :func:`rank` itself passes."""
-    import inspect
+    from pedrank.scores.registry import keyword_options
 
     function = entry.pool if entry.pool is not None else entry.function
     own = {"pool", "labels", "features", "ped", "backend", "references", "dataset", "errors", "progress",
            "metric_name", "executor"}
-    return {name for name, parameter in inspect.signature(function).parameters.items()
-            if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD) and name not in own}
+    return keyword_options(function) - own

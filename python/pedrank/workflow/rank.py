@@ -532,7 +532,7 @@ def rank(
         raise PedrankValueError(f"errors: found {errors!r}; expected 'raise' or 'row'")
     dask = False if executor is None else check_executor(executor)
     checked_baselines = check_baselines(baselines, list(pool))
-    from pedrank.scores.registry import resolve_metric
+    from pedrank.scores.registry import refuse_unknown_options, resolve_metric
 
     if ped is True or isinstance(ped, Mapping):
         for name in ([metric] if isinstance(metric, str) else list(metric)):
@@ -561,10 +561,7 @@ def rank(
     if metric_seed is not None and "random_state" in accepted_options(entry):
         metric_options = {**metric_options, "random_state": metric_seed}
     entry, form_options = resolve_metric(metric, metric_options)
-    unknown = sorted(set(metric_options) - accepted_options(entry))
-    if unknown:
-        raise PedrankValueError(f"{', '.join(unknown)}: not an option of {metric!r}; expected one of "
-                                f"{sorted(accepted_options(entry))}")
+    refuse_unknown_options(metric, metric_options, accepted_options(entry))
     if isinstance(ped, (str, os.PathLike)):
         from pedrank.workflow.tune import read_ped_config
 
